@@ -1,0 +1,3 @@
+"""The mechanisms, one module each; importing this package registers them all."""
+
+from models import short_polling  # noqa: F401

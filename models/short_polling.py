@@ -1,0 +1,144 @@
+"""Short polling: every client asks "anything new?" on a timer.
+
+``schedule = "fixed"`` sends each poll one ``interval`` after the previous one
+was sent (``setInterval``); ``"after_response"`` waits ``interval`` after each
+response (``setTimeout`` chained).  An ``interval`` given as a distribution is
+drawn afresh for every gap.  The server answers with everything pending for
+the client, or an empty response.
+
+Event economy (DESIGN §7): one poll is two SimPy events: the request's
+arrival at the node (so the node sees arrivals in time order, which makes its
+virtual-time worker pool an exact FCFS queue), and the client's wake-up for the
+next poll.  Everything deterministic in between (handshake round trips, the
+up-link, queueing, service, the down-link) is fused into those two timeouts.
+A kept-alive connection costs one more event only when it actually idles out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import simpy
+from pydantic import BaseModel, ConfigDict
+
+from simulator.config import SecondsDist
+from simulator.distributions import Distribution
+from simulator.registry import register
+from simulator.runtime import Simulation
+
+
+class ShortPollingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interval: SecondsDist = Distribution.constant(5.0)
+    schedule: Literal["fixed", "after_response"] = "fixed"
+
+
+@register
+class ShortPolling:
+    kind = "short_polling"
+    Params = ShortPollingParams
+    summary = "clients poll on a timer; the server answers with what is pending or nothing"
+    units = {"interval": "seconds (or a distribution)", "schedule": "fixed | after_response"}
+
+    def __init__(self, sim: Simulation):
+        self.sim = sim
+        p = sim.params
+        self.interval = sim.streams.sampler("short_polling.interval", p.interval)
+        self.phase_rng = sim.streams.generator("short_polling.phase")
+        self.fixed = p.schedule == "fixed"
+
+    def start(self) -> None:
+        sim = self.sim
+        starts = sim.start_times()
+        phases = self.phase_rng.uniform(0.0, self.sim.params.interval.mean, sim.clients)
+        for c in range(sim.clients):
+            sim.env.process(self._client(c, float(starts[c] + phases[c])))
+
+    def pending(self) -> int:
+        """Deliveries still owed at the end: unread in the log (in flight counted by metrics)."""
+        return self.sim.log.pending_in_window()
+
+    def _client(self, client: int, first_send: float) -> Iterator[simpy.Event]:
+        sim = self.sim
+        env, cluster, link, log, metrics, http = (
+            sim.env, sim.cluster, sim.link, sim.log, sim.metrics, sim.http,
+        )
+        interval = self.interval
+        fixed = self.fixed
+        keep_alive = http.keep_alive
+        idle_timeout = http.keep_alive_timeout
+        req_bytes = http.request_headers
+        resp_headers = http.response_headers
+        payload = sim.config.workload.payload
+        rtts = http.handshake_round_trips
+        store_cost = cluster.store_cost
+        t_end = sim.t_end
+
+        node = None  # the node of the kept-alive connection, if any
+        epoch = -1
+        expires = 0.0  # when that connection idles out
+        yield env.timeout(first_send)
+        while True:
+            t_send = env.now
+            if node is not None and (node.epoch != epoch or not node.up):
+                node = None  # the server dropped it (crash): this poll reconnects
+                metrics.reconnect(t_send)
+            setup = 0.0
+            if node is None:
+                cluster.settle(t_send)
+                target = cluster.pick(client)
+                if target is None or not target.open(t_send):
+                    wait = interval()  # refused: try again on the next tick
+                    yield env.timeout(wait)
+                    continue
+                node, epoch = target, target.epoch
+                for _ in range(rtts):
+                    setup += link.round_trip()
+                metrics.send_up(t_send, http.handshake_bytes_up, 0.0)
+                metrics.send_down(t_send, http.handshake_bytes_down, 0.0)
+                if not keep_alive:
+                    pass  # closed when the response is written, below
+            metrics.send_up(t_send + setup, req_bytes, 0.0)
+            yield env.timeout(setup + link.one_way(req_bytes))
+
+            # -- at the node ------------------------------------------------
+            now = env.now
+            if node.epoch != epoch:  # crashed while the request was on its way
+                node = None
+                metrics.request(now, True)
+                gap = interval()
+                yield env.timeout(max(0.0, t_send + gap - now) if fixed else gap)
+                continue
+            finish = node.process(now, node.request_cost() + store_cost)
+            if finish < 0:  # the node crashes before answering: the request dies with it
+                metrics.request(now, True)
+                gap = interval()
+                wake = t_send + gap if fixed else node.next_crash + link.one_way(0) + gap
+                node = None
+                yield env.timeout(max(0.0, wake - now))
+                continue
+            times = log.take(client, now)
+            n = len(times)
+            metrics.request(now, n == 0)
+            body = n * payload
+            metrics.send_down(finish, resp_headers + body, body)
+            arrived = finish + link.one_way(resp_headers + body)
+            for published in times:
+                metrics.deliver(published, arrived)
+
+            # -- back at the client: sleep until the next poll --------------
+            gap = interval()
+            next_send = t_send + gap if fixed else arrived + gap
+            if not keep_alive:
+                cluster.close_later(node, finish)
+                node = None
+            else:
+                expires = arrived + idle_timeout
+                if next_send > expires and expires < t_end:
+                    yield env.timeout(expires - env.now)
+                    cluster.settle(env.now)
+                    node.close(env.now, epoch)
+                    node = None
+            if next_send > env.now:
+                yield env.timeout(next_send - env.now)

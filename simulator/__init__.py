@@ -1,0 +1,14 @@
+"""notifysim: a discrete-event simulator of server-to-client notification mechanisms.
+
+Python API::
+
+    import simulator
+    config = simulator.load_config("experiments/quickstart.toml", ["clients.count=500"])
+    result = simulator.run(config)
+    result.metrics["latency.p99"]
+"""
+
+from simulator.config import ConfigError, ExperimentConfig, load_config
+from simulator.runner import Result, run
+
+__all__ = ["ConfigError", "ExperimentConfig", "Result", "load_config", "run"]

@@ -1,0 +1,151 @@
+"""Running one experiment: build the simulation, run it, check its books."""
+
+from __future__ import annotations
+
+import math
+import platform
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from simulator import registry
+from simulator.config import ConfigError, ExperimentConfig
+from simulator.runtime import Simulation
+from simulator.summary import build_metrics, check_books
+
+VERSION = "0.1.0"
+
+#: Rough bytes per client of model state (Python process, arrays, links), for refusing
+#: configs too large for the machine before they start swapping.
+BYTES_PER_CLIENT = 2_500
+
+
+@dataclass
+class Result:
+    """What one run produced: metrics (deterministic), run info (not), series."""
+
+    config: ExperimentConfig
+    metrics: dict[str, float]
+    run: dict[str, Any]
+    timeseries: dict[str, np.ndarray] = field(repr=False)
+    latency_cdf: tuple[np.ndarray, np.ndarray] = field(repr=False)
+
+
+def estimate_memory_bytes(config: ExperimentConfig) -> float:
+    """A coarse upper estimate of the memory a run needs (bytes)."""
+    return 200e6 + BYTES_PER_CLIENT * config.clients.count
+
+
+def check_fits(config: ExperimentConfig, source: str = "config") -> None:
+    """Refuse up front a config whose estimated memory exceeds what the machine has."""
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except Exception:  # psutil missing or unreadable: do not guess
+        return
+    need = estimate_memory_bytes(config)
+    if need > available:
+        raise ConfigError(
+            f"error: {source}: clients.count: {config.clients.count} clients need about"
+            f" {need / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available"
+        )
+
+
+def run(
+    config: ExperimentConfig,
+    progress: Callable[[float, float], None] | None = None,
+) -> Result:
+    """Simulate ``config`` once; raise if the books do not balance.
+
+    ``progress(now, end)`` is called about every 1 % of simulated time.
+    """
+    mechanism_cls = registry.get(config.mechanism.kind)
+    started = time.perf_counter()
+    start_stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    sim = Simulation(config)
+    mechanism = mechanism_cls(sim)
+    mechanism.start()
+    sim.env.process(_sampler(sim))
+    env = sim.env
+    if progress is None:
+        env.run(until=sim.t_end)
+    else:
+        step = sim.t_end / 100
+        t = 0.0
+        while t < sim.t_end:
+            t = min(sim.t_end, t + step)
+            env.run(until=t)
+            progress(t, sim.t_end)
+    sim.cluster.settle(sim.t_end)
+    pending = mechanism.pending() + sim.metrics.in_flight
+    metrics = build_metrics(sim, pending)
+    check_books(metrics)
+    wall = time.perf_counter() - started
+    events = _events_processed(env)
+    run_info = {
+        "version": VERSION,
+        "wall_seconds": wall,
+        "events_processed": events,
+        "events_per_second": events / wall if wall > 0 else 0.0,
+        "started": start_stamp,
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+    }
+    return Result(config, metrics, run_info, _timeseries(sim), sim.metrics.latency.cdf())
+
+
+def _sampler(sim: Simulation):
+    """Samples the gauges at the end of every window; marks the start of the measured window."""
+    env, m, cluster = sim.env, sim.metrics, sim.cluster
+    step = m.sample_every
+    started = False
+    for w in range(m.n_windows):
+        t = min((w + 1) * step, sim.t_end)
+        if not started and t >= sim.t_start:
+            if sim.t_start > env.now:
+                yield env.timeout(sim.t_start - env.now)
+            cluster.settle(env.now)
+            m.start_window()
+            started = True
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        cluster.settle(env.now)
+        m.sample(env.now, cluster.memory_now())
+
+
+def _events_processed(env) -> int:
+    # SimPy numbers every scheduled event with a monotonically increasing id.
+    return int(next(env._eid)) if hasattr(env, "_eid") else 0
+
+
+def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
+    m = sim.metrics
+    step = m.sample_every
+    n = m.n_windows
+    time_s = np.arange(n) * step
+    widths = np.minimum(step, sim.t_end - time_s)
+    capacity = sim.config.server.workers * sim.config.server.nodes * widths
+    busy = np.sum(np.asarray(m.w_busy, dtype=float), axis=0)
+    q = m.window_latency_quantiles((0.5, 0.99))
+    return {
+        "time": time_s,
+        "open_connections": np.asarray(m.w_connections, dtype=float),
+        "requests_per_second": np.asarray(m.w_requests, dtype=float) / widths,
+        "deliveries_per_second": np.asarray(m.w_deliveries, dtype=float) / widths,
+        "cpu_busy_fraction": busy / capacity,
+        "bytes_per_second": np.asarray(m.w_bytes, dtype=float) / widths,
+        "memory_bytes": np.asarray(m.w_memory, dtype=float),
+        "latency_p50": q[:, 0],
+        "latency_p99": q[:, 1],
+        "reconnects_per_second": np.asarray(m.w_reconnects, dtype=float) / widths,
+    }
+
+
+def is_finite_metrics(metrics: dict[str, float]) -> bool:
+    return all(math.isfinite(v) for v in metrics.values())
