@@ -96,7 +96,7 @@ def format_duration(seconds: float) -> str:
     for unit, factor in (("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         if seconds >= factor and _is_round(seconds / factor):
             return f"{_trim(seconds / factor)}{unit}"
-    return f"{_trim(seconds)}s" if seconds >= 1 else f"{_trim(seconds * 1e6)}us"
+    return f"{_trim(seconds)}s"
 
 
 def format_size(num_bytes: float) -> str:
@@ -116,9 +116,9 @@ def format_rate(bits_per_second: float) -> str:
 
 
 def _is_round(x: float) -> bool:
-    return abs(x - round(x, 6)) < 1e-9 * max(1.0, abs(x))
+    """Whether ``x`` is (within float noise) a whole number."""
+    return abs(x - round(x)) < 1e-9 * max(1.0, abs(x))
 
 
 def _trim(x: float) -> str:
-    text = f"{x:.9g}"
-    return text
+    return f"{x:.12g}"

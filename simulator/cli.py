@@ -1,0 +1,197 @@
+"""The ``sim`` command line (DESIGN §3).
+
+Each command is a thin shell over the Python API.  Bad input of any kind is a
+:class:`~simulator.config.ConfigError` or a click usage error: printed as one
+or a few lines, exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from simulator import registry
+from simulator.config import ConfigError, load_config
+from simulator.runner import check_fits, run
+from simulator.summary import BooksDoNotBalance
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class SimGroup(click.Group):
+    """Turns ConfigError from any command into a clean exit 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            for line in exc.lines:
+                click.echo(line if line.startswith("error:") else f"error: {line}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=SimGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option("0.1.0", prog_name="sim")
+def main() -> None:
+    """Simulate how servers notify clients: short/long polling, SSE, WebSockets, webhooks."""
+
+
+def default_out(name: str) -> Path:
+    """``results/<name>/<timestamp>`` (local time, to the second)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("results") / name / stamp
+
+
+SUMMARY_ROWS = [
+    ("latency.mean", "latency mean", "s"),
+    ("latency.p50", "latency p50", "s"),
+    ("latency.p99", "latency p99", "s"),
+    ("latency.max", "latency max", "s"),
+    ("deliveries.owed", "deliveries owed", ""),
+    ("deliveries.delivered", "delivered", ""),
+    ("deliveries.lost", "lost", ""),
+    ("deliveries.pending", "pending at end", ""),
+    ("deliveries.duplicates", "duplicates", ""),
+    ("requests.total", "HTTP requests", ""),
+    ("requests.per_second", "requests / s", ""),
+    ("requests.empty_fraction", "empty responses", "%"),
+    ("messages.pushed", "messages pushed", ""),
+    ("messages.heartbeats", "heartbeats", ""),
+    ("connections.peak", "open connections peak", ""),
+    ("connections.mean", "open connections mean", ""),
+    ("connections.dropped", "connections dropped", ""),
+    ("connections.refused", "connections refused", ""),
+    ("reconnects.total", "reconnects", ""),
+    ("reconnects.peak_rate", "reconnects peak / s", ""),
+    ("server.cpu_utilization", "CPU utilisation", "%"),
+    ("server.cpu_utilization_peak", "CPU peak (node-window)", "%"),
+    ("server.queue_wait_mean", "queue wait mean", "s"),
+    ("server.queue_wait_p99", "queue wait p99", "s"),
+    ("server.memory_peak", "server memory peak", "B"),
+    ("network.bytes_per_second", "bandwidth", "B/s"),
+    ("network.overhead_fraction", "overhead (non-payload bytes)", "%"),
+    ("webhook.attempts", "webhook attempts", ""),
+    ("webhook.retries", "webhook retries", ""),
+    ("cost.total", "cost total", "$"),
+    ("cost.per_hour", "cost per hour", "$"),
+    ("cost.per_million_deliveries", "cost per million deliveries", "$"),
+]
+
+
+def format_value(value: float, unit: str) -> str:
+    """A metric value for humans: seconds in ms/s, bytes in KiB/MiB, fractions in %."""
+    if unit == "s":
+        if value == 0:
+            return "0"
+        return f"{value * 1e3:,.2f} ms" if value < 1 else f"{value:,.3f} s"
+    if unit == "%":
+        return f"{value * 100:.2f} %"
+    if unit in ("B", "B/s"):
+        suffix = "/s" if unit == "B/s" else ""
+        for name, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if value >= factor:
+                return f"{value / factor:,.2f} {name}{suffix}"
+        return f"{value:,.0f} B{suffix}"
+    if unit == "$":
+        return f"${value:,.4f}"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def summary_table(metrics: dict[str, float], title: str) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("key", style="dim")
+    for key, label, unit in SUMMARY_ROWS:
+        if key not in metrics:
+            continue
+        if key.startswith("webhook.") and not metrics.get("webhook.attempts"):
+            continue
+        table.add_row(label, format_value(metrics[key], unit), key)
+    return table
+
+
+@main.command("run")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (dotted), e.g. network.latency=80ms.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Result folder (default results/<name>/<timestamp>).")
+@click.option("--quiet", is_flag=True, help="No progress and no table.")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Figure format.")
+@click.option("--no-figures", is_flag=True, help="Skip the figures (faster).")
+def run_command(config: str, overrides: tuple[str, ...], out: str | None, quiet: bool, fmt: str, no_figures: bool) -> None:
+    """Run one simulation of CONFIG and write its results."""
+    from simulator.results import write_run
+
+    cfg = load_config(config, list(overrides))
+    check_fits(cfg, config)
+    out_dir = Path(out) if out else default_out(cfg.experiment.name)
+    try:
+        if quiet:
+            result = run(cfg)
+        else:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[sim]}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(f"{cfg.experiment.name} ({cfg.mechanism.kind})", total=1.0, sim="")
+
+                def progress(now: float, end: float) -> None:
+                    bar.update(task, completed=now / end, sim=f"{now:,.0f}/{end:,.0f} s simulated")
+
+                result = run(cfg, progress=progress)
+    except BooksDoNotBalance as exc:
+        click.echo(f"error: {config}: {exc}", err=True)
+        sys.exit(1)
+    write_run(result, out_dir, figures=not no_figures, fmt=fmt)
+    if not quiet:
+        title = f"{cfg.experiment.name}: {cfg.mechanism.kind}, {cfg.clients.count:,} clients, {cfg.experiment.duration:g} s measured"
+        console.print(summary_table(result.metrics, title))
+        r = result.run
+        console.print(
+            f"[dim]{r['events_processed']:,} events in {r['wall_seconds']:.2f} s wall"
+            f" ({r['events_per_second']:,.0f} events/s)[/dim]"
+        )
+        console.print(f"results: {out_dir}")
+
+
+@main.command("mechanisms")
+def mechanisms_command() -> None:
+    """List the mechanisms with their parameters, defaults and units."""
+    from simulator.config import BackoffSection
+
+    for kind in registry.kinds():
+        cls = registry.get(kind)
+        table = Table(title=f"{kind}: {cls.summary}", title_justify="left", show_header=True)
+        table.add_column("mechanism.<key>")
+        table.add_column("default")
+        table.add_column("unit / values")
+        defaults = cls.Params().model_dump(mode="json")
+        for name, value in defaults.items():
+            table.add_row(name, str(value), cls.units.get(name, ""))
+        console.print(table)
+    table = Table(title="mechanism.backoff (reconnects and webhook retries)", title_justify="left")
+    table.add_column("mechanism.backoff.<key>")
+    table.add_column("default")
+    table.add_column("unit / values")
+    units = {"initial": "seconds", "max": "seconds", "factor": "multiplier", "jitter": "none | full | equal | decorrelated"}
+    for name, value in BackoffSection().model_dump(mode="json").items():
+        table.add_row(name, str(value), units[name])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
