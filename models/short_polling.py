@@ -97,25 +97,25 @@ class ShortPolling:
                     setup += link.round_trip()
                 metrics.send_up(t_send, http.handshake_bytes_up, 0.0)
                 metrics.send_down(t_send, http.handshake_bytes_down, 0.0)
-                if not keep_alive:
-                    pass  # closed when the response is written, below
             metrics.send_up(t_send + setup, req_bytes, 0.0)
             yield env.timeout(setup + link.one_way(req_bytes))
 
             # -- at the node ------------------------------------------------
             now = env.now
             if node.epoch != epoch:  # crashed while the request was on its way
-                node = None
-                metrics.request(now, True)
+                metrics.request(now, True)  # the next poll sees the broken connection
                 gap = interval()
                 yield env.timeout(max(0.0, t_send + gap - now) if fixed else gap)
                 continue
             finish = node.process(now, node.request_cost() + store_cost)
-            if finish < 0:  # the node crashes before answering: the request dies with it
+            if finish < 0:
+                # The node crashes before answering: the request dies with it, and the
+                # client learns so when the connection breaks (the crash, one way later).
+                # It keeps the doomed connection until then; the next poll reconnects.
                 metrics.request(now, True)
                 gap = interval()
-                wake = t_send + gap if fixed else node.next_crash + link.one_way(0) + gap
-                node = None
+                detected = node.next_crash + link.one_way(0)
+                wake = max(t_send + gap, detected) if fixed else detected + gap
                 yield env.timeout(max(0.0, wake - now))
                 continue
             times = log.take(client, now)
