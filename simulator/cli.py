@@ -193,5 +193,9 @@ def mechanisms_command() -> None:
     console.print(table)
 
 
+from simulator.cli_plan import plan_command  # noqa: E402
+
+main.add_command(plan_command)
+
 if __name__ == "__main__":
     main()
