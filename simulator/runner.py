@@ -37,8 +37,13 @@ class Result:
 
 
 def estimate_memory_bytes(config: ExperimentConfig) -> float:
-    """A coarse upper estimate of the memory a run needs (bytes)."""
-    return 200e6 + BYTES_PER_CLIENT * config.clients.count
+    """A coarse upper estimate of the memory a run needs (bytes).
+
+    A mechanism may declare ``bytes_per_client`` (array-based push mechanisms need far
+    less than one SimPy process per client); the default covers a client process.
+    """
+    per_client = getattr(registry.get(config.mechanism.kind), "bytes_per_client", BYTES_PER_CLIENT)
+    return 200e6 + per_client * config.clients.count
 
 
 def check_fits(config: ExperimentConfig, source: str = "config") -> None:
