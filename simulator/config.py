@@ -1,34 +1,36 @@
 """The experiment config: TOML in, typed and validated objects out.
 
-Every section and key of DESIGN §4 is a pydantic model field with its default.
-Units are parsed here, once: the models downstream see seconds, bytes and bits
-per second, and a :class:`~simulator.distributions.Distribution` wherever a
-duration may be random.  Mechanism parameters are validated by the model the
-mechanism registered (see :mod:`simulator.registry`), so the engine needs no
-knowledge of any one mechanism.
+Every section and key of DESIGN §4 is a pydantic model field with its default
+and a description (the source of ``docs/config.md``).  Units are parsed here,
+once: the models downstream see seconds, bytes and bits per second, and a
+:class:`~simulator.distributions.Distribution` wherever a duration may be
+random.  Mechanism parameters are validated by the model the mechanism
+registered (see :mod:`simulator.registry`), so the engine needs no knowledge
+of any one mechanism.  Loading, ``--set`` and the checks across keys live in
+:mod:`simulator.config_load`.
 
 Bad input raises :class:`ConfigError` carrying one line per problem in the form
-``file: key.path: problem`` (with the closest valid key for a typo).
+``error: file: key.path: problem`` (with the closest valid key for a typo).
 """
 
 from __future__ import annotations
 
-import difflib
-import tomllib
-from pathlib import Path
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationError,
+    StrictBool,
+    field_validator,
     model_validator,
 )
 
-from simulator import registry
+from simulator.config_keys import ConfigError
 from simulator.distributions import Distribution, parse_distribution
 from simulator.units import (
     format_duration,
@@ -39,6 +41,45 @@ from simulator.units import (
     parse_size,
 )
 
+__all__ = [
+    "BitsPerSecond", "Bytes", "ConfigError", "Count", "ExperimentConfig", "Flag", "Number",
+    "PositiveSecondsDist", "Seconds", "SecondsDist", "load_config", "validate_config",
+    "validate_dotted_key",
+]
+
+
+def _number(value: Any) -> Any:
+    """Numbers only (TOML ``true`` is not 1), and finite (TOML allows ``inf``/``nan``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        tip = " (one value per run: lists of values are for `sim sweep`)" if isinstance(value, str) and "," in value else ""
+        raise ValueError(f"must be a number, got {value!r}{tip}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """Whole numbers only; ``1e4`` is accepted as 10000, ``2.5`` and ``true`` are not."""
+    try:
+        _number(value)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("a number", "a whole number", 1)) from None
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"must be a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
+def _positive_mean(dist: Distribution) -> Distribution:
+    if dist.mean <= 0:
+        raise ValueError(f"must be > 0 (a zero interval repeats without pause), got {dist.to_config()!r}")
+    return dist
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Count = Annotated[int, BeforeValidator(_whole)]
+Flag = StrictBool
 Seconds = Annotated[
     float,
     BeforeValidator(parse_duration),
@@ -59,14 +100,18 @@ SecondsDist = Annotated[
     BeforeValidator(parse_distribution),
     PlainSerializer(lambda d: d.to_config(), return_type=Any, when_used="json"),
 ]
+#: A duration or distribution whose mean must be > 0 (polling intervals).
+PositiveSecondsDist = Annotated[
+    Distribution,
+    BeforeValidator(parse_distribution),
+    AfterValidator(_positive_mean),
+    PlainSerializer(lambda d: d.to_config(), return_type=Any, when_used="json"),
+]
 
 
-class ConfigError(Exception):
-    """Bad user input: ``lines`` are shown one per line, no traceback, exit 2."""
-
-    def __init__(self, lines: list[str] | str):
-        self.lines = [lines] if isinstance(lines, str) else list(lines)
-        super().__init__("\n".join(self.lines))
+def _s(text: str) -> float:
+    """A default written as in DESIGN §4 (``"50us"``), so it prints back the same."""
+    return parse_duration(text)
 
 
 class Section(BaseModel):
@@ -74,55 +119,63 @@ class Section(BaseModel):
 
 
 class ExperimentSection(Section):
-    name: str = "experiment"
-    description: str = ""
-    seed: int = Field(1, ge=0)
-    duration: Seconds = Field(600.0, gt=0)
-    warmup: Seconds = 30.0
-    sample_every: Seconds = Field(1.0, gt=0)
+    name: str = Field("experiment", description="Name of the experiment; results go to `results/<name>/<timestamp>` by default.")
+    description: str = Field("", description="Free text, copied into the results.")
+    seed: Count = Field(1, ge=0, description="Seed from which every random stream derives; same config and seed give identical metrics.")
+    duration: Seconds = Field(_s("10m"), gt=0, description="Simulated time that is measured, after the warm-up.")
+    warmup: Seconds = Field(_s("30s"), description="Simulated time run first and not measured.")
+    sample_every: Seconds = Field(_s("1s"), gt=0, description="Resolution of `timeseries.csv` (one row per window).")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # The name becomes a folder name: refuse anything that would climb or nest.
+        if not name.strip() or name in (".", "..") or "/" in name or "\\" in name:
+            raise ValueError(f"must be a plain folder name (no '/' and not empty), got {name!r}")
+        return name
 
 
 class ClientsSection(Section):
-    count: int = Field(1000, ge=1)
-    connect_over: Seconds = 10.0
+    count: Count = Field(1000, ge=1, le=100_000_000, description="Number of clients (subscribers, or webhook receivers).")
+    connect_over: Seconds = Field(_s("10s"), description="Clients start uniformly spread over this window from time 0.")
 
 
 class BackoffSection(Section):
-    initial: Seconds = Field(1.0, gt=0)
-    max: Seconds = Field(30.0, gt=0)
-    factor: float = Field(2.0, ge=1.0)
-    jitter: Literal["none", "full", "equal", "decorrelated"] = "full"
+    initial: Seconds = Field(_s("1s"), gt=0, description="Delay before the first retry or reconnect (before jitter).")
+    max: Seconds = Field(_s("30s"), gt=0, description="Cap of the delay; must be >= initial.")
+    factor: Number = Field(2.0, ge=1.0, le=100.0, description="Growth of the delay per attempt: initial * factor^attempt.")
+    jitter: Literal["none", "full", "equal", "decorrelated"] = Field("full", description="Randomisation of each delay, as in AWS's 'Exponential Backoff and Jitter'.")
 
 
 class MechanismSection(Section):
     """``kind`` and ``backoff`` are common; the other keys belong to the kind's model."""
 
     model_config = ConfigDict(extra="allow")
-    kind: str = "short_polling"
-    backoff: BackoffSection = BackoffSection()
+    kind: str = Field("short_polling", description="Which mechanism: a kind registered in `models/` (see `sim mechanisms`).")
+    backoff: BackoffSection = Field(BackoffSection(), description="Reconnect and webhook retry delays.")
     params: Any = Field(None, exclude=True)
 
 
 class WorkloadSection(Section):
-    pattern: Literal["per_client", "broadcast", "topics"] = "per_client"
-    topics: int = Field(100, ge=1)
-    rate: float = Field(0.2, ge=0)
-    arrivals: Literal["poisson", "periodic"] = "poisson"
-    payload: Bytes = 200.0
-    upstream_rate: float = Field(0.0, ge=0)
+    pattern: Literal["per_client", "broadcast", "topics"] = Field("per_client", description="per_client: each client its own feed; broadcast: one feed to all; topics: each client subscribes to one of `topics` feeds, uniformly.")
+    topics: Count = Field(100, ge=1, le=10_000_000, description="Number of feeds with pattern = 'topics'.")
+    rate: Number = Field(0.2, ge=0, le=1e6, description="Notifications per second per feed.")
+    arrivals: Literal["poisson", "periodic"] = Field("poisson", description="Publish times per feed: a Poisson process, or evenly spaced with a random phase.")
+    payload: Bytes = Field(200.0, description="Bytes of one notification's payload.")
+    upstream_rate: Number = Field(0.0, ge=0, le=1e6, description="Client -> server messages per second per client (WebSocket only).")
 
 
 class NetworkSection(Section):
-    latency: SecondsDist = Distribution.constant(0.025)
-    bandwidth: BitsPerSecond = Field(100e6, gt=0)
+    latency: SecondsDist = Field(Distribution.constant(_s("25ms")), description="One-way client <-> server latency; constant or a distribution (drawn per crossing).")
+    bandwidth: BitsPerSecond = Field(100e6, gt=0, description="Per-client access link: serialisation delay = bytes * 8 / bandwidth.")
 
 
 class HttpSection(Section):
-    request_headers: Bytes = 500.0
-    response_headers: Bytes = 371.0
-    tls: Literal["none", "1.2", "1.3"] = "1.3"
-    keep_alive: bool = True
-    keep_alive_timeout: Seconds = 75.0
+    request_headers: Bytes = Field(500.0, description="Header bytes of each HTTP request.")
+    response_headers: Bytes = Field(371.0, description="Header bytes of each HTTP response (871 B in all, after Lubbers & Greco).")
+    tls: Literal["none", "1.2", "1.3"] = Field("1.3", description="TLS version: extra round trips to open a connection (none 0, 1.2 two, 1.3 one) on top of TCP's one.")
+    keep_alive: Flag = Field(True, description="Polls reuse the connection; false: every poll pays TCP (+TLS) set-up.")
+    keep_alive_timeout: Seconds = Field(_s("75s"), description="An idle keep-alive connection stays open (and counts) this long (nginx default).")
 
     @model_validator(mode="before")
     @classmethod
@@ -134,57 +187,64 @@ class HttpSection(Section):
 
 
 class ServerSection(Section):
-    nodes: int = Field(1, ge=1)
-    workers: int = Field(4, ge=1)
-    request_cost: SecondsDist = Distribution.constant(0.001)
-    message_cost: SecondsDist = Distribution.constant(50e-6)
-    max_connections: int = Field(10000, ge=1)
-    memory_per_connection: Bytes = 40 * 1024.0
-    memory_base: Bytes = 256 * 2**20.0
+    nodes: Count = Field(1, ge=1, le=10_000, description="Server nodes behind the balancer.")
+    workers: Count = Field(4, ge=1, le=100_000, description="Requests processed at once per node (cores).")
+    request_cost: SecondsDist = Field(Distribution.constant(_s("1ms")), description="CPU time per HTTP request handled; constant or a distribution.")
+    message_cost: SecondsDist = Field(Distribution.constant(_s("50us")), description="CPU time per message written to an open connection.")
+    max_connections: Count = Field(10000, ge=1, description="Open connections per node (file descriptors); more are refused.")
+    memory_per_connection: Bytes = Field(40 * 1024.0, description="Server memory held per open connection.")
+    memory_base: Bytes = Field(256 * 2**20.0, description="Server memory per node with no connections.")
 
 
 class ClusterSection(Section):
-    balancer: Literal["round_robin", "least_connections", "hash"] = "round_robin"
-    idle_timeout: Seconds = 0.0
-    backplane_latency: Seconds = 0.001
-    store_cost: Seconds = 500e-6
+    balancer: Literal["round_robin", "least_connections", "hash"] = Field("round_robin", description="How the balancer places each new connection or request; hash is sticky by client.")
+    idle_timeout: Seconds = Field(_s("0s"), description="The balancer drops a connection idle this long; 0 = never (AWS ALB: 60s).")
+    backplane_latency: Seconds = Field(_s("1ms"), description="Pub/sub hop that brings an event to another node (nodes > 1).")
+    store_cost: Seconds = Field(_s("500us"), description="Shared-state read a stateless poll pays when nodes > 1.")
 
 
 class FailureSpec(Section):
-    kind: Literal["node_crash", "receiver_outage"]
-    node: int = Field(0, ge=0)
-    fraction: float = Field(1.0, ge=0, le=1)
-    at: Seconds = 0.0
-    duration: Seconds = 60.0
+    kind: Literal["node_crash", "receiver_outage"] = Field(description="node_crash: a server node goes down; receiver_outage: a fraction of webhook receivers refuse.")
+    node: Count = Field(0, ge=0, description="node_crash: which node (numbered from 0).")
+    fraction: Number = Field(1.0, gt=0, le=1, description="receiver_outage: share of receivers down.")
+    at: Seconds = Field(_s("0s"), description="When the failure starts (simulated time from 0, warm-up included).")
+    duration: Seconds = Field(_s("1m"), description="How long it lasts.")
+
+
+#: Keys each failure kind takes (the others are refused, not ignored).
+FAILURE_KEYS = {
+    "node_crash": ("kind", "node", "at", "duration"),
+    "receiver_outage": ("kind", "fraction", "at", "duration"),
+}
 
 
 class CostSection(Section):
-    node_hour: float = Field(0.10, ge=0)
-    egress_gb: float = Field(0.09, ge=0)
+    node_hour: Number = Field(0.10, ge=0, description="Dollars per node-hour.")
+    egress_gb: Number = Field(0.09, ge=0, description="Dollars per GB sent to clients.")
 
 
 class SweepSection(Section):
-    replications: int = Field(3, ge=1)
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    replications: Count = Field(3, ge=1, le=10_000, description="Runs per grid point, each with its own seed (`sim sweep`).")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Axes of the sweep: dotted config key -> list of values.")
 
 
 class ExperimentConfig(Section):
     """A whole experiment: every section of DESIGN §4 with its defaults."""
 
-    experiment: ExperimentSection = ExperimentSection()
-    clients: ClientsSection = ClientsSection()
-    mechanism: MechanismSection = MechanismSection()
-    workload: WorkloadSection = WorkloadSection()
-    network: NetworkSection = NetworkSection()
-    http: HttpSection = HttpSection()
-    server: ServerSection = ServerSection()
-    cluster: ClusterSection = ClusterSection()
-    failures: list[FailureSpec] = Field(default_factory=list)
-    cost: CostSection = CostSection()
-    sweep: SweepSection = SweepSection()
+    experiment: ExperimentSection = Field(ExperimentSection(), description="Name, seed and simulated time.")
+    clients: ClientsSection = Field(ClientsSection(), description="The clients.")
+    mechanism: MechanismSection = Field(MechanismSection(), description="The notification mechanism and its parameters.")
+    workload: WorkloadSection = Field(WorkloadSection(), description="What is published, how often, to whom.")
+    network: NetworkSection = Field(NetworkSection(), description="Client access links.")
+    http: HttpSection = Field(HttpSection(), description="HTTP and connection set-up costs.")
+    server: ServerSection = Field(ServerSection(), description="Each server node.")
+    cluster: ClusterSection = Field(ClusterSection(), description="Balancer and multi-node costs.")
+    failures: list[FailureSpec] = Field(default_factory=list, description="Injected failures ([[failures]] entries); none by default.")
+    cost: CostSection = Field(CostSection(), description="Prices.")
+    sweep: SweepSection = Field(SweepSection(), description="Used by `sim sweep`.")
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved config as plain TOML-able data (units as strings)."""
+        """The resolved config as plain TOML-able data (units as strings); loads back equal."""
         data = self.model_dump(mode="json")
         params = self.mechanism.params
         mech = {"kind": self.mechanism.kind}
@@ -192,190 +252,24 @@ class ExperimentConfig(Section):
             mech.update(params.model_dump(mode="json"))
         mech["backoff"] = data["mechanism"]["backoff"]
         data["mechanism"] = mech
-        if not data["failures"]:
+        failures = [
+            {k: v for k, v in f.items() if k in FAILURE_KEYS[f["kind"]]} for f in data["failures"]
+        ]
+        if failures:
+            data["failures"] = failures
+        else:
             del data["failures"]
         return data
 
 
-# ---------------------------------------------------------------------------
-# Loading, overrides and error messages
+# The loading half (imports the models above).
+from simulator.config_keys import set_dotted  # noqa: E402
+from simulator.config_load import (  # noqa: E402
+    load_config,
+    parse_override_value,
+    read_toml,
+    validate_config,
+    validate_dotted_key,
+)
 
-
-def load_config(
-    path: str | Path | None = None,
-    overrides: list[str] | dict[str, Any] | None = None,
-) -> ExperimentConfig:
-    """Read, override and validate an experiment config.
-
-    ``path`` is a TOML file (``None``: all defaults).  ``overrides`` are
-    ``"dotted.key=value"`` strings as given to ``--set`` (values parsed as TOML,
-    falling back to a bare string) or a mapping of dotted keys to values.
-    Raises :class:`ConfigError` on any bad input.
-    """
-    source = str(path) if path is not None else "<defaults>"
-    data: dict[str, Any] = {}
-    if path is not None:
-        data = read_toml(path)
-    for key, value in _override_items(overrides, source):
-        set_dotted(data, key, value)
-    return validate_config(data, source)
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file, turning every failure into a one-line ConfigError."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"error: {p}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"error: {p}: cannot read: {exc.strerror}") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"error: {p}: invalid TOML: {exc}") from None
-
-
-def parse_override_value(text: str) -> Any:
-    """A ``--set`` value: a TOML value if it parses as one, else the bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def _override_items(overrides: Any, source: str) -> list[tuple[str, Any]]:
-    if not overrides:
-        return []
-    if isinstance(overrides, dict):
-        return list(overrides.items())
-    items = []
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"error: --set {item!r}: expected KEY=VALUE, e.g. network.latency=80ms")
-        items.append((key.strip(), parse_override_value(value.strip())))
-    return items
-
-
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.c`` in nested dicts, creating tables on the way.
-
-    ``failures.0.at`` addresses the first ``[[failures]]`` entry.
-    """
-    parts = key.split(".")
-    node: Any = data
-    for i, part in enumerate(parts[:-1]):
-        if isinstance(node, list):
-            node = node[_list_index(part, node, parts[: i + 1])]
-            continue
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        elif not isinstance(child, dict | list):
-            raise ConfigError(f"error: --set {key}: {'.'.join(parts[: i + 1])} is not a table")
-        node = child
-    if isinstance(node, list):
-        node[_list_index(parts[-1], node, parts)] = value
-    else:
-        node[parts[-1]] = value
-
-
-def _list_index(part: str, items: list, path: list[str]) -> int:
-    if not part.isdigit() or int(part) >= len(items):
-        raise ConfigError(f"error: --set: {'.'.join(path)}: no such entry (there are {len(items)})")
-    return int(part)
-
-
-def validate_config(data: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
-    """Validate raw TOML data into an :class:`ExperimentConfig` (or raise ConfigError)."""
-    try:
-        config = ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source, ExperimentConfig, ())) from None
-    mech = config.mechanism
-    kinds = registry.kinds()
-    if mech.kind not in kinds:
-        hint = _closest(mech.kind, kinds)
-        raise ConfigError(
-            f"error: {source}: mechanism.kind: unknown mechanism {mech.kind!r}"
-            f" (choose from {', '.join(kinds)}){hint}"
-        )
-    params_model = registry.get(mech.kind).Params
-    extra = dict(mech.model_extra or {})
-    try:
-        mech.params = params_model.model_validate(extra)
-    except ValidationError as exc:
-        raise ConfigError(
-            _format_errors(exc, source, params_model, ("mechanism",), extra_keys=("kind", "backoff"))
-        ) from None
-    for key in list(extra):
-        del mech.model_extra[key]
-    _check_cross_fields(config, source)
-    return config
-
-
-def _check_cross_fields(config: ExperimentConfig, source: str) -> None:
-    problems = []
-    for i, failure in enumerate(config.failures):
-        if failure.kind == "node_crash" and failure.node >= config.server.nodes:
-            problems.append(
-                f"error: {source}: failures.{i}.node: node {failure.node} does not exist"
-                f" (server.nodes = {config.server.nodes}, nodes are numbered from 0)"
-            )
-    b = config.mechanism.backoff
-    if b.max < b.initial:
-        problems.append(f"error: {source}: mechanism.backoff.max: must be >= initial ({b.initial}s)")
-    if problems:
-        raise ConfigError(problems)
-
-
-def _closest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
-def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Valid key names at ``loc`` inside ``model`` (for typo suggestions)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
-        if field is None:
-            return []
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        candidates = [ann, *args]
-        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if current is None:
-            return []
-    if not hasattr(current, "model_fields"):
-        return []
-    return [name for name in current.model_fields if name != "params"]
-
-
-def _format_errors(
-    exc: ValidationError,
-    source: str,
-    model: type[BaseModel],
-    prefix: tuple,
-    extra_keys: tuple[str, ...] = (),
-) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        path = ".".join(str(p) for p in (*prefix, *loc))
-        if err["type"] == "extra_forbidden":
-            valid = _fields_at(model, loc[:-1]) + list(extra_keys if len(loc) == 1 else ())
-            hint = _closest(str(loc[-1]), valid)
-            lines.append(f"error: {source}: {path}: unknown key{hint}")
-            continue
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        given = err.get("input")
-        if err["type"] not in ("missing",) and not isinstance(given, dict | list):
-            msg = f"{msg}, got {given!r}" if "got " not in msg else msg
-        lines.append(f"error: {source}: {path}: {msg}")
-    return lines
+__all__ += ["parse_override_value", "read_toml", "set_dotted"]

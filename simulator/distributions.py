@@ -9,6 +9,7 @@ call.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -88,33 +89,65 @@ class Distribution:
         return {"dist": "lognormal", "median": format_duration(self.a), "sigma": self.b}
 
 
+#: Largest lognormal sigma accepted: beyond it the mean (median * e^(sigma^2/2))
+#: is more than 10^21 times the median, which no latency or cost could mean.
+MAX_SIGMA = 10.0
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"
+
+
 def parse_distribution(value: Any) -> Distribution:
-    """A :class:`Distribution` from a constant duration or a ``{dist = ...}`` table."""
+    """A :class:`Distribution` from a constant duration or a ``{dist = ...}`` table.
+
+    Raises ``ValueError`` with a user-facing message naming the offending
+    table key (``mean: must be >= 0, got '-2ms'``).
+    """
     if isinstance(value, Distribution):
         return value
     if not isinstance(value, dict):
         return Distribution.constant(parse_duration(value))
-    kind = value.get("dist")
+    kinds = ", ".join(_DIST_KEYS)
+    if "dist" not in value:
+        raise ValueError(f"a distribution table needs dist = one of {kinds}, got keys {', '.join(map(str, value)) or 'none'}")
+    kind = value["dist"]
     if kind not in _DIST_KEYS:
-        raise ValueError(f"dist must be one of {', '.join(_DIST_KEYS)}, got {kind!r}")
-    expected = set(_DIST_KEYS[kind])
-    given = set(value) - {"dist"}
-    if given != expected:
+        close = difflib.get_close_matches(str(kind), list(_DIST_KEYS), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"dist must be one of {kinds}, got {kind!r}{hint}")
+    expected = _DIST_KEYS[kind]
+    given = [k for k in value if k != "dist"]
+    unknown = [k for k in given if k not in expected]
+    missing = [k for k in expected if k not in value]
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append(f"unknown key {', '.join(map(repr, unknown))}")
+        if missing:
+            parts.append(f"missing {', '.join(map(repr, missing))}")
         raise ValueError(
-            f"a {kind} distribution takes {', '.join(sorted(expected))}, got {', '.join(sorted(given)) or 'nothing'}"
+            f"{_article(kind)} {kind} distribution takes {', '.join(expected)}: {'; '.join(parts)}"
         )
-    if kind == "lognormal":
-        sigma = value["sigma"]
-        if isinstance(sigma, bool) or not isinstance(sigma, int | float) or sigma < 0:
-            raise ValueError(f"sigma must be a non-negative number, got {sigma!r}")
-        return Distribution("lognormal", parse_duration(value["median"]), float(sigma))
-    if kind == "uniform":
-        low, high = parse_duration(value["low"]), parse_duration(value["high"])
-        if high < low:
-            raise ValueError(f"uniform needs low <= high, got low={value['low']!r}, high={value['high']!r}")
-        return Distribution("uniform", low, high)
-    key = _DIST_KEYS[kind][0]
-    return Distribution(kind, parse_duration(value[key]))
+    params: list[float] = []
+    for key in expected:
+        if key == "sigma":
+            sigma = value["sigma"]
+            if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not math.isfinite(sigma):
+                raise ValueError(f"sigma: must be a number, got {sigma!r}")
+            if not 0 <= sigma <= MAX_SIGMA:
+                raise ValueError(f"sigma: must be between 0 and {MAX_SIGMA:g}, got {sigma!r}")
+            params.append(float(sigma))
+            continue
+        try:
+            params.append(parse_duration(value[key]))
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    if kind == "uniform" and params[1] < params[0]:
+        raise ValueError(
+            f"uniform needs low <= high, got low={value['low']!r}, high={value['high']!r}"
+        )
+    return Distribution(kind, *params)
 
 
 class Sampler:
