@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from typing import Literal
 
 import simpy
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.config import SecondsDist
+from simulator.config import PositiveSecondsDist
 from simulator.distributions import Distribution
 from simulator.registry import register
 from simulator.runtime import Simulation
@@ -30,8 +30,16 @@ from simulator.runtime import Simulation
 
 class ShortPollingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    interval: SecondsDist = Distribution.constant(5.0)
-    schedule: Literal["fixed", "after_response"] = "fixed"
+    interval: PositiveSecondsDist = Field(
+        Distribution.constant(5.0),
+        description="Time between polls; a distribution is drawn afresh for every gap"
+        " (exponential: each client's polls are a Poisson process).",
+    )
+    schedule: Literal["fixed", "after_response"] = Field(
+        "fixed",
+        description="fixed: each poll one interval after the previous was sent (setInterval);"
+        " after_response: one interval after each response (setTimeout).",
+    )
 
 
 @register
