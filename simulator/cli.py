@@ -172,25 +172,21 @@ def run_command(config: str, overrides: tuple[str, ...], out: str | None, quiet:
 def mechanisms_command() -> None:
     """List the mechanisms with their parameters, defaults and units."""
     from simulator.config import BackoffSection
+    from simulator.config_keys import field_docs
+
+    def params_table(title: str, model, units: dict[str, str], column: str) -> Table:
+        table = Table(title=title, title_justify="left", show_header=True)
+        for name in (column, "default", "unit / values", "meaning"):
+            table.add_column(name)
+        for doc in field_docs(model):
+            default = doc.default if isinstance(doc.default, str) else str(doc.default)
+            table.add_row(doc.key, default, units.get(doc.key) or doc.unit, doc.description)
+        return table
 
     for kind in registry.kinds():
         cls = registry.get(kind)
-        table = Table(title=f"{kind}: {cls.summary}", title_justify="left", show_header=True)
-        table.add_column("mechanism.<key>")
-        table.add_column("default")
-        table.add_column("unit / values")
-        defaults = cls.Params().model_dump(mode="json")
-        for name, value in defaults.items():
-            table.add_row(name, str(value), cls.units.get(name, ""))
-        console.print(table)
-    table = Table(title="mechanism.backoff (reconnects and webhook retries)", title_justify="left")
-    table.add_column("mechanism.backoff.<key>")
-    table.add_column("default")
-    table.add_column("unit / values")
-    units = {"initial": "seconds", "max": "seconds", "factor": "multiplier", "jitter": "none | full | equal | decorrelated"}
-    for name, value in BackoffSection().model_dump(mode="json").items():
-        table.add_row(name, str(value), units[name])
-    console.print(table)
+        console.print(params_table(f"{kind}: {cls.summary}", cls.Params, getattr(cls, "units", {}), "mechanism.<key>"))
+    console.print(params_table("mechanism.backoff (reconnects and webhook retries)", BackoffSection, {}, "mechanism.backoff.<key>"))
 
 
 from simulator.cli_plan import plan_command  # noqa: E402
