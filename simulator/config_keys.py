@@ -272,10 +272,9 @@ class FieldDoc:
 
 def field_docs(model: type[BaseModel], prefix: str = "") -> list[FieldDoc]:
     """One :class:`FieldDoc` per direct (non-section) field of ``model``."""
-    try:
-        defaults = model().model_dump(mode="json")
-    except Exception:  # a model with required keys ([[failures]]): no defaults to show
-        defaults = {}
+    # model_construct: a model with required keys ([[failures]]) still shows its other defaults
+    optional = {n for n, f in model.model_fields.items() if not f.is_required()}
+    defaults = model.model_construct().model_dump(mode="json", include=optional)
     docs = []
     for name, field in model.model_fields.items():
         if field.exclude:

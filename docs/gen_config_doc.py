@@ -1,0 +1,160 @@
+"""Generate ``docs/config.md`` from the pydantic config models and the mechanism registry.
+
+    python docs/gen_config_doc.py            # rewrite docs/config.md
+    python docs/gen_config_doc.py --check    # exit 1 if docs/config.md is out of date
+
+Every key's default, unit and meaning come from the models (``Field(description=...)``),
+and each registered mechanism's own keys from its ``Params`` model, so a mechanism
+added to ``models/`` appears here after one regeneration.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from simulator import registry
+from simulator.config import (
+    BackoffSection,
+    ExperimentConfig,
+    FailureSpec,
+)
+from simulator.config_keys import field_docs, submodel
+from simulator.config_load import MAX_NODE_WINDOWS, MAX_WINDOWS
+
+OUT = Path(__file__).with_name("config.md")
+
+INTRO = """# Config reference
+
+An experiment is one TOML file (see `experiments/`). Every key has a default, so
+an empty file is a valid experiment; unknown keys are errors, with the closest
+valid key suggested. The resolved config (defaults filled in) is written as
+`config.toml` next to every result and runs as it is.
+
+This page is generated from the config models by `python docs/gen_config_doc.py`;
+do not edit it by hand.
+
+## Values
+
+| kind | accepted | examples |
+|---|---|---|
+| duration | a number of seconds, or a number with a unit `ns`, `us` (`µs`), `ms`, `s`, `m` (`min`), `h`, `d` | `"250us"`, `"40ms"`, `"5s"`, `"2m"`, `"1h"`, `0.5` |
+| size | a number of bytes, or a number with a unit `B`, `kB` (`KB`), `MB`, `GB`, `TB`, `KiB`, `MiB`, `GiB`, `TiB` | `"871B"`, `"64KiB"`, `"5kB"`, `"2GiB"` |
+| link rate | bits per second, or with a unit `bps`, `kbps`, `Mbps`, `Gbps`, `Tbps` | `"100Mbps"`, `"1Gbps"` |
+| duration or distribution | a duration (a constant), or a table | see below |
+
+Durations, sizes and rates are never negative, infinite or NaN.
+
+Distribution tables (seconds; each is drawn afresh for every use):
+
+| table | mean |
+|---|---|
+| `{dist = "constant", value = "5ms"}` | value |
+| `{dist = "exponential", mean = "2ms"}` | mean |
+| `{dist = "uniform", low = "10ms", high = "30ms"}` (low <= high) | (low + high) / 2 |
+| `{dist = "lognormal", median = "20ms", sigma = 0.5}` (0 <= sigma <= 10) | median * e^(sigma^2 / 2) |
+
+## Overrides and errors
+
+`sim run CONFIG --set KEY=VALUE` overrides one key by its dotted path:
+`--set network.latency=80ms`, `--set mechanism.interval=2s`,
+`--set 'server.request_cost={dist="exponential", mean="2ms"}'`,
+`--set failures.0.at=3m` (the first `[[failures]]` entry, which must exist).
+The value is read as TOML, and as a bare string if it is not valid TOML.
+
+Bad input exits with code 2 and prints one line per problem, all at once,
+naming the file (or `--set`), the key path and the problem, never a traceback:
+
+```
+error: chat.toml: clients.count: must be >= 1, got -5
+error: chat.toml: mechanism.intervall: unknown key; did you mean 'interval'?
+error: --set: network.latency: unknown unit 'parsecs' in '5 parsecs' (known: ns, us, µs, ms, s, m, min, h, d)
+```
+"""
+
+CHECKS = f"""## Checks across keys
+
+Beyond each key's type and range, a config is refused when it asks for
+something nobody could mean, or something not built yet:
+
+- `mechanism.kind` must be a registered mechanism (`sim mechanisms`); a kind
+  named in the design but not built yet fails with "not supported yet".
+- `[[failures]]`: `node_crash` takes `node`, `at`, `duration`; `receiver_outage`
+  takes `fraction`, `at`, `duration` (a key of the other kind is an error, not
+  ignored). `node` must be below `server.nodes`; a node cannot crash again
+  while it is down; `at` must fall inside the run (`warmup + duration`).
+  `receiver_outage` needs `mechanism.kind = "webhook"`.
+- `workload.upstream_rate > 0` needs a mechanism with an upstream channel (WebSocket).
+- `mechanism.backoff.max >= mechanism.backoff.initial`.
+- `clients.connect_over` is not longer than the run.
+- `(warmup + duration) / sample_every` is at most {MAX_WINDOWS:,} windows, and
+  {MAX_NODE_WINDOWS:,} windows times `server.nodes`.
+- `[sweep.grid]`: every key is a valid dotted key (as for `--set`), every
+  list is non-empty and every value is valid for its key.
+"""
+
+
+def toml_value(value: Any) -> str:
+    """A default as it would be written in TOML."""
+    if value is None:
+        return ""
+    if isinstance(value, dict) and not value:
+        return "{}"
+    if isinstance(value, list) and not value:
+        return "[]"
+    text = tomli_w.dumps({"v": value}).strip()
+    return text[len("v = ") :] if text.startswith("v = ") else text.replace("\n", " ")
+
+
+def table(model: Any, prefix: str = "", units: dict[str, str] | None = None) -> str:
+    rows = ["| key | default | unit / values | meaning |", "|---|---|---|---|"]
+    for doc in field_docs(model, prefix):
+        if doc.key.endswith(".failures") or doc.key == "failures":
+            continue
+        unit = ((units or {}).get(doc.key.rsplit(".", 1)[-1]) or doc.unit).replace("|", "\\|")
+        default = doc.default if doc.default == "(required)" else f"`{toml_value(doc.default)}`"
+        meaning = doc.description.replace("|", "\\|") or "(no description yet)"
+        rows.append(f"| `{doc.key}` | {default} | {unit} | {meaning} |")
+    return "\n".join(rows)
+
+
+def generate() -> str:
+    parts = [INTRO]
+    for name, field in ExperimentConfig.model_fields.items():
+        if name == "failures":
+            parts.append("## `[[failures]]`\n\n" + (field.description or ""))
+            parts.append(table(FailureSpec, "failures.N."))
+            continue
+        model = submodel(field.annotation)
+        parts.append(f"## `[{name}]`\n\n{field.description or ''}")
+        if name == "mechanism":
+            parts.append(table(model, "mechanism."))
+            parts.append("### `[mechanism.backoff]`\n\n" + (model.model_fields["backoff"].description or ""))
+            parts.append(table(BackoffSection, "mechanism.backoff."))
+            for kind in registry.kinds():
+                cls = registry.get(kind)
+                parts.append(f"### `kind = \"{kind}\"`\n\n{getattr(cls, 'summary', '')}")
+                parts.append(table(cls.Params, "mechanism.", getattr(cls, "units", None)))
+            continue
+        parts.append(table(model, f"{name}."))
+    parts.append(CHECKS)
+    return "\n\n".join(p.strip() for p in parts) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = generate()
+    if "--check" in argv:
+        if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
+            print(f"{OUT} is out of date: run python docs/gen_config_doc.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
