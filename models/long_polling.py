@@ -1,0 +1,361 @@
+"""Long polling: the server holds each request until there is news or ``hold`` runs out.
+
+A client sends a request; at the node it costs ``request_cost`` (plus
+``store_cost`` on a cluster, the shared-state read).  If something is pending
+for the client in the event log, the answer carries all of it at once.  If
+not, the request is *held*: it keeps its connection open (a slot of
+``max_connections`` and ``memory_per_connection``) until the next notification
+for the client is published, or until ``hold`` expires (an empty response).
+Writing that deferred response costs the node ``message_cost``, the same
+price as writing a message on any open connection.  The client re-requests
+``rerequest_delay`` after each response arrives, over the same kept-alive
+connection when ``http.keep_alive`` (RFC 6202 §2.2).
+
+A hold longer than ``cluster.idle_timeout`` (> 0) is cut by the balancer at
+``idle_timeout``: counted in ``connections.dropped``; the client sees the close
+one one-way latency later, backs off (``mechanism.backoff``) and reconnects
+(``reconnects.total``).  A node crash drops the requests held on it the same
+way; the event log survives, so a crash delays notifications, never loses them.
+A response whose write the crash would interrupt is not sent: its events stay
+pending in the log and go out after the reconnect.
+
+Event economy (DESIGN §7).  Clients are callback state machines, not
+processes.  A request over a kept-alive connection is exactly one SimPy event:
+its arrival at the node.  A held request costs no event of its own: a publish
+answers it from the log listener, and hold expiries sit in one FIFO queue
+(every deadline is arrival + a constant) served by a single timer that only
+wakes for a deadline still live.  A publish to many held polls (broadcast,
+topics) answers them with array work (``process_many``, ``one_way_many``,
+``deliver_many``); what stays per client is scheduling its next request.
+A new connection (first request, after a drop, after keep-alive expiry, or
+every request when ``keep_alive = false``) adds one event at the send time,
+because the balancer must see the cluster as it is then.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+import simpy
+from pydantic import BaseModel, ConfigDict, Field
+
+from simulator.config import Seconds
+from simulator.node import ServerNode
+from simulator.registry import register
+from simulator.runtime import Simulation
+
+_EPS = 1e-9  # float slack when comparing a timer's firing time with a deadline
+
+
+class LongPollingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hold: Seconds = Field(30.0, gt=0)
+    rerequest_delay: Seconds = Field(0.0, ge=0)
+
+
+@register
+class LongPolling:
+    kind = "long_polling"
+    Params = LongPollingParams
+    summary = "the server holds each request until news arrives or hold expires; clients re-request"
+    units = {"hold": "seconds", "rerequest_delay": "seconds"}
+
+    def __init__(self, sim: Simulation):
+        self.sim = sim
+        p = sim.params
+        c = sim.config
+        self.env = sim.env
+        self.gap = p.rerequest_delay
+        idle = c.cluster.idle_timeout
+        self.cut_by_balancer = 0 < idle < p.hold
+        self.deadline = idle if self.cut_by_balancer else p.hold  # after arrival, seconds
+        http = sim.http
+        self.keep_alive = http.keep_alive
+        reuse = http.keep_alive_timeout
+        if idle > 0:
+            reuse = min(reuse, idle)  # the balancer also closes a connection idle between polls
+        self.reuse_window = reuse
+        self.req_bytes = http.request_headers
+        self.resp_headers = http.response_headers
+        self.payload = c.workload.payload
+        self.rtts = http.handshake_round_trips
+        self.store_cost = sim.cluster.store_cost
+        self.backplane = sim.cluster.backplane_latency
+        n = sim.clients
+        self.node_of: list[ServerNode | None] = [None] * n
+        self.epoch_of = [0] * n
+        self.held_since = [-1.0] * n  # arrival time of the held request, -1 when not held
+        self.rid = [0] * n  # id of the client's latest hold, to recognise stale expiries
+        self.req_finish = [0.0] * n  # when the node finished reading the current request
+        self.attempt = [0] * n  # consecutive failures (backoff attempt number)
+        self.previous = [0.0] * n  # last backoff delay (decorrelated jitter)
+        self.reconnecting = [False] * n
+        self.per_client = sim.log.pattern == "per_client"
+        self.held_by_feed: list[dict[int, None]] = (
+            [] if self.per_client else [{} for _ in range(sim.log.feeds)]
+        )
+        self.expiries: deque[tuple[float, int, int]] = deque()
+        self.timer_armed = False
+        for node in sim.cluster.nodes:
+            node.crash_listeners.append(self._on_crash)
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        sim = self.sim
+        starts = sim.start_times()
+        for c in range(sim.clients):
+            self._at(float(starts[c]), c, self._on_send)
+        sim.log.listen(self._on_publish if self.per_client else self._on_publish_feed)
+
+    def pending(self) -> int:
+        """Deliveries still owed at the end: unread in the log (in flight counted by metrics)."""
+        return self.sim.log.pending_in_window()
+
+    def _at(self, t: float, client: int, callback) -> None:
+        """Call ``callback(event)`` at time ``t`` with ``event.value == client`` (one SimPy event)."""
+        ev = self.env.timeout(t - self.env.now, client)
+        ev.callbacks.append(callback)
+
+    # -- client side: sending ------------------------------------------------------
+    def _on_send(self, ev: simpy.Event) -> None:
+        """Open a connection (the balancer picks the node now) and send the request on it."""
+        c = ev.value
+        sim = self.sim
+        now = self.env.now
+        cluster, metrics, link, http = sim.cluster, sim.metrics, sim.link, sim.http
+        cluster.settle(now)
+        if self.reconnecting[c]:
+            metrics.reconnect(now)
+        target = cluster.pick(c)
+        if target is None or not target.open(now):
+            self._back_off(c, now)
+            return
+        self.reconnecting[c] = False
+        self.node_of[c] = target
+        self.epoch_of[c] = target.epoch
+        setup = 0.0
+        for _ in range(self.rtts):
+            setup += link.round_trip()
+        metrics.send_up(now, http.handshake_bytes_up, 0.0)
+        metrics.send_down(now, http.handshake_bytes_down, 0.0)
+        metrics.send_up(now + setup, self.req_bytes, 0.0)
+        self._at(now + setup + link.one_way(self.req_bytes), c, self._on_arrive)
+
+    def _next_request(self, c: int, t_send: float, idle_from: float) -> None:
+        """Send the next request at ``t_send``, reusing the connection if it is still open."""
+        node = self.node_of[c]
+        if node is not None and t_send - idle_from > self.reuse_window:
+            self.sim.cluster.close_later(node, idle_from + self.reuse_window)
+            self.node_of[c] = node = None
+        if node is None:
+            self._at(t_send, c, self._on_send)
+            return
+        self.sim.metrics.send_up(t_send, self.req_bytes, 0.0)
+        self._at(t_send + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
+
+    def _back_off(self, c: int, t_detect: float) -> None:
+        """The connection failed (refused, cut, crashed): retry after the backoff delay."""
+        k = self.attempt[c]
+        d = self.sim.backoff.delay(k, self.previous[c])
+        self.attempt[c] = k + 1
+        self.previous[c] = d
+        self.reconnecting[c] = True
+        self._at(t_detect + d, c, self._on_send)
+
+    # -- at the node ---------------------------------------------------------------
+    def _on_arrive(self, ev: simpy.Event) -> None:
+        c = ev.value
+        sim = self.sim
+        now = self.env.now
+        node = self.node_of[c]
+        if node.epoch != self.epoch_of[c]:  # the node crashed since: the connection is gone
+            self.node_of[c] = None
+            self._back_off(c, now + sim.link.one_way(0.0))
+            return
+        sim.metrics.request(now, False)
+        finish = node.process(now, node.request_cost() + self.store_cost)
+        self.req_finish[c] = finish
+        if finish >= 0 and sim.log.peek(c, now):
+            self._respond(c, node, finish, now, sim.log.take(c, now))
+            return
+        # Nothing pending (or the crash will eat the answer): hold the request.
+        self._hold(c, now)
+        rid = self.rid[c]
+        self.expiries.append((now + self.deadline, c, rid))
+        if not self.timer_armed:
+            self.timer_armed = True
+            self.env.timeout(self.deadline).callbacks.append(self._on_timer)
+
+    def _hold(self, c: int, t_arrived: float) -> None:
+        self.held_since[c] = t_arrived
+        self.rid[c] += 1
+        if not self.per_client:
+            self.held_by_feed[self.sim.log.feed_of(c)][c] = None
+
+    def _unhold(self, c: int) -> float:
+        """Stop holding ``c``'s request; the time it arrived."""
+        t_arrived = self.held_since[c]
+        self.held_since[c] = -1.0
+        if not self.per_client:
+            self.held_by_feed[self.sim.log.feed_of(c)].pop(c, None)
+        return t_arrived
+
+    def _respond(self, c: int, node: ServerNode, finish: float, t_arrived: float, times) -> None:
+        """Write a response carrying ``times`` (publish times) that leaves the node at ``finish``."""
+        sim = self.sim
+        metrics = sim.metrics
+        n = len(times)
+        body = n * self.payload
+        if n == 0 and metrics.t_start <= t_arrived <= metrics.t_end:
+            metrics.empty_requests += 1
+        metrics.send_down(finish, self.resp_headers + body, body)
+        arrived = finish + sim.link.one_way(self.resp_headers + body)
+        for published in times:
+            metrics.deliver(published, arrived)
+        self._responded(c, node, finish, arrived)
+
+    def _responded(self, c: int, node: ServerNode, finish: float, arrived: float) -> None:
+        """A response reached the client at ``arrived``: schedule the next request."""
+        self.attempt[c] = 0
+        self.previous[c] = 0.0
+        if not self.keep_alive:
+            self.sim.cluster.close_later(node, finish)  # Connection: close after the response
+            self.node_of[c] = None
+        self._next_request(c, arrived + self.gap, arrived)
+
+    # -- a publish answers held requests --------------------------------------------
+    def _on_publish(self, feed: int, seq: int, t: float) -> None:
+        """Per-client feeds: feed ``feed`` is client ``feed``."""
+        c = feed
+        if self.held_since[c] < 0:
+            return
+        node = self.node_of[c]
+        finish = node.process(t + self.backplane, node.message_cost())
+        if finish < 0:
+            return  # the crash comes first: stay held, the crash listener drops it
+        finish = max(finish, self.req_finish[c])
+        t_arrived = self._unhold(c)
+        self._respond(c, node, finish, t_arrived, self.sim.log.take(c, t))
+
+    def _on_publish_feed(self, feed: int, seq: int, t: float) -> None:
+        """Broadcast or topics: answer every poll held on ``feed`` with array work."""
+        held = self.held_by_feed[feed]
+        if not held:
+            return
+        clients = list(held)
+        held.clear()
+        if len(self.sim.cluster.nodes) == 1:
+            self._answer_many(self.node_of[clients[0]], clients, feed, t)
+            return
+        groups: dict[int, list[int]] = {}
+        for c in clients:
+            groups.setdefault(self.node_of[c].index, []).append(c)
+        for index, members in groups.items():
+            self._answer_many(self.sim.cluster.nodes[index], members, feed, t)
+
+    def _answer_many(self, node: ServerNode, clients: list[int], feed: int, t: float) -> None:
+        sim = self.sim
+        log, metrics = sim.log, sim.metrics
+        n = len(clients)
+        idx = np.fromiter(clients, np.int64, n)
+        finish = node.process_many(t + self.backplane, node.message_cost.many(n))
+        ok = finish >= 0
+        if not ok.all():  # writes the crash would cut: those polls stay held
+            for c in idx[~ok].tolist():
+                held = self.held_by_feed[feed]
+                held[c] = None
+            idx, finish = idx[ok], finish[ok]
+            if len(idx) == 0:
+                return
+        req_finish = self.req_finish
+        finish = np.maximum(finish, np.fromiter((req_finish[c] for c in idx.tolist()), float, len(idx)))
+        count = log.count[feed]
+        cursor = log.cursor[idx]
+        pend = count - cursor  # 1 unless an earlier answer was cut by a crash
+        body = pend * self.payload
+        arrived = finish + sim.link.one_way_many(self.resp_headers + body, len(idx))
+        single = pend == 1
+        if single.all():
+            metrics.deliver_many(np.full(len(idx), t), arrived)
+        else:
+            metrics.deliver_many(np.full(int(single.sum()), t), arrived[single])
+            for j in np.nonzero(~single)[0].tolist():
+                for published in log.times_from(feed, int(cursor[j]))[: int(pend[j])]:
+                    metrics.deliver(published, float(arrived[j]))
+        log.cursor[idx] = count
+        metrics.send_down(t, float(self.resp_headers * len(idx) + body.sum()), float(body.sum()))
+        held_since = self.held_since
+        for c, fin, arr in zip(idx.tolist(), finish.tolist(), arrived.tolist(), strict=True):
+            held_since[c] = -1.0
+            self._responded(c, node, fin, arr)
+
+    # -- hold expiry and the balancer's idle timeout --------------------------------
+    def _on_timer(self, ev: simpy.Event) -> None:
+        now = self.env.now
+        expiries = self.expiries
+        held_since, rid = self.held_since, self.rid
+        while expiries and expiries[0][0] <= now + _EPS:
+            _, c, r = expiries.popleft()
+            if rid[c] == r and held_since[c] >= 0:
+                if self.cut_by_balancer:
+                    self._cut(c, now)
+                else:
+                    self._expire(c, now)
+        while expiries and (rid[expiries[0][1]] != expiries[0][2] or held_since[expiries[0][1]] < 0):
+            expiries.popleft()  # answered early: skip without waking for it
+        if expiries:
+            self.env.timeout(max(0.0, expiries[0][0] - now)).callbacks.append(self._on_timer)
+        else:
+            self.timer_armed = False
+
+    def _expire(self, c: int, now: float) -> None:
+        """``hold`` ran out: an empty response."""
+        node = self.node_of[c]
+        finish = node.process(now, node.message_cost())
+        if finish < 0:
+            return  # the crash comes first: stays held until the crash listener drops it
+        t_arrived = self._unhold(c)
+        self._respond(c, node, max(finish, self.req_finish[c]), t_arrived, ())
+
+    def _cut(self, c: int, now: float) -> None:
+        """The balancer drops a connection idle for ``idle_timeout`` (counted as dropped)."""
+        sim = self.sim
+        node = self.node_of[c]
+        t_arrived = self._unhold(c)
+        m = sim.metrics
+        if m.t_start <= t_arrived <= m.t_end:
+            m.empty_requests += 1  # the request brought nothing back
+        sim.cluster.settle(now)
+        node.close(now, self.epoch_of[c])
+        m.connections_lost(now, 1)
+        self.node_of[c] = None
+        self._back_off(c, now + sim.link.one_way(0.0))
+
+    # -- node crash ----------------------------------------------------------------
+    def _on_crash(self, node: ServerNode, t: float) -> None:
+        """Every request held on ``node`` is dropped; each client backs off and reconnects."""
+        link = self.sim.link
+        held_since, node_of = self.held_since, self.node_of
+        for c in range(self.sim.clients):
+            if node_of[c] is node and held_since[c] >= 0:
+                self._unhold(c)
+                node_of[c] = None
+                self._back_off(c, t + link.one_way(0.0))
+
+
+def zero_gap_request_rate(rate: float, hold: float) -> float:
+    """Theory: requests per second per client at zero gap, λ / (1 − e^(−λ·hold))."""
+    return rate / -math.expm1(-rate * hold)
+
+
+def request_rate(rate: float, hold: float, gap: float) -> float:
+    """Theory with a gap ``R`` (answer → next request at the server), requests per second.
+
+    A cycle is R plus, if nothing was published during R, min(Exp(λ), hold):
+    1 / (R + e^(−λR) (1 − e^(−λ·hold)) / λ).
+    """
+    if rate <= 0:
+        return 1.0 / (gap + hold)
+    return 1.0 / (gap + math.exp(-rate * gap) * -math.expm1(-rate * hold) / rate)
