@@ -199,7 +199,7 @@ def resolve_key(model: type[BaseModel], parts: list[str]) -> str | None:
             return None
         if sub is not None and typing.get_origin(ann) is list:
             if not rest[0].isdigit():
-                return f"{part} is a list: address an entry as {part}.N.key"
+                return f"{'.'.join(parts[: i + 1])} is a list: address an entry as {'.'.join(parts[: i + 1])}.N.key"
             i += 2
             current = sub
             if i >= len(parts):
@@ -211,7 +211,7 @@ def resolve_key(model: type[BaseModel], parts: list[str]) -> str | None:
             continue
         if is_distribution(field) and len(rest) == 1 and rest[0] in DIST_KEYS:
             return None
-        return f"{part} is not a table"
+        return f"{'.'.join(parts[: i + 1])} is not a table"
     return None
 
 

@@ -126,6 +126,8 @@ def load_config(
                 raise ConfigError(f"error: --set {item!r}: expected KEY=VALUE, e.g. network.latency=80ms")
             items.append((key.strip(), parse_override_value(value.strip())))
     for key, value in items:
+        if key.split(".")[0] != "mechanism":  # mechanism keys are checked against the kind
+            validate_dotted_key(key)
         try:
             set_dotted(data, key, value)
         except ValueError as exc:
@@ -354,7 +356,7 @@ def validate_dotted_key(key: str, kind: str | None = None, source: str = "--set"
     suggests the closest valid key.
     """
     parts = key.split(".")
-    why: str | None = "unknown key"
+    why: str | None = "empty part in the key (two dots, or a dot at an end)"
     if all(parts):
         if parts[0] == "mechanism" and len(parts) > 1 and parts[1] not in ("kind", "backoff"):
             kinds = [kind] if kind and kind in registry.kinds() else registry.kinds()
