@@ -51,8 +51,14 @@ _EPS = 1e-9  # float slack when comparing a timer's firing time with a deadline
 
 class LongPollingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    hold: Seconds = Field(30.0, gt=0)
-    rerequest_delay: Seconds = Field(0.0, ge=0)
+    hold: Seconds = Field(
+        30.0,
+        gt=0,
+        description="How long the server holds a request with nothing to send before an empty response",
+    )
+    rerequest_delay: Seconds = Field(
+        0.0, ge=0, description="Pause between receiving a response and sending the next request"
+    )
 
 
 @register

@@ -56,10 +56,19 @@ from simulator.runtime import Simulation
 
 class WebhookParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    timeout: Seconds = Field(10.0, gt=0)
-    max_attempts: int = Field(8, ge=1)
-    receiver_workers: int = Field(4, ge=1)
-    receiver_cost: SecondsDist = Distribution.constant(0.020)
+    timeout: Seconds = Field(
+        10.0, gt=0, description="How long the provider waits for the 2xx, from starting to connect"
+    )
+    max_attempts: int = Field(
+        8, ge=1, description="POSTs per delivery, the first included, before the provider gives up"
+    )
+    receiver_workers: int = Field(
+        4, ge=1, description="POSTs each receiving backend processes at once (FCFS)"
+    )
+    receiver_cost: SecondsDist = Field(
+        Distribution.constant(0.020),
+        description="Receiver time to process one POST; slower than timeout means duplicates",
+    )
 
 
 class _Delivery:
