@@ -10,5 +10,6 @@ Python API::
 
 from simulator.config import ConfigError, ExperimentConfig, load_config
 from simulator.runner import Result, run
+from simulator.sweep_exec import sweep  # runs table of a grid x replications (list of dicts)
 
-__all__ = ["ConfigError", "ExperimentConfig", "Result", "load_config", "run"]
+__all__ = ["ConfigError", "ExperimentConfig", "Result", "load_config", "run", "sweep"]

@@ -193,5 +193,10 @@ from simulator.cli_plan import plan_command  # noqa: E402
 
 main.add_command(plan_command)
 
+from simulator.cli_workflow import figures_command, plot_command, report_command, sweep_command  # noqa: E402
+
+for _command in (sweep_command, plot_command, report_command, figures_command):
+    main.add_command(_command)
+
 if __name__ == "__main__":
     main()
