@@ -76,6 +76,9 @@ class ShortPolling:
         fixed = self.fixed
         keep_alive = http.keep_alive
         idle_timeout = http.keep_alive_timeout
+        balancer_idle = sim.config.cluster.idle_timeout
+        if balancer_idle > 0:  # the balancer cuts an idle kept-alive connection sooner
+            idle_timeout = min(idle_timeout, balancer_idle)
         req_bytes = http.request_headers
         resp_headers = http.response_headers
         payload = sim.config.workload.payload
