@@ -83,15 +83,18 @@ class ServerNode:
         c = min(self.workers, n)
         finish = np.empty(n)
         m = self.metrics
+        measured = m.t_start <= arrival <= m.t_end
+        waits = []
         for j in range(c):
             start = arrival if arrival > workers[j] else workers[j]
             ends = start + np.cumsum(costs[j::c])
             finish[j::c] = ends
-            starts_wait = np.concatenate(([start], ends[:-1])) - arrival
-            if m.t_start <= arrival <= m.t_end:
-                m.queue_wait.add_many(starts_wait)
+            if measured:
+                waits.append(np.concatenate(([start], ends[:-1])) - arrival)
             m.busy(self.index, start, float(ends[-1]))
             workers[j] = float(ends[-1])
+        if waits:  # one histogram update per burst, not one per worker
+            m.queue_wait.add_many(np.concatenate(waits))
         self._free = workers
         heapq.heapify(self._free)
         if self.next_crash < math.inf:

@@ -49,6 +49,10 @@ from simulator.runtime import Simulation
 
 DOWN, CONNECTING, LIVE = 0, 1, 2
 
+#: Bursts up to this many subscribers are written message by message: below it the
+#: fixed cost of a dozen numpy calls exceeds ~3 us of scalar work per subscriber.
+SMALL_BURST = 48
+
 
 @dataclass(frozen=True)
 class Framing:
@@ -304,9 +308,13 @@ class PersistentConnections:
                 self._push_many(node, sets.ids[key][:n], seq, t, arrival, frame)
 
     def _push_many(self, node, ids: np.ndarray, seq: int, t: float, arrival: float, frame: float) -> None:
+        """Write event ``seq`` to the live subscribers ``ids`` of ``node``: array work."""
         sim = self.sim
         m = sim.metrics
         n = len(ids)
+        if n <= SMALL_BURST:
+            self._push_few(node, ids, seq, t, arrival, frame)
+            return
         finish = node.process_many(arrival, node.message_cost.many(n))
         if node.next_crash < math.inf or self.broken[node.index]:
             ok = (finish >= 0) & (self.cursor[ids] == seq)
@@ -323,6 +331,33 @@ class PersistentConnections:
         m.send_down(arrival, n * frame, n * self.payload)
         if self.last_data is not None:
             self.last_data[ids] = finish
+
+    def _push_few(self, node, ids: np.ndarray, seq: int, t: float, arrival: float, frame: float) -> None:
+        """A small burst, written one message at a time (cheaper than the fixed cost of array calls).
+
+        ``node.process`` is the exact FCFS queue, so the result equals the bulk
+        path's for equal message costs.
+        """
+        sim = self.sim
+        m, link = sim.metrics, sim.link
+        cursor, last_data = self.cursor, self.last_data
+        cost = node.message_cost
+        sent = 0
+        for c in ids.tolist():
+            if cursor[c] != seq:
+                continue  # a write to it was lost before: its stream is broken until the crash
+            finish = node.process(arrival, cost())
+            if finish < 0:
+                self.broken[node.index] = True
+                continue
+            m.deliver(t, finish + link.one_way(frame))
+            cursor[c] = seq + 1
+            if last_data is not None:
+                last_data[c] = finish
+            sent += 1
+        if m.t_start <= arrival <= m.t_end:
+            m.messages_pushed += sent
+        m.send_down(arrival, sent * frame, sent * self.payload)
 
     def _push_one(self, c: int, seq: int, t: float) -> None:
         """The same path for a per-client feed, in scalar form (one subscriber)."""
