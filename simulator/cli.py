@@ -133,6 +133,10 @@ def run_command(config: str, overrides: tuple[str, ...], out: str | None, quiet:
     cfg = load_config(config, list(overrides))
     check_fits(cfg, config)
     out_dir = Path(out) if out else default_out(cfg.experiment.name)
+    try:  # fail before the run, not after it, if the results cannot be written
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"error: --out {out_dir}: cannot create the folder: {exc.strerror}") from None
     try:
         if quiet:
             result = run(cfg)

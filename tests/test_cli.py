@@ -122,3 +122,12 @@ def test_real_process_prints_no_traceback(tmp_path) -> None:
         f"error: {path}: clients.count: must be >= 1, got 0",
         f"error: {path}: network.bandwidth: expected a link rate such as '100Mbps', got 'fast'",
     ]
+
+
+def test_unwritable_out_fails_before_running(tmp_path) -> None:
+    config = tmp_path / "quick.toml"
+    config.write_text(QUICK)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    # a folder inside a regular file cannot be created: refused up front, exit 2
+    assert_clean_error(invoke("run", str(config), "--quiet", "--out", str(blocker / "sub")), "--out", "cannot create")
