@@ -342,11 +342,12 @@ class LongPolling:
     # -- node crash ----------------------------------------------------------------
     def _on_crash(self, node: ServerNode, t: float) -> None:
         """Every request held on ``node`` is dropped; each client backs off and reconnects."""
-        link = self.sim.link
+        link, m = self.sim.link, self.sim.metrics
         held_since, node_of = self.held_since, self.node_of
         for c in range(self.sim.clients):
             if node_of[c] is node and held_since[c] >= 0:
-                self._unhold(c)
+                if m.t_start <= self._unhold(c) <= m.t_end:
+                    m.empty_requests += 1  # the request brought nothing back
                 node_of[c] = None
                 self._back_off(c, t + link.one_way(0.0))
 
