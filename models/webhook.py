@@ -159,9 +159,11 @@ class Webhook:
         node = cluster.pick(d.receiver)
         finish = node.process(now, node.request_cost()) if node is not None else -1.0
         if finish < 0:  # no provider node can do it: re-queue after the crash, no attempt spent
-            later = node.next_crash if node is not None else now
-            wait = sim.backoff.delay(d.attempt, d.previous)
-            self._later(max(now, later) + wait, d)
+            if node is None:  # every node is down: a crashed node's workers are busy until it returns
+                later = now + min(n.backlog(now) for n in cluster.nodes)
+            else:
+                later = node.next_crash
+            self._later(later if later > now else now + sim.backoff.initial, d)
             return
         if m.t_start <= now <= m.t_end:
             m.webhook_attempts += 1
