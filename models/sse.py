@@ -43,8 +43,15 @@ HEARTBEAT_BYTES = 3
 
 class SseParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    heartbeat: Seconds = Field(15.0, ge=0)
-    replay_buffer: int = Field(1000, ge=0)
+    heartbeat: Seconds = Field(
+        15.0, ge=0, description="Time between heartbeat comments (:\\n\\n, 3 B); 0s turns them off."
+    )
+    replay_buffer: int = Field(
+        1000,
+        ge=0,
+        description="Missed events replayed per client after a reconnect with Last-Event-ID;"
+        " older ones are lost. 0 = no resume.",
+    )
 
 
 def id_digits(seqs: np.ndarray) -> np.ndarray:
@@ -66,10 +73,7 @@ class Sse:
     kind = "sse"
     Params = SseParams
     summary = "one long-lived HTTP response per client; events with ids, heartbeat comments, Last-Event-ID replay"
-    units = {
-        "heartbeat": "seconds between heartbeat comments (0 = off)",
-        "replay_buffer": "events kept per client for Last-Event-ID replay (0 = no resume)",
-    }
+    units = {"heartbeat": "seconds (0 = off)", "replay_buffer": "events per client"}
 
     def __init__(self, sim: Simulation):
         p = sim.params

@@ -51,8 +51,14 @@ def frame_bytes(payload: float, masked: bool = False) -> float:
 
 class WebSocketParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    heartbeat: Seconds = Field(30.0, ge=0)
-    resume: bool = False
+    heartbeat: Seconds = Field(
+        30.0, ge=0, description="Time between ping/pong exchanges (2 B ping, 6 B pong); 0s turns them off."
+    )
+    resume: bool = Field(
+        False,
+        description="true: after a reconnect the server replays what was missed from the event log;"
+        " false: what is published while a client is away is lost to it.",
+    )
 
 
 @register
@@ -60,10 +66,7 @@ class WebSocket:
     kind = "websocket"
     Params = WebSocketParams
     summary = "HTTP Upgrade then RFC 6455 frames; ping/pong heartbeats; lost while disconnected unless resume"
-    units = {
-        "heartbeat": "seconds between ping/pong exchanges (0 = off)",
-        "resume": "true: replay what was missed from the event log after a reconnect",
-    }
+    units = {"heartbeat": "seconds (0 = off)", "resume": "true | false"}
 
     def __init__(self, sim: Simulation):
         p = sim.params
