@@ -112,7 +112,7 @@ def parse_distribution(value: Any) -> Distribution:
     if "dist" not in value:
         raise ValueError(f"a distribution table needs dist = one of {kinds}, got keys {', '.join(map(str, value)) or 'none'}")
     kind = value["dist"]
-    if kind not in _DIST_KEYS:
+    if not isinstance(kind, str) or kind not in _DIST_KEYS:
         close = difflib.get_close_matches(str(kind), list(_DIST_KEYS), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"dist must be one of {kinds}, got {kind!r}{hint}")
