@@ -24,5 +24,6 @@ def polling_scenario(clients: int = 10_000, duration: float = 600.0) -> Experime
             "server.workers": 4,
             "server.request_cost": {"dist": "exponential", "mean": "1ms"},
             "network.latency": "25ms",
+            "server.max_connections": 10_000_000,  # no refusals: every client polls
         },
     )
