@@ -7,7 +7,6 @@ Registered on the ``sim`` group by :mod:`simulator.cli`.  Heavy modules
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
@@ -55,15 +54,11 @@ def sweep_command(config: str, sets: tuple[str, ...], replications: int | None, 
     for point in plan.points:
         check_fits(point.config, config)
     out_dir = Path(out) if out else default_out(plan.experiment.name)
-    # A kill (SIGTERM) ends like Ctrl-C: what finished is recorded, the folder stays consistent.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        if quiet:
-            outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force)
-        else:
-            outcome = _with_progress(plan, out_dir, workers, scheduler, resume, force, err_console)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C and SIGTERM end the sweep cleanly (run_sweep): what finished is recorded.
+    if quiet:
+        outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force)
+    else:
+        outcome = _with_progress(plan, out_dir, workers, scheduler, resume, force, err_console)
     counts = outcome.counts
     if outcome.interrupted:
         click.echo(
@@ -82,10 +77,6 @@ def sweep_command(config: str, sets: tuple[str, ...], replications: int | None, 
         click.echo(f"error: {counts['runs_failed']} run(s) failed at {counts['points_failed']} point(s);"
                    f" see {out_dir}/manifest.json", err=True)
         sys.exit(1)
-
-
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def _with_progress(plan, out_dir, workers, scheduler, resume, force, console):

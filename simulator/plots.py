@@ -291,7 +291,7 @@ def _axis_label(key: str, unit: str) -> str:
 def _maybe_log_y(ax, rows: list[dict[str, Any]], metric: str) -> None:
     values = np.array([r.get(metric, math.nan) for r in rows], dtype=float)
     values = values[~np.isnan(values)]
-    if values.size and values.min() > 0 and values.max() / values.min() >= 100:
+    if values.size and values.min() > 0 and values.max() / values.min() >= 20:
         ax.set_yscale("log")
 
 

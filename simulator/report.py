@@ -17,7 +17,7 @@ from pathlib import Path
 
 from simulator.atomic import write_atomic
 from simulator.config import ConfigError
-from simulator.plots import KEY_METRICS, LABELS, display_scale, load_sweep, unit_of
+from simulator.plots import KEY_METRICS, LABELS, display_scale, load_sweep, slug, unit_of
 
 
 @dataclass
@@ -149,8 +149,19 @@ def _figures(folder: Path, fmt: str, sweep: bool) -> list[str]:
 
 
 def _caption(path: str) -> str:
-    stem = Path(path).stem
-    return stem.replace("--", " ").replace("_", " ")
+    """``latency_p99--vs-clients_count--by-mechanism_kind`` -> a sentence for humans."""
+    parts = Path(path).stem.split("--")
+    names = {slug(m): LABELS.get(m, m) for m in [*LABELS, *KEY_METRICS]}
+    head = parts[0]
+    words = ["all key metrics" if head == "overview" else names.get(head, head.replace("_", " "))]
+    for part in parts[1:]:
+        if part.startswith("vs-"):
+            words.append(f"against {part[3:].replace('_', '.')}")
+        elif part.startswith("by-"):
+            words.append(f"one line per {part[3:].replace('_', '.')}")
+        else:
+            words.append(f"at {part.replace('_', '.').replace('-', ' = ', 1)}")
+    return ", ".join(words)
 
 
 def _config_blocks(path: Path, title: str) -> list[Block]:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,22 +68,69 @@ def run_sweep(
     force: bool = False,
     progress: Callable[[SweepProgress], None] | None = None,
 ) -> SweepOutcome:
-    """Run the plan's missing runs, recording each as it finishes; Ctrl-C keeps what finished."""
+    """Run the plan's missing runs, recording each as it finishes; Ctrl-C keeps what finished.
+
+    Ctrl-C and SIGTERM stop the sweep (``outcome.interrupted``) but never in
+    the middle of recording a run: they are held back until the record and
+    the tables are written, so the folder is always consistent.
+    """
     started = time.perf_counter()
-    store = SweepStore(plan, out, resume=resume, force=force)
-    tasks = plan.tasks()
-    todo = store.pending(tasks)
-    state = _Tracker(plan, store, todo, progress)
-    interrupted = False
-    try:
-        execute(todo, workers or default_workers(), scheduler, state.on_result)
-    except KeyboardInterrupt:
-        interrupted = True
-    counts = store.counts()
-    status = "interrupted" if interrupted else "failed" if counts["runs_failed"] else "complete"
-    store.refresh(force=True, status=status)
+    guard = _InterruptGuard()
+    with guard.installed():
+        with guard.critical():
+            store = SweepStore(plan, out, resume=resume, force=force)
+            tasks = plan.tasks()
+            todo = store.pending(tasks)
+            state = _Tracker(plan, store, todo, progress, guard)
+        interrupted = False
+        try:
+            execute(todo, workers or default_workers(), scheduler, state.on_result)
+        except KeyboardInterrupt:
+            interrupted = True
+        with guard.critical():
+            counts = store.counts()
+            status = "interrupted" if interrupted else "failed" if counts["runs_failed"] else "complete"
+            store.refresh(force=True, status=status)
     return SweepOutcome(plan, store, state.ran, len(tasks) - len(todo),
                         time.perf_counter() - started, interrupted, counts)
+
+
+class _InterruptGuard:
+    """Turns SIGINT/SIGTERM into KeyboardInterrupt, except inside ``critical()`` sections,
+    where it is held back and raised as the section ends."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending = False
+
+    def _handler(self, signum, frame) -> None:
+        if self.depth:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals can only be handled in the main thread
+            return
+        previous = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextmanager
+    def critical(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if self.depth == 0 and self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
 
 
 def sweep(
@@ -117,8 +166,9 @@ def sweep(
 class _Tracker:
     """Records results in the store and keeps the progress counts incrementally."""
 
-    def __init__(self, plan: Plan, store: SweepStore, todo: list[Task], progress):
+    def __init__(self, plan: Plan, store: SweepStore, todo: list[Task], progress, guard: _InterruptGuard):
         self.store = store
+        self.guard = guard
         self.progress = progress
         self.ran = 0
         reps = plan.replications
@@ -132,7 +182,8 @@ class _Tracker:
         self._emit()
 
     def on_result(self, record: dict[str, Any]) -> None:
-        self.store.record(record)
+        with self.guard.critical():
+            self.store.record(record)
         self.ran += 1
         s = self.state
         s.runs_done += 1
@@ -199,13 +250,35 @@ def _ignore_sigint() -> None:
     # Ctrl-C goes to the whole process group: the parent alone handles it (it
     # records what finished, then terminates the workers).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (fork inherits it)
+
+
+def _completed(futures, poll: float = 0.2):
+    """Futures as they finish (any future type with ``done()``), waking every ``poll``
+    seconds: a signal delivered to another thread then still reaches the main
+    thread's handler promptly, which a blocking wait would postpone to the next
+    completion."""
+    pending = list(futures)
+    wake = threading.Event()
+    for future in pending:
+        future.add_done_callback(lambda _: wake.set())
+    while pending:
+        wake.wait(poll)
+        wake.clear()
+        still = []
+        for future in pending:
+            if future.done():
+                yield future
+            else:
+                still.append(future)
+        pending = still
 
 
 def _run_pool(tasks: list[Task], workers: int, emit: Callable[[dict[str, Any]], None]) -> None:
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
     futures = {pool.submit(run_task, task): task for task in tasks}
     try:
-        for future in as_completed(futures):
+        for future in _completed(futures):
             try:
                 record = future.result()
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
@@ -228,7 +301,6 @@ def _run_pool(tasks: list[Task], workers: int, emit: Callable[[dict[str, Any]], 
 def _run_dask(tasks: list[Task], scheduler: Any, emit: Callable[[dict[str, Any]], None]) -> None:
     try:
         from distributed import Client
-        from distributed import as_completed as dask_completed
     except ImportError:
         raise ConfigError(
             "error: --scheduler needs dask.distributed: pip install 'notifysim[dask]'"
@@ -244,7 +316,7 @@ def _run_dask(tasks: list[Task], scheduler: Any, emit: Callable[[dict[str, Any]]
         client = scheduler
     futures = client.map(run_task, tasks, key=[f"notifysim-run-{t.key()[:24]}" for t in tasks], pure=False)
     try:
-        for future in dask_completed(futures):
+        for future in _completed(futures):
             emit(future.result())
             future.release()
     except BaseException:

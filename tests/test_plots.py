@@ -1,0 +1,150 @@
+"""Sweep figures: what is drawn (lines, bands, scales, units) and the `sim plot` command."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+import simulator  # noqa: E402
+from simulator.cli import main  # noqa: E402
+from simulator.plots import (  # noqa: E402
+    KEY_METRICS,
+    display_scale,
+    draw_metric,
+    load_sweep,
+    numeric_axis,
+    sweep_figures,
+)
+
+BASE = """
+[experiment]
+name = "plotted"
+description = "Figures test."
+seed = 2
+duration = "4s"
+warmup = "1s"
+
+[clients]
+count = 10
+connect_over = "1s"
+
+[mechanism]
+interval = "2s"
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plots")
+    config = root / "c.toml"
+    config.write_text(BASE)
+    out = root / "sweep"
+    simulator.sweep(config, grid={"clients.count": [10, 40, 160], "mechanism.kind": ["short_polling", "sse"]},
+                    replications=2, workers=1, out=out)
+    return out
+
+
+def test_numeric_axes_include_durations_and_sizes():
+    assert numeric_axis([10, 100]) == ([10.0, 100.0], "")
+    assert numeric_axis(["250ms", "2s"]) == ([0.25, 2.0], "s")
+    assert numeric_axis(["1KiB", "2KiB"]) == ([1024.0, 2048.0], "B")
+    assert numeric_axis(["sse", "websocket"]) is None
+
+
+def test_display_units():
+    assert display_scale("s", 0.5) == (1e3, "ms")
+    assert display_scale("s", 3.0) == (1.0, "s")
+    assert display_scale("B", 300 * 2**20) == (2**-20, "MiB")
+    assert display_scale("B/s", 5000.0) == (2**-10, "KiB/s")
+    assert display_scale("%", 0.3) == (100.0, "%")
+
+
+def test_lines_bands_scales_and_units(sweep_dir):
+    data = load_sweep(sweep_dir)
+    fig, ax = plt.subplots()
+    draw_metric(ax, data, data.rows, "latency.mean", "clients.count", "mechanism.kind")
+    assert [line.get_label() for line in ax.get_lines()] == ["short_polling", "sse"]
+    assert all(len(line.get_xdata()) == 3 for line in ax.get_lines())
+    assert list(ax.get_lines()[0].get_xdata()) == [10, 40, 160]  # sorted by the numeric axis
+    assert ax.get_xscale() == "log"  # 10 -> 160 spans more than a decade
+    assert len(ax.collections) == 2  # one confidence band per line
+    # short polling every 2 s is about 1 s late, SSE about 25 ms: 40x -> log y; units in ms
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylabel() in ("mean latency (ms)", "mean latency (s)")
+    assert ax.get_legend().get_title().get_text() == "mechanism.kind"
+    plt.close(fig)
+
+
+def test_default_figures_after_a_sweep(sweep_dir):
+    made = sweep_figures(sweep_dir)
+    names = {p.name for p in made}
+    for metric in KEY_METRICS:
+        assert f"{metric.replace('.', '_')}--vs-clients_count--by-mechanism_kind.png" in names
+    assert "overview.png" in names
+    for path in made:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_categorical_axis_gives_bars_with_error_bars(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(BASE)
+    out = tmp_path / "cat"
+    simulator.sweep(config, grid={"mechanism.kind": ["short_polling", "sse", "websocket"]},
+                    replications=2, workers=1, out=out)
+    data = load_sweep(out)
+    fig, ax = plt.subplots()
+    draw_metric(ax, data, data.rows, "requests.per_second", "mechanism.kind", None)
+    assert len(ax.patches) == 3
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["short_polling", "sse", "websocket"]
+    plt.close(fig)
+
+
+def test_sim_plot_custom_svg_and_facets(sweep_dir, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["plot", str(sweep_dir), "--x", "clients.count", "--y", "latency.p99",
+                                  "--y", "connections.peak", "--by", "mechanism.kind", "--format", "svg"])
+    assert result.exit_code == 0, result.output
+    svgs = [line for line in result.output.split() if line.endswith(".svg")]
+    assert len(svgs) == 3  # two metrics + the overview
+    assert all("<svg" in open(p).read(2000) for p in svgs)
+    # x = mechanism, lines per client count
+    swapped = runner.invoke(main, ["plot", str(sweep_dir), "--x", "mechanism.kind", "--by", "clients.count",
+                                   "--y", "latency.mean"])
+    assert swapped.exit_code == 0, swapped.output
+
+
+def test_sim_plot_bad_input(sweep_dir):
+    runner = CliRunner()
+    bad_x = runner.invoke(main, ["plot", str(sweep_dir), "--x", "clients.cont"])
+    assert bad_x.exit_code == 2 and "clients.count" in bad_x.output
+    bad_y = runner.invoke(main, ["plot", str(sweep_dir), "--y", "latency.p98"])
+    assert bad_y.exit_code == 2 and "latency.p98" in bad_y.output
+    nothing = runner.invoke(main, ["plot", str(sweep_dir / "points")])
+    assert nothing.exit_code == 2 and "not a run or sweep folder" in nothing.output
+
+
+def test_three_axes_give_one_figure_per_facet(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(BASE)
+    out = tmp_path / "facets"
+    simulator.sweep(config, grid={"clients.count": [10, 20], "mechanism.kind": ["short_polling", "sse"],
+                                  "network.latency": ["10ms", "80ms"]}, replications=1, workers=1, out=out)
+    made = sweep_figures(out, y=["latency.mean"])
+    assert sorted(p.name for p in made if p.name.startswith("overview")) == [
+        "overview--network_latency-10ms.png", "overview--network_latency-80ms.png"]
+
+
+def test_sim_plot_on_a_run_folder(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(BASE)
+    run_dir = tmp_path / "run"
+    runner = CliRunner()
+    assert runner.invoke(main, ["run", str(config), "--out", str(run_dir), "--quiet", "--no-figures"]).exit_code == 0
+    result = runner.invoke(main, ["plot", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "latency_cdf.png").exists() and (run_dir / "timeseries.png").exists()
+    assert runner.invoke(main, ["plot", str(run_dir), "--x", "clients.count"]).exit_code == 2
