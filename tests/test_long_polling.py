@@ -216,3 +216,17 @@ def test_crash_during_a_broadcast_write_keeps_events_pending(monkeypatch):
 def test_same_seed_same_metrics():
     overrides = {"workload.pattern": "broadcast", "cluster.idle_timeout": "3s", "server.nodes": 2}
     assert _run(overrides) == _run(overrides)
+
+
+def test_a_kept_alive_request_costs_one_simpy_event():
+    # Event economy (DESIGN §7): a request over a kept-alive connection is one event (its
+    # arrival at the node); a publish answers a held request inside the publisher's event,
+    # and a hold that expires costs one timer wake-up.  Beyond that: one publisher event
+    # per notification, each client's first connection, the sampler's windows.
+    values = {**BASE, "experiment.warmup": "0s", "mechanism.hold": "5s"}
+    result = run(load_config(None, values))
+    m = result.metrics
+    windows = 300
+    expired = m["requests.total"] * m["requests.empty_fraction"]
+    budget = m["requests.total"] + expired + m["deliveries.owed"] + BASE["clients.count"] + windows
+    assert result.run["events_processed"] <= budget * 1.01 + 50

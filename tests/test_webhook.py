@@ -220,3 +220,18 @@ def test_same_seed_same_metrics():
         "failures": [{"kind": "receiver_outage", "fraction": 0.5, "at": "60s", "duration": "60s"}],
     }
     assert run(_config(overrides)).metrics == run(_config(overrides)).metrics
+
+
+def test_an_attempt_costs_at_most_two_simpy_events():
+    # A first POST is one event (it reaching the receiver), a retry one more (the provider's
+    # wake-up); a refused attempt none at the receiver.  Plus one publisher event per
+    # notification and the sampler's windows.
+    overrides = {
+        "experiment.warmup": "0s",
+        "failures": [{"kind": "receiver_outage", "fraction": 0.5, "at": "60s", "duration": "60s"}],
+    }
+    result = run(_config(overrides))
+    m = result.metrics
+    budget = m["deliveries.owed"] + m["webhook.attempts"] + m["webhook.retries"] + 300
+    assert result.run["events_processed"] <= budget + 50
+    assert result.run["events_processed"] >= m["deliveries.owed"] + m["requests.total"]
