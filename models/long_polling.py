@@ -24,7 +24,8 @@ processes.  A request over a kept-alive connection is exactly one SimPy event:
 its arrival at the node.  A held request costs no event of its own: a publish
 answers it from the log listener, and hold expiries sit in one FIFO queue
 (every deadline is arrival + a constant) served by a single timer that only
-wakes for a deadline still live.  A publish to many held polls (broadcast,
+wakes for a deadline still live: a hold that expires costs that one wake-up,
+a hold answered by a publish costs nothing more.  A publish to many held polls (broadcast,
 topics) answers them with array work (``process_many``, ``one_way_many``,
 ``deliver_many``); what stays per client is scheduling its next request.
 A new connection (first request, after a drop, after keep-alive expiry, or
