@@ -21,14 +21,16 @@ Life of a connection, in SimPy events:
    feed on each node as array work (``node.process_many`` for the writes
    queueing behind the node's workers, ``link.one_way_many`` for latency and
    serialisation, ``metrics.deliver_many``); a per-client feed takes the same
-   path with one subscriber, in scalar form.  Heartbeats and upstream messages
-   are settled arithmetically when the connection ends
-   (:mod:`simulator.persistent_accounting`).
+   path with one subscriber, in scalar form (:mod:`simulator.persistent_fanout`).
+   Heartbeats and upstream messages are settled arithmetically when the
+   connection ends (:mod:`simulator.persistent_accounting`).
 4. drops: a node crash drops all its live clients at once (vectorised backoff
    draws, one retry event each); with ``cluster.idle_timeout`` > 0 and
    heartbeats off or slower than it, the balancer cuts connections silent for
    ``idle_timeout`` (a sweeper checks at the earliest deadline, at most every
-   ``idle_timeout / 50``, and cuts when it looks).
+   ``idle_timeout / 50``, and cuts when it looks).  Data frames and
+   heartbeats count as activity; upstream messages do not (they are settled
+   in bulk, not timed).
 
 The mechanism supplies a :class:`Framing`: bytes per frame, heartbeat bytes,
 extra round trips and how much of the missed history is replayed.
@@ -36,7 +38,6 @@ extra round trips and how much of the missed history is replayed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -44,14 +45,9 @@ import numpy as np
 import simpy
 
 from simulator.persistent_accounting import BulkAccounts
+from simulator.persistent_fanout import CONNECTING, DOWN, LIVE, FanOut
 from simulator.persistent_sets import SubscriberSets
 from simulator.runtime import Simulation
-
-DOWN, CONNECTING, LIVE = 0, 1, 2
-
-#: Bursts up to this many subscribers are written message by message: below it the
-#: fixed cost of a dozen numpy calls exceeds ~3 us of scalar work per subscriber.
-SMALL_BURST = 48
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ class Framing:
     upstream_bytes: float = 0.0
 
 
-class PersistentConnections:
+class PersistentConnections(FanOut):
     """Clients on long-lived connections: connect, fan out, drop, reconnect."""
 
     def __init__(self, sim: Simulation, framing: Framing):
@@ -291,94 +287,6 @@ class PersistentConnections:
             for published in log.skip(c, int(self.cursor[c]) + missed - int(limit)):
                 lose(published)
 
-    # -- fan-out -----------------------------------------------------------------
-    def _on_publish(self, feed: int, seq: int, t: float) -> None:
-        """Event ``seq`` of ``feed`` was published at ``t``: write it to every live subscriber."""
-        if self.per_client:
-            self._push_one(feed, seq, t)
-            return
-        sim = self.sim
-        sets = self.sets
-        arrival = t + sim.cluster.backplane_latency
-        frame = self.framing.frame_one(seq)
-        for node in self.nodes:
-            key = node.index * sets.feeds + feed
-            n = sets.count[key]
-            if n:
-                self._push_many(node, sets.ids[key][:n], seq, t, arrival, frame)
-
-    def _push_many(self, node, ids: np.ndarray, seq: int, t: float, arrival: float, frame: float) -> None:
-        """Write event ``seq`` to the live subscribers ``ids`` of ``node``: array work."""
-        sim = self.sim
-        m = sim.metrics
-        n = len(ids)
-        if n <= SMALL_BURST:
-            self._push_few(node, ids, seq, t, arrival, frame)
-            return
-        finish = node.process_many(arrival, node.message_cost.many(n))
-        if node.next_crash < math.inf or self.broken[node.index]:
-            ok = (finish >= 0) & (self.cursor[ids] == seq)
-            if not ok.all():
-                self.broken[node.index] = True
-                ids, finish = ids[ok], finish[ok]
-                n = len(ids)
-        arrived = finish + sim.link.one_way_many(frame, n)
-        if m.t_start <= t <= m.t_end:
-            m.deliver_many(np.full(n, t), arrived)
-        self.cursor[ids] = seq + 1
-        if m.t_start <= arrival <= m.t_end:
-            m.messages_pushed += n
-        m.send_down(arrival, n * frame, n * self.payload)
-        if self.last_data is not None:
-            self.last_data[ids] = finish
-
-    def _push_few(self, node, ids: np.ndarray, seq: int, t: float, arrival: float, frame: float) -> None:
-        """A small burst, written one message at a time (cheaper than the fixed cost of array calls).
-
-        ``node.process`` is the exact FCFS queue, so the result equals the bulk
-        path's for equal message costs.
-        """
-        sim = self.sim
-        m, link = sim.metrics, sim.link
-        cursor, last_data = self.cursor, self.last_data
-        cost = node.message_cost
-        sent = 0
-        for c in ids.tolist():
-            if cursor[c] != seq:
-                continue  # a write to it was lost before: its stream is broken until the crash
-            finish = node.process(arrival, cost())
-            if finish < 0:
-                self.broken[node.index] = True
-                continue
-            m.deliver(t, finish + link.one_way(frame))
-            cursor[c] = seq + 1
-            if last_data is not None:
-                last_data[c] = finish
-            sent += 1
-        if m.t_start <= arrival <= m.t_end:
-            m.messages_pushed += sent
-        m.send_down(arrival, sent * frame, sent * self.payload)
-
-    def _push_one(self, c: int, seq: int, t: float) -> None:
-        """The same path for a per-client feed, in scalar form (one subscriber)."""
-        if self.state[c] != LIVE or self.cursor[c] != seq:
-            return  # not connected (replayed or lost at reconnect), or a write was lost
-        sim = self.sim
-        m = sim.metrics
-        node = self.nodes[int(self.node_of[c])]
-        arrival = t + sim.cluster.backplane_latency
-        finish = node.process(arrival, node.message_cost())
-        if finish < 0:
-            return  # the node crashes first: the write dies with its queue
-        frame = self.framing.frame_one(seq)
-        m.deliver(t, finish + sim.link.one_way(frame))
-        self.log.skip(c, seq + 1)
-        if m.t_start <= arrival <= m.t_end:
-            m.messages_pushed += 1
-        m.send_down(arrival, frame, self.payload)
-        if self.last_data is not None:
-            self.last_data[c] = finish
-
     # -- drops ---------------------------------------------------------------------
     def _on_crash(self, node, t: float) -> None:
         """``node`` crashed at ``t``: its live clients lose their connections and back off."""
@@ -405,6 +313,25 @@ class PersistentConnections:
             event = env.timeout(d, value=c)
             event.callbacks.append(retry)
 
+    def _idle_deadlines(self, live: np.ndarray) -> np.ndarray:
+        """When each of the live connections ``live`` becomes idle for the balancer (seconds).
+
+        The last activity is the later of going live and the last data frame
+        written; a heartbeat (slower than the timeout, else there is no cut)
+        rescues the connection only if it comes within ``idle_timeout`` of
+        that activity; the next one is then too late.  Data and heartbeats
+        before the last check were all on a connection still open, because the
+        sweeper looks at every deadline.
+        """
+        idle = self.idle_timeout
+        t_live = self.t_live[live]
+        active = np.maximum(t_live, self.last_data[live])
+        hb = self.framing.heartbeat
+        if hb > 0:
+            beat = t_live + (np.floor((active - t_live) / hb) + 1) * hb  # first heartbeat after it
+            active = np.where(beat - active < idle, beat, active)
+        return active + idle
+
     def _sweeper(self) -> Iterator[simpy.Event]:
         """The balancer's idle timer: cut connections silent for ``idle_timeout``."""
         sim = self.sim
@@ -416,7 +343,7 @@ class PersistentConnections:
             live = np.nonzero(self.state == LIVE)[0]
             wake = now + idle
             if len(live):
-                deadline = np.maximum(self.t_live[live], self.last_data[live]) + idle
+                deadline = self._idle_deadlines(live)
                 due = deadline <= now
                 cut = live[due]
                 if len(cut):

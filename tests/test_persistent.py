@@ -95,6 +95,23 @@ def test_idle_timeout_cuts_silent_connections_unless_heartbeats_are_shorter():
     assert kept["connections.dropped"] == 0
 
 
+@pytest.mark.parametrize("heartbeat", ["0s", "15s"])
+def test_idle_cut_cycle_without_data(heartbeat):
+    # no data: a connection lives idle_timeout (the sweeper may look up to
+    # idle/50 late), its client waits 1 s (jitter none, first retry) and the
+    # set-up (TCP, TLS 1.3, Upgrade: 3 RTT, plus the request's one way).  A
+    # heartbeat slower than the timeout comes too late to rescue it.
+    idle, clients, duration = 10.0, 20, 120.0
+    setup = 7 * 0.025 + 500 * 8 / 100e6
+    m = metrics(
+        **{"cluster.idle_timeout": f"{idle:g}s", "workload.rate": 0.0, "mechanism.heartbeat": heartbeat,
+           "mechanism.backoff.jitter": "none", "experiment.duration": f"{duration:g}s"}
+    )
+    longest, shortest = idle + idle / 50 + 1 + setup, idle + 1 + setup
+    assert clients * (duration // longest) <= m["connections.dropped"] <= clients * (duration // shortest + 1)
+    assert m["reconnects.total"] == m["connections.opened"]
+
+
 def test_same_seed_same_metrics():
     overrides = {
         "server.nodes": 2, "workload.pattern": "topics", "workload.topics": 4, "workload.upstream_rate": 0.2,
