@@ -102,3 +102,17 @@ def test_with_resume_loses_nothing():
     assert m["deliveries.delivered"] + m["deliveries.pending"] == m["deliveries.owed"]
     # the replayed events are late by about the outage
     assert m["latency.max"] > 30.0
+
+
+def test_heartbeat_and_upstream_cpu_is_message_cost_per_frame():
+    # ping written + pong read = 2 message_cost per heartbeat; upstream 1 each.
+    # Spread evenly over each connection's life, so the window's busy fraction
+    # is the rate times the cost, per worker.
+    clients, hb, cost, up, workers = 200, 10.0, 0.001, 0.5, 4
+    m = metrics(
+        **{"clients.count": clients, "workload.rate": 0.0, "mechanism.heartbeat": f"{hb:g}s",
+           "server.message_cost": f"{cost * 1e3:g}ms", "workload.upstream_rate": up,
+           "experiment.duration": "100s"}
+    )
+    expected = clients * (2 / hb + up) * cost / workers
+    assert m["server.cpu_utilization"] == pytest.approx(expected, rel=0.03)
