@@ -8,8 +8,8 @@ poll that *reaches the node* after it is published, so its latency is
     residual time to that arrival + s + L + (response bytes) * 8 / b.
 
 - Poll arrivals at the node are a renewal process with gaps I: the mean
-  residual is E[I²] / (2 E[I]) — T/2 for a constant interval T, and T for an
-  exponential one (Poisson polls).
+  residual is E[I²] / (2 E[I]) — T/2 for a constant interval T, T for an
+  exponential one (Poisson polls), and (a² + ab + b²) / 3(a + b) for U(a, b).
 - The response holding a given notification carries it plus the others
   published in the same gap; for Poisson feeds their mean number is
   λ E[I²] / E[I] (the gap is length-biased), so its bytes are
@@ -79,11 +79,20 @@ def serialisation(num_bytes: float) -> float:
     return num_bytes * 8 / BW
 
 
-def latency_theory(gap_mean: float, gap_second_moment: float, var_residual: float) -> float:
-    """Mean latency for node-arrival gaps with the given E[I], E[I²]; censoring-corrected."""
-    residual = gap_second_moment / (2 * gap_mean)
-    batch = 1 + LAM * gap_second_moment / gap_mean
+def latency_theory(m1: float, m2: float, m3: float) -> float:
+    """Mean latency when node arrivals are a renewal process with gap moments E[I^k] = m_k.
+
+    Residual R: E[R] = m2 / 2m1 and E[R²] = m3 / 3m1; censoring at the end of the
+    window takes Var(R) / D off the measured mean.
+    """
+    residual = m2 / (2 * m1)
+    var_residual = m3 / (3 * m1) - residual**2
+    batch = 1 + LAM * m2 / m1
     return residual + S + L + serialisation(RESP + PAYLOAD * batch) - var_residual / D
+
+
+def constant_moments(t: float) -> tuple[float, float, float]:
+    return t, t**2, t**3
 
 
 def after_response_cycle(handshake_rtts: int, interval: float = T) -> float:
@@ -101,7 +110,7 @@ def fixed() -> dict[str, np.ndarray]:
 
 
 def test_fixed_interval_mean_latency_is_half_the_interval_plus_path(fixed) -> None:
-    assert_in_ci(fixed["latency.mean"], latency_theory(T, T**2, T**2 / 12), "mean latency, fixed T")
+    assert_in_ci(fixed["latency.mean"], latency_theory(*constant_moments(T)), "mean latency, fixed T")
 
 
 def test_fixed_interval_request_rate(fixed) -> None:
@@ -124,8 +133,8 @@ def test_fixed_interval_latency_bounds(fixed) -> None:
 
 def test_exponential_interval_mean_latency_is_the_interval() -> None:
     m = measure({"mechanism.interval": {"dist": "exponential", "mean": T}})
-    # Poisson polls: E[I²] = 2T², residual Exp(T) with variance T².
-    assert_in_ci(m["latency.mean"], latency_theory(T, 2 * T**2, T**2), "mean latency, exponential T")
+    # Poisson polls: E[I^k] = k! T^k, so the residual is Exp(T) itself: mean T.
+    assert_in_ci(m["latency.mean"], latency_theory(T, 2 * T**2, 6 * T**3), "mean latency, exponential T")
     assert_in_ci(m["requests.per_second"], N / T, "requests/s, exponential T")
     # an empty poll: nothing in an Exp(T) gap, E[e^(-λI)] = 1 / (1 + λT)
     assert_in_ci(m["requests.empty_fraction"], 1 / (1 + LAM * T), "empty fraction, exponential T")
@@ -138,7 +147,7 @@ def test_after_response_request_rate_and_latency(keep_alive: bool) -> None:
     cycle = after_response_cycle(rtts)
     assert_in_ci(m["requests.per_second"], N / cycle, f"requests/s, after_response, keep_alive={keep_alive}")
     # node arrivals are one cycle apart (to within payload serialisation): residual cycle/2
-    assert_in_ci(m["latency.mean"], latency_theory(cycle, cycle**2, cycle**2 / 12), "mean latency, after_response")
+    assert_in_ci(m["latency.mean"], latency_theory(*constant_moments(cycle)), "mean latency, after_response")
     assert_in_ci(m["requests.empty_fraction"], math.exp(-LAM * cycle), "empty fraction, after_response")
 
 
@@ -146,7 +155,7 @@ def test_no_keep_alive_pays_the_handshake_per_poll_but_not_in_latency_under_fixe
     off = measure({"http.keep_alive": False, "http.tls": "1.2"})
     # setInterval: every poll is shifted by the same (1 + 2) round trips, so arrivals stay T
     # apart and the notification latency is that of keep-alive; each poll opens a connection
-    assert_in_ci(off["latency.mean"], latency_theory(T, T**2, T**2 / 12), "mean latency, no keep-alive, fixed")
+    assert_in_ci(off["latency.mean"], latency_theory(*constant_moments(T)), "mean latency, no keep-alive, fixed")
     assert_in_ci(off["connections.opened"] / off["requests.total"], 1.0, "connections per poll")
     assert np.all(fixed["connections.opened"] == 0)  # kept-alive connections opened in the warm-up
 
@@ -158,3 +167,14 @@ def test_balancer_idle_timeout_closes_kept_alive_connections() -> None:
     rtts = 1 + TLS_ROUND_TRIPS["1.3"]
     cycle = after_response_cycle(rtts, interval=3.0)
     assert_in_ci(m["requests.per_second"], N / cycle, "requests/s, idle timeout < interval")
+
+
+def test_uniform_interval_follows_the_renewal_formula() -> None:
+    # Between the two cases above: gaps U(a, b), E[I^k] = (b^(k+1) - a^(k+1)) / ((k+1)(b-a)).
+    a, b = 1.0, 3.0
+    m = measure({"mechanism.interval": {"dist": "uniform", "low": a, "high": b}})
+    moments = [(b ** (k + 1) - a ** (k + 1)) / ((k + 1) * (b - a)) for k in (1, 2, 3)]
+    assert_in_ci(m["latency.mean"], latency_theory(*moments), "mean latency, uniform interval")
+    assert_in_ci(m["requests.per_second"], N / moments[0], "requests/s, uniform interval")
+    empty = (math.exp(-LAM * a) - math.exp(-LAM * b)) / (LAM * (b - a))  # E[e^(-λI)]
+    assert_in_ci(m["requests.empty_fraction"], empty, "empty fraction, uniform interval")
