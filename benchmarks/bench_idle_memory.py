@@ -8,6 +8,7 @@ simulation runs in a child process so that its peak resident set size
 (``ru_maxrss``) is its own.  Target: <= 2 GiB.
 
     python benchmarks/bench_idle_memory.py [--clients N] [--hours H] [--pattern per_client|broadcast]
+                                           [--kind websocket|sse]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 TARGET = 2 * 2**30
 
 
-def child(clients: int, hours: float, pattern: str) -> None:
+def child(clients: int, hours: float, pattern: str, kind: str) -> None:
     from simulator.config import load_config
     from simulator.runner import run
 
@@ -34,7 +35,7 @@ def child(clients: int, hours: float, pattern: str) -> None:
             "experiment.warmup": "60s",
             "clients.count": clients,
             "clients.connect_over": "50s",
-            "mechanism.kind": "websocket",
+            "mechanism.kind": kind,
             "mechanism.heartbeat": "30s",
             "workload.rate": 0.0,
             "workload.pattern": pattern,
@@ -64,16 +65,17 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=1_000_000)
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--pattern", default="per_client", choices=["per_client", "broadcast", "topics"])
+    ap.add_argument("--kind", default="websocket", choices=["websocket", "sse"])
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.clients, args.hours, args.pattern)
+        child(args.clients, args.hours, args.pattern, args.kind)
         return
     cmd = [sys.executable, __file__, "--child", "--clients", str(args.clients), "--hours", str(args.hours),
-           "--pattern", args.pattern]
+           "--pattern", args.pattern, "--kind", args.kind]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
-    print(f"clients                {args.clients:,} WebSocket, heartbeat 30 s, {args.hours:g} h simulated")
+    print(f"clients                {args.clients:,} {args.kind}, heartbeat 30 s, {args.hours:g} h simulated")
     print(f"pattern                {args.pattern}")
     print(f"open connections mean  {r['connections_mean']:,.0f}")
     print(f"heartbeats (pings)     {r['heartbeats']:,.0f}   bytes down {r['bytes_down']:,.0f}  up {r['bytes_up']:,.0f}")
