@@ -183,6 +183,7 @@ def check(data: Any) -> tuple[ExperimentConfig | None, list[Problem]]:
         else:
             model = registry.get(kind).Params
             extra = {k: v for k, v in mech.items() if k not in ("kind", "backoff")}
+            extra = _without_other_swept_kinds(extra, kind, model, data)
             try:
                 params = model.model_validate(extra)
             except ValidationError as exc:
@@ -194,6 +195,27 @@ def check(data: Any) -> tuple[ExperimentConfig | None, list[Problem]]:
         config.mechanism.model_extra.clear()
     problems += _cross_checks(config) + _sweep_checks(config, data)
     return (None if problems else config), problems
+
+
+def _without_other_swept_kinds(
+    extra: dict[str, Any], kind: str, model: type[BaseModel], data: dict[str, Any]
+) -> dict[str, Any]:
+    """Drop ``[mechanism]`` keys that belong to another kind the sweep grid compares.
+
+    A config comparing mechanisms (``[sweep.grid] "mechanism.kind" = [...]``) holds the
+    parameters of every swept kind; ``sim run`` on it runs ``mechanism.kind`` with its
+    own keys, as each sweep point does.  A key no swept kind has is still an error.
+    """
+    grid = (data.get("sweep") or {}).get("grid") if isinstance(data.get("sweep"), dict) else None
+    kinds = grid.get("mechanism.kind") if isinstance(grid, dict) else None
+    if not isinstance(kinds, list):
+        return extra
+    others: set[str] = set()
+    for other in kinds:
+        if isinstance(other, str) and other != kind and kind_problem(other) is None:
+            others |= set(registry.get(other).Params.model_fields)
+    own = set(model.model_fields)
+    return {k: v for k, v in extra.items() if k in own or k not in others}
 
 
 def kind_problem(kind: str) -> str | None:
