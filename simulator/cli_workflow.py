@@ -122,13 +122,14 @@ def _print_outcome(outcome, out_dir: Path) -> None:
     from simulator.report import fmt_value
 
     plan, store = outcome.plan, outcome.store
-    shown = ["latency.mean", "latency.p99", "requests.per_second", "server.cpu_utilization", "server.memory_peak"]
+    shown = {"latency.mean": "latency mean", "latency.p99": "latency p99", "requests.per_second": "req/s",
+             "server.cpu_utilization": "CPU", "server.memory_peak": "memory"}
     table = Table(title=f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications")
     for key in plan.grid:
-        table.add_column(key)
+        table.add_column(key.split(".")[-1] if len(plan.grid) > 1 else key, overflow="fold")
     table.add_column("n", justify="right")
-    for key in shown:
-        table.add_column(key, justify="right")
+    for label in shown.values():
+        table.add_column(label, justify="right")
     for row in store.summary_rows():
         cells = [str(row[k]) for k in plan.grid] + [str(row["replications"])]
         cells += [fmt_value(row.get(k, float("nan")), unit_of(k), row.get(f"{k}.ci95")) for k in shown]
