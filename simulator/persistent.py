@@ -127,7 +127,6 @@ class PersistentConnections(FanOut):
             if lat is None
             else (2 * self.round_trips + 1) * lat + self.request_bytes * sim.link.seconds_per_byte
         )
-        self.fanout_seconds = 0.0  # wall time spent in bulk fan-out (benchmarks read it)
         self._finished = False
         for node in self.nodes:
             node.crash_listeners.append(self._on_crash)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from simulator.config import load_config
+from simulator.config import ConfigError, load_config
 from simulator.persistent_accounting import spread
 from simulator.persistent_sets import SubscriberSets
 from simulator.runner import run
@@ -145,3 +145,43 @@ def test_subscriber_sets_stay_consistent(ops):
         assert sorted(sets.members(key).tolist()) == sorted(c for c, k in where.items() if k == key)
     sets.clear_node(0)
     assert all(len(sets.members(k)) == 0 for k in range(3))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kind=st.sampled_from(["sse", "websocket"]),
+    pattern=st.sampled_from(["per_client", "broadcast", "topics"]),
+    nodes=st.integers(1, 3),
+    clients=st.integers(1, 120),
+    slots=st.integers(5, 80),
+    idle=st.sampled_from(["0s", "3s"]),
+    heartbeat=st.sampled_from(["0s", "2s", "15s"]),
+    jitter=st.sampled_from(["none", "full", "equal", "decorrelated"]),
+    resume=st.sampled_from([0, 3, 1000]),
+    crashes=st.lists(st.tuples(st.integers(0, 2), st.floats(1, 30), st.floats(0.01, 8)), max_size=2),
+    seed=st.integers(0, 50),
+)
+def test_books_balance_and_runs_repeat_for_random_configs(
+    kind, pattern, nodes, clients, slots, idle, heartbeat, jitter, resume, crashes, seed
+):
+    overrides = {
+        "mechanism.kind": kind, "workload.pattern": pattern, "workload.topics": 3, "server.nodes": nodes,
+        "clients.count": clients, "server.max_connections": slots, "cluster.idle_timeout": idle,
+        "mechanism.heartbeat": heartbeat, "mechanism.backoff.jitter": jitter, "experiment.seed": seed,
+        "experiment.duration": "30s", "server.message_cost": {"dist": "exponential", "mean": "2ms"},
+        "network.latency": {"dist": "lognormal", "median": "30ms", "sigma": 1.0},
+    }
+    if kind == "sse":
+        overrides["mechanism.replay_buffer"] = resume
+    else:
+        overrides["mechanism.resume"] = resume > 0
+        overrides["workload.upstream_rate"] = 0.5
+    failures = [{"kind": "node_crash", "node": n % nodes, "at": f"{at}s", "duration": f"{d}s"} for n, at, d in crashes]
+    if failures:
+        overrides["failures"] = failures
+    try:
+        config = load_config(None, {**BASE, **overrides})
+    except ConfigError:
+        assume(False)  # overlapping crashes of one node are refused by the config
+    first = run(config).metrics  # the runner raises if the books do not balance
+    assert first == run(config).metrics
