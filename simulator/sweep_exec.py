@@ -214,7 +214,7 @@ def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dic
         groups.setdefault(task.key(), []).append(task)
     unique = [group[0] for group in groups.values()]
     # Longest first (a proxy of the cost: clients x simulated time) keeps the pool's tail short.
-    unique.sort(key=_cost, reverse=True)
+    unique.sort(key=lambda t: t.cost, reverse=True)
 
     group_of = {(t.point, t.replication): key for key, t in zip(groups, unique_first(groups), strict=True)}
 
@@ -235,15 +235,6 @@ def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dic
 
 def unique_first(groups: dict[str, list[Task]]) -> list[Task]:
     return [group[0] for group in groups.values()]
-
-
-def _cost(task: Task) -> float:
-    try:
-        config = task.config()
-    except ConfigError:
-        return 0.0
-    e = config.experiment
-    return config.clients.count * (e.duration + e.warmup)
 
 
 def _ignore_sigint() -> None:

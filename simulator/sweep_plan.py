@@ -161,6 +161,7 @@ class Task:
     point: str
     replication: int
     seed: int
+    cost: float = 0.0  # a proxy of the run's wall time (clients x simulated seconds), for scheduling
 
     def key(self) -> str:
         """Identical key => identical run (same resolved data, same seed)."""
@@ -203,8 +204,10 @@ class Plan:
         """Every run of the plan, grid order then replication."""
         out = []
         for point in self.points:
+            e = point.config.experiment
+            cost = point.config.clients.count * (e.duration + e.warmup)
             for r, seed in enumerate(self.seeds(point)):
-                out.append(Task(point.data, self.source, point.id, r, seed))
+                out.append(Task(point.data, self.source, point.id, r, seed, cost))
         return out
 
     def fingerprint(self) -> str:

@@ -112,6 +112,7 @@ class SweepStore:
         self.status = "running"
         self.created = _now()
         self._last_refresh = 0.0
+        self._dirty: set[str] = set()
         self._index = {p.id: p for p in plan.points}
         if self.out is not None:
             self._prepare(resume, force)
@@ -128,6 +129,8 @@ class SweepStore:
             self._remove_own_files()
         elif resume and has_sweep:
             self._load_existing()
+        elif resume and out.exists() and any(out.iterdir()):
+            raise ConfigError(f"error: {out}: --resume: not a sweep folder (no manifest.json); choose another --out")
         elif out.exists() and any(out.iterdir()):
             what = "a sweep" if has_sweep else "other files"
             raise ConfigError(
@@ -183,6 +186,7 @@ class SweepStore:
             path = self.out / "points" / key[0] / f"rep-{key[1]:03d}.json"
             write_atomic(path, json.dumps(record, indent=1) + "\n")
         self.records[key] = record
+        self._dirty.add(key[0])
         self.refresh()
 
     def refresh(self, force: bool = False, status: str | None = None) -> None:
@@ -199,7 +203,9 @@ class SweepStore:
         write_atomic(self.out / "runs.csv", csv_text(runs, self.run_columns()))
         write_atomic(self.out / "summary.csv", csv_text(summary, self.summary_columns()))
         for row in summary:
-            self._write_point_summary(row)
+            if force or row["point"] in self._dirty:  # not every point every second
+                self._write_point_summary(row)
+        self._dirty.clear()
         write_atomic(self.out / MANIFEST, json.dumps(self.manifest(), indent=1, default=str) + "\n")
 
     def _write_point_summary(self, row: dict[str, Any]) -> None:
