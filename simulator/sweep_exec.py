@@ -75,6 +75,14 @@ def run_sweep(
     the tables are written, so the folder is always consistent.
     """
     started = time.perf_counter()
+    if scheduler is not None and not hasattr(scheduler, "submit"):
+        # Connect before touching the folder: a wrong address is bad input, not a failed sweep.
+        scheduler, own = connect(scheduler)
+        try:
+            return run_sweep(plan, out, workers, scheduler, resume, force, progress)
+        finally:
+            if own:
+                scheduler.close()
     guard = _InterruptGuard()
     with guard.installed():
         with guard.critical():
@@ -289,22 +297,25 @@ def _run_pool(tasks: list[Task], workers: int, emit: Callable[[dict[str, Any]], 
     pool.shutdown(wait=True)
 
 
-def _run_dask(tasks: list[Task], scheduler: Any, emit: Callable[[dict[str, Any]], None]) -> None:
+def connect(scheduler: Any) -> tuple[Any, bool]:
+    """A Dask client for an address, a LocalCluster or a Client: ``(client, we_own_it)``."""
     try:
         from distributed import Client
     except ImportError:
         raise ConfigError(
             "error: --scheduler needs dask.distributed: pip install 'notifysim[dask]'"
         ) from None
-    own = not isinstance(scheduler, Client)
-    if own:
-        address = getattr(scheduler, "scheduler_address", scheduler)  # a LocalCluster works too
-        try:
-            client = Client(address, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise ConfigError(f"error: --scheduler {address}: cannot connect: {exc}") from None
-    else:
-        client = scheduler
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    address = getattr(scheduler, "scheduler_address", scheduler)  # a LocalCluster works too
+    try:
+        return Client(address, timeout="10s"), True
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"error: --scheduler {address}: cannot connect: {exc}") from None
+
+
+def _run_dask(tasks: list[Task], scheduler: Any, emit: Callable[[dict[str, Any]], None]) -> None:
+    client, own = connect(scheduler)
     futures = client.map(run_task, tasks, key=[f"notifysim-run-{t.key()[:24]}" for t in tasks], pure=False)
     try:
         for future in _completed(futures):
