@@ -202,5 +202,9 @@ from simulator.cli_workflow import figures_command, plot_command, report_command
 for _command in (sweep_command, plot_command, report_command, figures_command):
     main.add_command(_command)
 
+from simulator.cli_validate import validate_command  # noqa: E402
+
+main.add_command(validate_command)
+
 if __name__ == "__main__":
     main()

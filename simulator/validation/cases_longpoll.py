@@ -1,0 +1,70 @@
+"""Long polling: the request rate of a client against the renewal-cycle formula.
+
+Each client has its own Poisson feed (λ = 0.2/s).  After a response the
+client waits ``rerequest_delay`` R before its next request reaches the
+server; an event that arrived meanwhile is answered at once, otherwise the
+request is held until the next event or ``hold`` H.  The cycle lasts
+R + e^(−λR)(1 − e^(−λH))/λ on average, so each client sends
+1 / (R + e^(−λR)(1 − e^(−λH))/λ) requests per second (λ/(1 − e^(−λH)) at R = 0).
+
+The formula has no network: the scenario uses a zero-latency 100 Gbit/s link
+and 1 µs of CPU per request, and the allowance is the change of the formula
+when the gap grows by those (service + serialisation of both headers).
+"""
+
+from __future__ import annotations
+
+from simulator.validation.core import Agree, Case, Scenario
+from simulator.validation.theory import long_poll_rate
+
+RATE, HOLD = 0.2, 10.0
+CLIENTS = 500
+COST = 1e-6
+BANDWIDTH = 100e9
+
+
+def scenario(gap: float, quick: bool) -> Scenario:
+    return Scenario.config(
+        f"longpoll-R{gap:g}-{'q' if quick else 'f'}",
+        {
+            "mechanism.kind": "long_polling",
+            "mechanism.hold": HOLD,
+            "mechanism.rerequest_delay": gap,
+            "clients.count": CLIENTS,
+            "workload.rate": RATE,
+            "network.latency": 0,
+            "network.bandwidth": BANDWIDTH,
+            "server.request_cost": COST,
+            "experiment.warmup": 30,
+            "experiment.duration": 200 if quick else 600,
+        },
+    )
+
+
+def per_client_rate(m: dict[str, float]) -> float:
+    return m["requests.per_second"] / CLIENTS
+
+
+def cases(quick: bool) -> list[Case]:
+    reps = 5
+    extra = COST + (500 + 371) * 8 / BANDWIDTH  # seconds the model adds to each gap
+    out = []
+    for gap in (0.0, 2.0):
+        expected = long_poll_rate(RATE, HOLD, gap)
+        slack = abs(long_poll_rate(RATE, HOLD, gap + extra) - expected)
+        formula = "λ/(1 − e^(−λH))" if gap == 0 else "1/(R + e^(−λR)(1 − e^(−λH))/λ)"
+        out.append(
+            Case(
+                f"long polling, hold {HOLD:g} s, gap {gap:g} s: requests/s per client",
+                "long polling",
+                "requests.per_second / clients",
+                "1/s",
+                expected,
+                f"renewal cycle: {formula}",
+                (scenario(gap, quick),),
+                per_client_rate,
+                Agree(abs=slack, reason="1 µs service + header serialisation lengthen each gap"),
+                reps,
+            )
+        )
+    return out

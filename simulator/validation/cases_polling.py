@@ -1,0 +1,182 @@
+"""Short polling against renewal theory: delay, request rate and empty responses.
+
+Scenario: 1,000 clients, each with its own Poisson feed of λ = 0.2 events/s,
+poll one node every T = 5 s (fixed, or exponential gaps), over a 25 ms
+one-way link at 100 Mbit/s, 1 ms of CPU per request on 16 workers (ρ ≈ 1 %,
+so no queueing).  An event waits for the next poll to reach the server —
+the mean residual time of the poll process, E[S²]/(2E[S]) (T/2 for fixed,
+T for exponential gaps, by PASTA since events are Poisson) — then the
+request's service and the response's one-way trip:
+
+    delay = E[S²]/(2E[S]) + c + L + (response headers + payload · (1 + λE[S²]/E[S])) · 8 / bandwidth
+
+(the last factor counts the other events that share the response: the
+interval holding a random event is length-biased).  Requests/s = N/E[S];
+a poll is empty with probability E[e^(-λS)]: e^(-λT) fixed, 1/(1+λT)
+exponential.  With ``after_response`` the cycle is T plus a round trip,
+service and serialisation: requests/s = N / E[cycle].
+"""
+
+from __future__ import annotations
+
+import math
+
+from simulator.validation.core import Agree, Case, Scenario
+from simulator.validation.theory import (
+    censored_mean,
+    clamped_exponential,
+    clamped_exponential_empty,
+    residual_moments,
+)
+
+N = 1000
+T = 5.0
+RATE = 0.2
+LATENCY = 0.025
+BANDWIDTH = 100e6
+COST = 0.001
+REQ, RESP, PAYLOAD = 500.0, 371.0, 200.0
+SPB = 8.0 / BANDWIDTH  # seconds per byte on the access link
+DURATION = 300.0
+
+EXP_INTERVAL = {"dist": "exponential", "mean": f"{T}s"}
+
+
+def _scenario(key: str, interval, schedule: str, quick: bool) -> Scenario:
+    return Scenario.config(
+        key,
+        {
+            "mechanism.kind": "short_polling",
+            "mechanism.interval": interval,
+            "mechanism.schedule": schedule,
+            "clients.count": N,
+            "workload.rate": RATE,
+            "workload.payload": PAYLOAD,
+            "network.latency": LATENCY,
+            "network.bandwidth": BANDWIDTH,
+            "server.workers": 16,
+            "server.request_cost": COST,
+            "experiment.warmup": 30,
+            "experiment.duration": DURATION,
+        },
+    )
+
+
+def _metric(name: str):
+    def measure(m: dict[str, float]) -> float:
+        return m[name]
+
+    measure.__name__ = f"metric_{name}"
+    return measure
+
+
+def cases(quick: bool) -> list[Case]:
+    reps = 5
+    fixed = _scenario("sp-fixed", f"{T}s", "fixed", quick)
+    expo = _scenario("sp-exp", EXP_INTERVAL, "fixed", quick)
+    after = _scenario("sp-after", f"{T}s", "after_response", quick)
+    d_up = LATENCY + REQ * SPB  # a request's one-way time: the floor of a gap (see theory)
+    window = DURATION
+    src = "E[S²]/(2E[S]) + c + L + serialisation, censored at the window end"
+
+    def delay(r1: float, r2: float, share: float) -> float:
+        # D = R + k: R the residual to the next poll (moments r1, r2), k the fixed part
+        k = COST + LATENCY + (RESP + PAYLOAD * (1 + share)) * SPB
+        return censored_mean(r1 + k, r2 + 2 * r1 * k + k * k, window)
+
+    # fixed interval: residual uniform on (0, T); exact (no clamping: T >> one-way time)
+    delay_fixed = delay(T / 2, T * T / 3, RATE * T)
+    # exponential interval: ideal residual Exp(T); the clamp max(S, d) as a computed allowance
+    m1, m2, m3 = clamped_exponential(T, d_up)
+    ideal = delay(T, 2 * T * T, 2 * RATE * T)
+    clamped = delay(*residual_moments(m1, m2, m3), RATE * m2 / m1)
+    clamp_note = "gap ≥ request one-way time (max(S, d)): exact correction"
+    # after_response: cycle = T + up + c + down, down carries the cycle's events (E[n] = λ·cycle)
+    cycle = (T + 2 * LATENCY + COST + (REQ + RESP) * SPB) / (1 - RATE * PAYLOAD * SPB)
+
+    return [
+        Case(
+            "short polling, fixed 5 s: mean delay",
+            "short polling",
+            "latency.mean",
+            "s",
+            delay_fixed,
+            f"{src}; residual uniform on (0, T)",
+            (fixed,),
+            _metric("latency.mean"),
+            Agree(reason="none (the mean is kept exactly, not from the histogram)"),
+            reps,
+        ),
+        Case(
+            "short polling, exponential 5 s: mean delay",
+            "short polling",
+            "latency.mean",
+            "s",
+            ideal,
+            f"{src}; residual Exp(T) for exponential gaps",
+            (expo,),
+            _metric("latency.mean"),
+            Agree(abs=abs(clamped - ideal), reason=clamp_note),
+            reps,
+        ),
+        Case(
+            "short polling, fixed 5 s: requests/s",
+            "short polling",
+            "requests.per_second",
+            "1/s",
+            N / T,
+            "clients / interval",
+            (fixed,),
+            _metric("requests.per_second"),
+            Agree(reason="none: each client polls exactly duration/T times"),
+            reps,
+        ),
+        Case(
+            "short polling, exponential 5 s: requests/s",
+            "short polling",
+            "requests.per_second",
+            "1/s",
+            N / T,
+            "clients / mean interval",
+            (expo,),
+            _metric("requests.per_second"),
+            Agree(abs=N / T - N / m1, reason=clamp_note),
+            reps,
+        ),
+        Case(
+            "short polling, fixed 5 s: empty fraction",
+            "short polling",
+            "requests.empty_fraction",
+            "fraction",
+            math.exp(-RATE * T),
+            "P(no Poisson event in T) = e^(−λT)",
+            (fixed,),
+            _metric("requests.empty_fraction"),
+            Agree(),
+            reps,
+        ),
+        Case(
+            "short polling, exponential 5 s: empty fraction",
+            "short polling",
+            "requests.empty_fraction",
+            "fraction",
+            1 / (1 + RATE * T),
+            "E[e^(−λS)] = 1/(1 + λT) for exponential gaps",
+            (expo,),
+            _metric("requests.empty_fraction"),
+            Agree(abs=abs(clamped_exponential_empty(T, d_up, RATE) - 1 / (1 + RATE * T)), reason=clamp_note),
+            reps,
+        ),
+        Case(
+            "short polling, after_response 5 s: requests/s",
+            "short polling",
+            "requests.per_second",
+            "1/s",
+            N / cycle,
+            "clients / (T + 2L + c + serialisation)",
+            (after,),
+            _metric("requests.per_second"),
+            Agree(),
+            reps,
+        ),
+    ]
