@@ -63,6 +63,7 @@ class WebSocketParams(BaseModel):
 
 @register
 class WebSocket:
+    bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
     kind = "websocket"
     Params = WebSocketParams
     summary = "HTTP Upgrade then RFC 6455 frames; ping/pong heartbeats; lost while disconnected unless resume"
