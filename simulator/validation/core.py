@@ -224,7 +224,11 @@ def decide(verdicts: list[Verdict], familywise: bool = True, alpha: float = 0.05
     the plain 95 % interval.  ``familywise=False`` judges each case at 95 %.
     Returns K, the number of cases the error rate is shared among.
     """
-    open_ = [v for v in verdicts if v.status == "undecided"]
+    open_ = [
+        v
+        for v in verdicts
+        if v.status != "skip" and v.values and all(math.isfinite(x) for x in v.values)
+    ]
     k = max(1, sum(1 for v in open_ if v.stochastic)) if familywise else 1
     for v in open_:
         n = len(v.values)
