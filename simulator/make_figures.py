@@ -8,7 +8,7 @@ It sweeps clients 100 -> 100,000 (log-spaced) for every registered mechanism
 (a kind listed in the config but not registered is skipped with a warning),
 keeps the sweep in ``results/figures/scaling_clients`` (``--resume`` makes an
 interrupted regeneration cheap), and writes one PNG per headline metric plus
-an overview and the summary table into ``figures/``.  About 5 minutes on 2
+an overview and the summary table into ``figures/``.  About 3 to 5 minutes on 2
 cores; the figures are the same on any machine (same config, same seeds).
 """
 

@@ -239,6 +239,8 @@ def draw_metric(ax, data: SweepData, rows: list[dict[str, Any]], metric: str, x:
     parsed = numeric_axis(data.axes[x]) if x else None
     if parsed is not None:
         xs_of = dict(zip(map(_hashable, data.axes[x]), parsed[0], strict=True))
+        log_y = _spans_decades(rows, metric)
+        zero: list[str] = []
         for i, group in enumerate(groups):
             sel = [r for r in rows if by is None or r.get(by) == group]
             sel.sort(key=lambda r: xs_of[_hashable(r[x])])
@@ -246,6 +248,10 @@ def draw_metric(ax, data: SweepData, rows: list[dict[str, Any]], metric: str, x:
                 continue
             xs = np.array([xs_of[_hashable(r[x])] for r in sel])
             mean, ci = _series(sel, metric, scale)
+            if log_y:  # a log axis cannot show 0: say so instead of drawing a dive to the bottom
+                if np.all(mean[~np.isnan(mean)] <= 0):
+                    zero.append(str(group))
+                mean = np.where(mean > 0, mean, np.nan)
             colour = colours[i % len(colours)]
             # Distinct markers and dashes keep coinciding lines (SSE and WebSocket) visible.
             ax.plot(xs, mean, marker=MARKERS[i % len(MARKERS)], ms=4.5, lw=1.6, color=colour,
@@ -257,7 +263,12 @@ def draw_metric(ax, data: SweepData, rows: list[dict[str, Any]], metric: str, x:
         if xvals.min() > 0 and xvals.max() / xvals.min() >= 10:
             ax.set_xscale("log")
         ax.set_xlabel(_axis_label(x, parsed[1]))
-        _maybe_log_y(ax, rows, metric)
+        if log_y:
+            ax.set_yscale("log")
+        _plain_log_ticks(ax)
+        if zero:
+            ax.text(0.98, 0.03, f"0 at every point: {', '.join(zero)}", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=7, color="0.3")
     else:
         cats = data.axes[x] if x else [""]
         width = 0.8 / len(groups)
@@ -288,11 +299,38 @@ def _axis_label(key: str, unit: str) -> str:
     return f"{key} ({unit})" if unit else key
 
 
-def _maybe_log_y(ax, rows: list[dict[str, Any]], metric: str) -> None:
+def _tick(value: float, _pos: int | None = None) -> str:
+    if value >= 1 and float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+def _plain_log_ticks(ax) -> None:
+    """Log axes labelled 100, 1,000, 0.01 (not 10², 2×10⁰); minor labels only on short spans."""
+    from matplotlib import ticker
+
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale != "log":
+            continue
+        axis.set_major_formatter(ticker.FuncFormatter(_tick))
+        low, high = sorted(ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+        short = low > 0 and high / low < 30
+        axis.set_minor_formatter(ticker.FuncFormatter(_minor_tick) if short else ticker.NullFormatter())
+
+
+def _minor_tick(value: float, _pos: int | None = None) -> str:
+    """Label the minor ticks at 2, 3 and 5 x 10^k only (more would crowd)."""
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return _tick(value) if any(abs(mantissa - m) < 1e-6 for m in (2, 3, 5)) else ""
+
+
+def _spans_decades(rows: list[dict[str, Any]], metric: str) -> bool:
+    """A log y axis when the positive values span a factor of 10 or more."""
     values = np.array([r.get(metric, math.nan) for r in rows], dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size and values.min() > 0 and values.max() / values.min() >= 20:
-        ax.set_yscale("log")
+    values = values[values > 0]
+    return values.size >= 2 and values.max() / values.min() >= 10
 
 
 def overview(data: SweepData, rows, metrics: list[str], x, by, path: Path, where: str) -> Path:

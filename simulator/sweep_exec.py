@@ -56,6 +56,9 @@ class SweepOutcome:
 
 
 def default_workers() -> int:
+    """Every core this process may run on (the affinity mask, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
 
 
