@@ -336,22 +336,32 @@ def _kind_fields(kind: Any) -> set[str] | None:
 
 
 def _check_mechanism_keys(data: dict[str, Any], axes: dict[str, list[Any]], kinds: list[Any], source: str) -> None:
-    """Every mechanism parameter given must belong to at least one swept kind."""
+    """No typos among the mechanism parameters when the kind is swept.
+
+    A ``[mechanism]`` key must belong to some registered kind (the file may
+    carry the parameters of kinds it does not sweep, e.g. the quickstart's
+    ``interval`` in a sweep of push mechanisms); a swept ``mechanism.X`` axis
+    must belong to a swept kind, or every point would ignore it.
+    """
     import difflib
 
-    known: set[str] = set()
+    from simulator import registry
+
+    swept: set[str] = set()
     for kind in kinds:
-        known |= _kind_fields(kind) or set()
-    given = [k for k in (data.get("mechanism") or {}) if k not in ("kind", "backoff")]
-    given += [k.split(".")[1] for k in axes if k.startswith("mechanism.") and k.count(".") == 1 and k != "mechanism.kind"]
-    for key in given:
+        swept |= _kind_fields(kind) or set()
+    every = set(swept)
+    for kind in registry.kinds():
+        every |= _kind_fields(kind) or set()
+    given = [(k, every, "registered") for k in (data.get("mechanism") or {}) if k not in ("kind", "backoff")]
+    given += [(k.split(".")[1], swept, "swept") for k in axes
+              if k.startswith("mechanism.") and k.count(".") == 1 and k != "mechanism.kind"]
+    for key, known, which in given:
         if key not in known:
             match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
             hint = f"; did you mean {match[0]!r}?" if match else ""
-            raise ConfigError(
-                f"error: {source}: mechanism.{key}: unknown key for every swept kind"
-                f" ({', '.join(map(str, kinds))}){hint}"
-            )
+            kinds_text = ", ".join(map(str, kinds)) if which == "swept" else "any mechanism"
+            raise ConfigError(f"error: {source}: mechanism.{key}: not a parameter of {kinds_text}{hint}")
 
 
 def _fit_mechanism(point_data: dict[str, Any]) -> None:
