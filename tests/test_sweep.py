@@ -93,6 +93,12 @@ def test_mechanism_parameters_of_several_kinds_in_one_sweep(tiny):
     assert len(kinds) == 4
     sse = [p for p in plan.points if p.values["mechanism.kind"] == "sse"]
     assert all(not hasattr(p.config.mechanism.params, "interval") for p in sse)
+    # a file written for short polling can sweep push mechanisms: its interval is set aside
+    file_params = make_plan(tiny, grid=["mechanism.kind=sse,websocket", "mechanism.interval=2s"])
+    assert [p.config.mechanism.kind for p in file_params.points] == ["sse", "websocket"] * 2
+    # ... but an axis no swept kind has would be ignored by every point: refused
+    with pytest.raises(ConfigError, match="not a parameter of sse, websocket"):
+        make_plan(tiny, grid=["mechanism.kind=sse,websocket", "mechanism.hold=1s,2s"])
 
 
 # -- seeds -----------------------------------------------------------------------
