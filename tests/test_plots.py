@@ -148,3 +148,14 @@ def test_sim_plot_on_a_run_folder(tmp_path):
     assert result.exit_code == 0, result.output
     assert (run_dir / "latency_cdf.png").exists() and (run_dir / "timeseries.png").exists()
     assert runner.invoke(main, ["plot", str(run_dir), "--x", "clients.count"]).exit_code == 2
+
+
+def test_readme_figures_command(tmp_path):
+    from simulator.make_figures import FIGURES, make_figures
+
+    made = make_figures(out=tmp_path / "figures", results=tmp_path / "results", workers=1, quiet=True,
+                        grid={"clients.count": [10, 100]}, replications=1)
+    names = {p.name for p in made}
+    assert {f"{stem}.png" for _, stem in FIGURES} <= names
+    assert {"scaling_overview.png", "scaling_clients_summary.csv"} <= names
+    assert all(p.stat().st_size > 0 for p in made)

@@ -203,3 +203,11 @@ def test_summary_csv_is_mean_and_ci_of_runs_csv(tiny, tmp_path):
         assert float(row["latency.mean"]) == mean
         assert float(row["latency.mean.ci95"]) == pytest.approx((high - low) / 2, rel=1e-9)
         assert row["replications"] == "3"
+
+
+def test_unregistered_kinds_can_be_skipped_with_a_warning(tiny):
+    with pytest.raises(ConfigError, match="carrier_pigeon"):
+        make_plan(tiny, grid=["mechanism.kind=sse,carrier_pigeon"])
+    with pytest.warns(UserWarning, match="carrier_pigeon"):
+        plan = make_plan(tiny, grid=["mechanism.kind=sse,carrier_pigeon"], skip_unknown_kinds=True)
+    assert plan.grid["mechanism.kind"] == ["sse"]
