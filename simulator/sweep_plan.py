@@ -232,15 +232,15 @@ def make_plan(
     """Expand and validate a sweep.
 
     ``config`` is a TOML path, a loaded :class:`ExperimentConfig`, raw TOML data
-    or ``None`` (defaults).  ``grid`` adds or replaces axes (``--set`` strings
-    or ``{key: [values]}``; a single value is an override, like ``overrides``).
-    ``skip_unknown_kinds`` drops ``mechanism.kind`` values that are not
-    registered (used by the README figures while mechanisms are being added).
+    or ``None`` (defaults).  ``grid`` adds or replaces axes: ``--set`` strings
+    (one value is an override) or ``{key: [values]}`` (a scalar is an
+    override).  ``skip_unknown_kinds`` drops ``mechanism.kind`` values that
+    are not registered, with a warning (the README figures use it).
 
     When ``mechanism.kind`` is an axis, ``[mechanism]`` may hold the parameters
-    of every swept kind (``interval`` for short polling, ``hold`` for long
-    polling...): each point keeps those its kind has.  A key no swept kind has
-    is an error (a typo), never silently dropped.
+    of several kinds (``interval`` for short polling, ``hold`` for long
+    polling...): each point keeps those its kind has (see
+    :func:`_check_mechanism_keys` for what is still a typo).
 
     Every point's config is validated here: a bad key or value raises
     :class:`ConfigError` naming the point, before anything runs.
