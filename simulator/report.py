@@ -55,7 +55,7 @@ def _digits(x: float) -> int:
 # Content
 
 
-def sweep_blocks(folder: Path, fmt: str) -> list[Block]:
+def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
     data = load_sweep(folder)
     m = data.manifest
     counts = m.get("counts", {})
@@ -82,7 +82,7 @@ def sweep_blocks(folder: Path, fmt: str) -> list[Block]:
         cells += [fmt_value(row[k], unit_of(k), row.get(f"{k}.ci95")) for k in metrics]
         table.append(cells)
     blocks.append(Block("table", rows=table))
-    figures = _figures(folder, fmt, sweep=True)
+    figures = _figures(folder, fmt, sweep=True, draw=draw)
     if figures:
         blocks.append(Block("h2", "Figures"))
         blocks += [Block("image", text=_caption(p), path=p) for p in figures]
@@ -102,7 +102,7 @@ def sweep_blocks(folder: Path, fmt: str) -> list[Block]:
     return blocks
 
 
-def run_blocks(folder: Path, fmt: str) -> list[Block]:
+def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     config, metrics, run = summary["config"], summary["metrics"], summary.get("run", {})
     exp = config.get("experiment", {})
@@ -119,7 +119,7 @@ def run_blocks(folder: Path, fmt: str) -> list[Block]:
         if key in metrics:
             rows.append([LABELS.get(key, key), fmt_value(metrics[key], unit_of(key)), key])
     blocks.append(Block("table", rows=rows))
-    figures = _figures(folder, fmt, sweep=False)
+    figures = _figures(folder, fmt, sweep=False, draw=draw)
     if figures:
         blocks.append(Block("h2", "Figures"))
         blocks += [Block("image", text=_caption(p), path=p) for p in figures]
@@ -130,18 +130,18 @@ def run_blocks(folder: Path, fmt: str) -> list[Block]:
     return blocks
 
 
-def _figures(folder: Path, fmt: str, sweep: bool) -> list[str]:
+def _figures(folder: Path, fmt: str, sweep: bool, draw: bool = True) -> list[str]:
     """Relative paths of the folder's figures, drawing them first if there are none."""
     if sweep:
         found = sorted((folder / "figures").glob(f"*.{fmt}"))
-        if not found:
+        if not found and draw:
             from simulator.plots import sweep_figures
 
             found = sorted(sweep_figures(folder, fmt=fmt))
         found.sort(key=lambda p: (not p.name.startswith("overview"), p.name))
     else:
         found = [folder / f"{n}.{fmt}" for n in ("latency_cdf", "timeseries")]
-        if not all(p.exists() for p in found) and (folder / "timeseries.csv").exists():
+        if draw and not all(p.exists() for p in found) and (folder / "timeseries.csv").exists():
             from simulator.figures import run_figures
 
             run_figures(folder, fmt=fmt)
@@ -228,13 +228,16 @@ def to_html(blocks: list[Block], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_report(folder: str | Path, fmt: str = "png") -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into a run or sweep folder; their paths."""
+def write_report(folder: str | Path, fmt: str = "png", draw: bool = True) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into a run or sweep folder; their paths.
+
+    Figures missing from the folder are drawn first, unless ``draw`` is False.
+    """
     folder = Path(folder)
     if (folder / "manifest.json").exists():
-        blocks = sweep_blocks(folder, fmt)
+        blocks = sweep_blocks(folder, fmt, draw)
     elif (folder / "summary.json").exists():
-        blocks = run_blocks(folder, fmt)
+        blocks = run_blocks(folder, fmt, draw)
     else:
         raise ConfigError(f"error: {folder}: not a run or sweep folder (no summary.json or manifest.json)")
     md, page = folder / "report.md", folder / "report.html"

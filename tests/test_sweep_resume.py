@@ -195,6 +195,10 @@ def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path, failing_kind)
     status = {p["values"]["clients.count"]: p["status"] for p in manifest["points"]}
     assert status == {10: "ok", 30: "failed", 50: "ok"}
     assert manifest["status"] == "failed" and manifest["counts"]["runs_failed"] == 2
+    from simulator.report import write_report
+
+    md, _ = write_report(out, draw=False)
+    assert "## Failed runs" in md.read_text() and "boom at 30 clients" in md.read_text()
     # once the cause is fixed, --resume re-runs just the failed runs
     _Failing.fail = False
     before = {p: p.read_bytes() for p in records(out) if "boom" not in p.read_text()}
