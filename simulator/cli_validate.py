@@ -68,11 +68,11 @@ def validate_command(quick: bool, out: str | None, workers: int | None, only: st
     console.print(rich_table(verdicts, title))
     family = max((v.family for v in verdicts), default=1)
     decision = (
-        "each case at 95 %"
+        "each case judged at its own 95 % CI"
         if per_case
-        else f"family-wise 95 % (Bonferroni over {family} stochastic cases: {100 - 5 / family:.2f} % each)"
+        else f"judged at family-wise 95 % (Bonferroni over {family} stochastic cases: {100 - 5 / family:.2f} % each)"
     )
-    console.print(f"{summary_line(verdicts)} in {wall:.0f} s; decided at {decision}.")
+    console.print(f"{summary_line(verdicts)} in {wall:.0f} s; {decision}.")
     if out:
         for path in write_outputs(verdicts, Path(out)):
             console.print(f"wrote {path}")

@@ -95,7 +95,7 @@ def _get(name: str):
 
 
 def cases(quick: bool) -> list[Case]:
-    reps = 5
+    reps = 5 if quick else 10
     v = backoff_ceilings(INITIAL, FACTOR, CAP, ATTEMPTS - 1)
     base = (ATTEMPTS - 1) * TIMEOUT
     big_cap = 1000.0  # 3^6 = 729 < 1000: the cap never binds, the mean recursion is exact

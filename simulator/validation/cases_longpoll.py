@@ -8,8 +8,9 @@ R + e^(−λR)(1 − e^(−λH))/λ on average, so each client sends
 1 / (R + e^(−λR)(1 − e^(−λH))/λ) requests per second (λ/(1 − e^(−λH)) at R = 0).
 
 The formula has no network: the scenario uses a zero-latency 100 Gbit/s link
-and 1 µs of CPU per request, and the allowance is the change of the formula
-when the gap grows by those (service + serialisation of both headers).
+and 1 µs of CPU per request and per held response written, and the allowance
+is the change of the formula when the gap grows by those (service +
+serialisation of both headers).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def scenario(gap: float, quick: bool) -> Scenario:
             "network.latency": 0,
             "network.bandwidth": BANDWIDTH,
             "server.request_cost": COST,
+            "server.message_cost": COST,  # writing a held response
             "experiment.warmup": 30,
             "experiment.duration": 200 if quick else 600,
         },
@@ -46,7 +48,7 @@ def per_client_rate(m: dict[str, float]) -> float:
 
 
 def cases(quick: bool) -> list[Case]:
-    reps = 5
+    reps = 5 if quick else 8
     extra = COST + (500 + 371) * 8 / BANDWIDTH  # seconds the model adds to each gap
     out = []
     for gap in (0.0, 2.0):

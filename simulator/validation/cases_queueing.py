@@ -59,7 +59,7 @@ def _get(name: str):
 
 
 def cases(quick: bool) -> list[Case]:
-    reps = 5 if quick else 8
+    reps = 5 if quick else 10
     out: list[Case] = []
     # M/M/1 at ρ = 0.7: 700 clients polling every 1 s (exp), 1 ms exp service
     lam1, cost = 700.0, 0.001

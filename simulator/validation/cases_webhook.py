@@ -178,7 +178,7 @@ WINDOW = {True: 300.0, False: 600.0}
 
 
 def cases(quick: bool) -> list[Case]:
-    reps = 5
+    reps = 5 if quick else 8
     group = "webhook retries"
     out = []
     for jitter in JITTERS:

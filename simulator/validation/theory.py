@@ -7,6 +7,9 @@ scenarios meet those assumptions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
+from scipy import integrate, optimize
 
 
 def mean_residual(m1: float, m2: float) -> float:
@@ -110,3 +113,27 @@ def decorrelated_means(initial: float, n: int) -> list[float]:
         prev = (initial + 3 * prev) / 2
         out.append(prev)
     return out
+
+
+def censored_quantile(
+    q: float,
+    residual_pdf: Callable[[float], float],
+    upper: float,
+    shift: float,
+    window: float,
+) -> float:
+    """The q-quantile of D = shift + R among deliveries seen inside a window (seconds).
+
+    R has density ``residual_pdf`` on [0, upper]; as in :func:`censored_mean`,
+    a delay d is seen with probability proportional to W − d, so the seen
+    delays have density f(r) (W − shift − r) / normaliser.  Solved by
+    quadrature and root finding.
+    """
+    w = window - shift
+
+    def mass(y: float) -> float:
+        return integrate.quad(lambda r: residual_pdf(r) * (w - r), 0.0, y, limit=200)[0]
+
+    total = mass(upper)
+    y = optimize.brentq(lambda y: mass(y) / total - q, 0.0, upper, xtol=1e-12)
+    return shift + y
