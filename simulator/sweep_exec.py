@@ -90,18 +90,22 @@ def run_sweep(
     with guard.installed():
         with guard.critical():
             store = SweepStore(plan, out, resume=resume, force=force)
-            tasks = plan.tasks()
-            todo = store.pending(tasks)
-            state = _Tracker(plan, store, todo, progress, guard)
-        interrupted = False
         try:
-            execute(todo, workers or default_workers(), scheduler, state.on_result)
-        except KeyboardInterrupt:
-            interrupted = True
-        with guard.critical():
-            counts = store.counts()
-            status = "interrupted" if interrupted else "failed" if counts["runs_failed"] else "complete"
-            store.refresh(force=True, status=status)
+            with guard.critical():
+                tasks = plan.tasks()
+                todo = store.pending(tasks)
+                state = _Tracker(plan, store, todo, progress, guard)
+            interrupted = False
+            try:
+                execute(todo, workers or default_workers(), scheduler, state.on_result)
+            except KeyboardInterrupt:
+                interrupted = True
+            with guard.critical():
+                counts = store.counts()
+                status = "interrupted" if interrupted else "failed" if counts["runs_failed"] else "complete"
+                store.refresh(force=True, status=status)
+        finally:
+            store.close()
     return SweepOutcome(plan, store, state.ran, len(tasks) - len(todo),
                         time.perf_counter() - started, interrupted, counts)
 

@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from simulator.config import ConfigError
 from simulator.sweep_plan import Plan, Task
 
 MANIFEST = "manifest.json"
+LOCK = ".sweep.lock"
 #: What --force may delete in an existing folder (never anything else).
 OWN_FILES = ("manifest.json", "config.toml", "runs.csv", "summary.csv", "report.md", "report.html")
 OWN_DIRS = ("points", "figures")
@@ -86,6 +88,16 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buf.getvalue()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
 def _json_number(x: float) -> float | None:
     return None if isinstance(x, float) and math.isnan(x) else x
 
@@ -125,23 +137,65 @@ class SweepStore:
         has_sweep = (out / MANIFEST).exists() or (out / "points").exists()
         if out.exists() and not out.is_dir():
             raise ConfigError(f"error: {out}: exists and is not a folder")
-        if force and out.exists():
+        non_empty = out.exists() and any(p.name != LOCK for p in out.iterdir())
+        out.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        try:
+            self._check_folder(resume, force, has_sweep, non_empty)
+        except BaseException:
+            self.close()
+            raise
+        write_atomic(out / "config.toml", tomli_w.dumps(self.plan.sweep_config()))
+        for point in self.plan.points:
+            write_atomic(out / "points" / point.id / "config.toml", tomli_w.dumps(point.config.to_dict()))
+        self.refresh(force=True)
+
+    def _check_folder(self, resume: bool, force: bool, has_sweep: bool, non_empty: bool) -> None:
+        out = self.out
+        assert out is not None
+        if force and non_empty:
             self._remove_own_files()
         elif resume and has_sweep:
             self._load_existing()
-        elif resume and out.exists() and any(out.iterdir()):
+        elif resume and non_empty:
             raise ConfigError(f"error: {out}: --resume: not a sweep folder (no manifest.json); choose another --out")
-        elif out.exists() and any(out.iterdir()):
+        elif non_empty:
             what = "a sweep" if has_sweep else "other files"
             raise ConfigError(
                 f"error: {out}: already holds {what}; add --resume to finish it, --force to start"
                 " over (deletes its results), or choose another --out"
             )
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "config.toml", tomli_w.dumps(self.plan.sweep_config()))
-        for point in self.plan.points:
-            write_atomic(out / "points" / point.id / "config.toml", tomli_w.dumps(point.config.to_dict()))
-        self.refresh(force=True)
+
+    def _lock(self) -> None:
+        """One sweep writes a folder at a time: ``.sweep.lock`` holds the writer's pid.
+
+        A lock left by a killed sweep (its pid is gone) is taken over.
+        """
+        assert self.out is not None
+        path = self.out / LOCK
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise ConfigError(
+                        f"error: {self.out}: another sim sweep (pid {pid}) is writing this folder") from None
+                path.unlink(missing_ok=True)  # stale: its writer is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            self._locked = True
+            return
+
+    def close(self) -> None:
+        """Release the folder's lock (the records stay)."""
+        if self.out is not None and getattr(self, "_locked", False):
+            (self.out / LOCK).unlink(missing_ok=True)
+            self._locked = False
 
     def _remove_own_files(self) -> None:
         assert self.out is not None

@@ -90,6 +90,9 @@ def test_interrupt_then_resume_gives_exactly_the_full_set(tmp_path):
     # 1. SIGTERM (like Ctrl-C): recorded runs kept, status "interrupted", exit 130.
     proc = subprocess.Popen(sweep_cmd(str(config), *common), env=env, stderr=subprocess.PIPE, text=True)
     wait_for_records(out, proc, 2)
+    # meanwhile, a second writer is refused (the folder is locked by the first)
+    second_writer = CliRunner().invoke(main, ["sweep", str(config), *common, "--resume"])
+    assert second_writer.exit_code == 2 and f"pid {proc.pid}" in second_writer.output
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
