@@ -80,6 +80,11 @@ class WebhookTrace:
             v = [min(self.cap, INITIAL * 3 ** (k + 1)) for k in range(ATTEMPTS - 1)]
         return ATTEMPTS * (COST + TIMEOUT) + sum(v)
 
+    @property
+    def cost(self) -> float:
+        """Client-seconds simulated, to schedule the longest runs first."""
+        return 200 * (self.span + self.longest)
+
     def overrides(self) -> dict:
         return {
             **_common(),

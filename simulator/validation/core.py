@@ -61,14 +61,16 @@ class Scenario:
     @property
     def cost(self) -> float:
         """A rough relative wall-time estimate (client-seconds), to schedule big runs first."""
-        o = dict(self.overrides)
+        if self.function is not None:  # a function may say what it costs, in the same units
+            return float(getattr(self.function, "cost", 1.0))
         from simulator.units import parse_duration
 
+        o = dict(self.overrides)
         clients = float(o.get("clients.count", 1000))
         span = parse_duration(o.get("experiment.duration", 600)) + parse_duration(
             o.get("experiment.warmup", 30)
         )
-        return clients * span if self.function is None else 1.0
+        return clients * span
 
 
 @dataclass(frozen=True)
