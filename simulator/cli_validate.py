@@ -70,7 +70,8 @@ def validate_command(quick: bool, out: str | None, workers: int | None, only: st
     decision = (
         "each case judged at its own 95 % CI"
         if per_case
-        else f"judged at family-wise 95 % (Bonferroni over {family} stochastic cases: {100 - 5 / family:.2f} % each)"
+        else f"judged at family-wise 95 % (Bonferroni over {family} stochastic"
+        f" case{'s' if family != 1 else ''}: {100 - 5 / family:.2f} % each)"
     )
     console.print(f"{summary_line(verdicts)} in {wall:.0f} s; {decision}.")
     if out:
