@@ -231,3 +231,13 @@ def test_censored_mean_by_simulation():
     expected = censored_mean(mean, 2 * mean**2, w)
     assert seen.mean() == pytest.approx(expected, abs=4 * seen.std() / math.sqrt(seen.size))
     assert censored_mean(mean, 2 * mean**2, 1e12) == pytest.approx(mean)
+
+
+def test_results_do_not_depend_on_the_worker_count():
+    cases = validation.build_cases(quick=True, only="long polling") + validation.build_cases(
+        quick=True, only="broadcast to"
+    )
+    one = run_cases(cases, workers=1)
+    two = run_cases(cases, workers=2)
+    assert [v.values for v in one] == [v.values for v in two]
+    assert [v.status for v in one] == [v.status for v in two]
