@@ -53,7 +53,7 @@ DURATION = 300.0
 EXP_INTERVAL = {"dist": "exponential", "mean": f"{T}s"}
 
 
-def _scenario(key: str, interval, schedule: str, quick: bool) -> Scenario:
+def _scenario(key: str, interval, schedule: str) -> Scenario:
     return Scenario.config(
         key,
         {
@@ -83,9 +83,9 @@ def _metric(name: str):
 
 def cases(quick: bool) -> list[Case]:
     reps = 5 if quick else 10
-    fixed = _scenario("sp-fixed", f"{T}s", "fixed", quick)
-    expo = _scenario("sp-exp", EXP_INTERVAL, "fixed", quick)
-    after = _scenario("sp-after", f"{T}s", "after_response", quick)
+    fixed = _scenario("sp-fixed", f"{T}s", "fixed")
+    expo = _scenario("sp-exp", EXP_INTERVAL, "fixed")
+    after = _scenario("sp-after", f"{T}s", "after_response")
     d_up = LATENCY + REQ * SPB  # a request's one-way time: the floor of a gap (see theory)
     window = DURATION
     src = "E[S²]/(2E[S]) + c + L + serialisation, censored at the window end"
