@@ -43,7 +43,7 @@ def sweep_command(config: str, sets: tuple[str, ...], replications: int | None, 
     """
     from simulator.cli import default_out, err_console
     from simulator.runner import check_fits
-    from simulator.sweep_exec import run_sweep
+    from simulator.sweep_exec import check_sweep_fits, default_workers, run_sweep
     from simulator.sweep_plan import make_plan
 
     if resume and force:
@@ -51,8 +51,11 @@ def sweep_command(config: str, sets: tuple[str, ...], replications: int | None, 
     if resume and out is None:
         raise click.UsageError("--resume needs --out DIR (the sweep folder to finish)")
     plan = make_plan(config, grid=list(sets), replications=replications)
-    for point in plan.points:
-        check_fits(point.config, config)
+    if scheduler is None:  # a Dask cluster's memory is its workers', not ours
+        check_sweep_fits(plan, workers or default_workers(), config)
+    else:
+        for point in plan.points:
+            check_fits(point.config, config)
     out_dir = Path(out) if out else default_out(plan.experiment.name)
     # Ctrl-C and SIGTERM end the sweep cleanly (run_sweep): what finished is recorded.
     if quiet:

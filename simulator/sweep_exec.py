@@ -110,6 +110,37 @@ def run_sweep(
                         time.perf_counter() - started, interrupted, counts)
 
 
+def check_sweep_fits(plan: Plan, workers: int, source: str) -> None:
+    """Refuse up front a sweep whose concurrent runs would not fit in memory.
+
+    Each point must fit on its own (:func:`simulator.runner.check_fits`), and
+    the ``workers`` largest points, which may run at once, together; the
+    message suggests the number of workers that fits.
+    """
+    from simulator.runner import check_fits, estimate_memory_bytes
+
+    for point in plan.points:
+        check_fits(point.config, source)
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except Exception:  # psutil missing or unreadable: do not guess
+        return
+    runs = sorted((estimate_memory_bytes(p.config) for p in plan.points for _ in range(plan.replications)),
+                  reverse=True)
+    at_once = min(workers, len(runs))
+    need = sum(runs[:at_once])
+    if need <= available:
+        return
+    fits = max([k for k in range(1, at_once) if sum(runs[:k]) <= available], default=1)
+    raise ConfigError(
+        f"error: {source}: {at_once} workers running the largest points at once need about"
+        f" {need / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available;"
+        f" use --workers {fits}"
+    )
+
+
 class _InterruptGuard:
     """Turns SIGINT/SIGTERM into KeyboardInterrupt, except inside ``critical()`` sections,
     where it is held back and raised as the section ends."""

@@ -253,6 +253,7 @@ def make_plan(
         data, source = {}, "<defaults>"
     else:
         data, source = read_toml(config), str(config)
+    file_kind = (data.get("mechanism") or {}).get("kind", "short_polling")
     file_sweep = data.pop("sweep", {})
     sweep_section = _validate_sweep(file_sweep, source)
     single = dict(overrides) if isinstance(overrides, dict) else merge_axes({}, [f"{o}" for o in overrides or []])[1]
@@ -271,7 +272,11 @@ def make_plan(
     n = replications if replications is not None else sweep_section.replications
     if n < 1:
         raise ConfigError(f"error: {source}: sweep.replications: must be >= 1, got {n}")
+    # When a point's kind is not the file's (an axis or an override), the file's
+    # parameters of other kinds are set aside rather than refused.
     kinds = axes.get("mechanism.kind")
+    if kinds is None and (data.get("mechanism") or {}).get("kind", file_kind) != file_kind:
+        kinds = [data["mechanism"]["kind"]]
     if kinds is not None and not skipped:  # a skipped kind's keys are not typos
         _check_mechanism_keys(data, axes, kinds, source)
     points = []
@@ -285,7 +290,8 @@ def make_plan(
             config_obj = validate_config(copy.deepcopy(point_data), source)
         except ConfigError as exc:
             where = ", ".join(f"{k}={v}" for k, v in values.items())
-            raise ConfigError([*exc.lines, f"  (at the sweep point {where})"]) from None
+            raise ConfigError([f"{line} (at the sweep point {where})" if where else line
+                               for line in exc.lines]) from None
         points.append(Point(point_id(values), values, config_obj, point_data))
     return Plan(source, data, axes, n, points)
 
