@@ -211,3 +211,19 @@ def test_unregistered_kinds_can_be_skipped_with_a_warning(tiny):
     with pytest.warns(UserWarning, match="carrier_pigeon"):
         plan = make_plan(tiny, grid=["mechanism.kind=sse,carrier_pigeon"], skip_unknown_kinds=True)
     assert plan.grid["mechanism.kind"] == ["sse"]
+
+
+def test_memory_of_concurrent_runs_is_checked_up_front(tiny, monkeypatch):
+    import types
+
+    import psutil
+
+    from simulator.runner import estimate_memory_bytes
+    from simulator.sweep_exec import check_sweep_fits
+
+    plan = make_plan(tiny, grid=["mechanism.kind=short_polling", "clients.count=1000,2000,3000,4000"])
+    one = estimate_memory_bytes(plan.points[-1].config)  # the largest point
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: types.SimpleNamespace(available=2.5 * one))
+    check_sweep_fits(plan, 2, "tiny.toml")  # the two largest fit
+    with pytest.raises(ConfigError, match="use --workers 2"):
+        check_sweep_fits(plan, 4, "tiny.toml")
