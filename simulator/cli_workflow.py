@@ -173,12 +173,17 @@ def plot_command(folder: str, x: str | None, ys: tuple[str, ...], by: str | None
 
 @click.command("report")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=FORMATS, default="png", show_default=True, help="Figure format to embed.")
-def report_command(folder: str, fmt: str) -> None:
-    """Write FOLDER/report.md and FOLDER/report.html for a run or a sweep."""
+@click.option("--format", "fmt", type=FORMATS, default="png", show_default=True, help="Figure format to show.")
+@click.option("--embed", is_flag=True, help="Inline the figures into report.html (one file to send).")
+def report_command(folder: str, fmt: str, embed: bool) -> None:
+    """Write FOLDER/report.md and FOLDER/report.html for a run or a sweep.
+
+    Both link the figures with paths relative to FOLDER, so the folder can be
+    moved or copied whole; --embed puts the figures inside report.html.
+    """
     from simulator.report import write_report
 
-    for p in write_report(folder, fmt=fmt):
+    for p in write_report(folder, fmt=fmt, embed=embed):
         click.echo(str(p))
 
 

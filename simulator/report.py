@@ -8,6 +8,7 @@ paths relative to DIR: copy the folder and the links still resolve.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -204,7 +205,20 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-widt
 figure{margin:1em 0}figcaption{color:#666;font-size:0.85em}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:0.85em}"""
 
 
-def to_html(blocks: list[Block], title: str) -> str:
+MIME = {".png": "image/png", ".svg": "image/svg+xml"}
+
+
+def _image_src(path: str, embed_from: Path | None) -> str:
+    """A relative link, or with ``embed_from`` the image itself as a data URI."""
+    mime = MIME.get(Path(path).suffix)
+    if embed_from is None or mime is None:
+        return path
+    data = base64.b64encode((embed_from / path).read_bytes()).decode("ascii")
+    return f"data:{mime};base64,{data}"
+
+
+def to_html(blocks: list[Block], title: str, embed_from: Path | None = None) -> str:
+    """The page; with ``embed_from`` (the folder) figures are inlined: one file to send."""
     e = html.escape
     out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>",
            f"<style>{STYLE}</style></head><body>"]
@@ -218,7 +232,8 @@ def to_html(blocks: list[Block], title: str) -> str:
             body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in b.rows[1:])
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "image":
-            out.append(f'<figure><img src="{e(b.path)}" alt="{e(b.text)}"><figcaption>{e(b.text)}</figcaption></figure>')
+            src = _image_src(b.path, embed_from)
+            out.append(f'<figure><img src="{e(src)}" alt="{e(b.text)}"><figcaption>{e(b.text)}</figcaption></figure>')
         elif b.kind == "links" and b.rows:
             items = "".join(f'<li><a href="{e(t)}">{e(label)}</a></li>' for label, t in b.rows)
             out.append(f"<ul>{items}</ul>")
@@ -228,10 +243,11 @@ def to_html(blocks: list[Block], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_report(folder: str | Path, fmt: str = "png", draw: bool = True) -> tuple[Path, Path]:
+def write_report(folder: str | Path, fmt: str = "png", draw: bool = True, embed: bool = False) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into a run or sweep folder; their paths.
 
     Figures missing from the folder are drawn first, unless ``draw`` is False.
+    Both link figures relatively; ``embed`` inlines them into the HTML instead.
     """
     folder = Path(folder)
     if (folder / "manifest.json").exists():
@@ -242,6 +258,6 @@ def write_report(folder: str | Path, fmt: str = "png", draw: bool = True) -> tup
         raise ConfigError(f"error: {folder}: not a run or sweep folder (no summary.json or manifest.json)")
     md, page = folder / "report.md", folder / "report.html"
     write_atomic(md, to_markdown(blocks))
-    write_atomic(page, to_html(blocks, blocks[0].text))
+    write_atomic(page, to_html(blocks, blocks[0].text, folder if embed else None))
     return md, page
 

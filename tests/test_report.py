@@ -78,6 +78,11 @@ def test_run_report(tmp_path):
     md, _ = assert_links_resolve(run_dir)
     assert "latency_cdf.png" in md_links(md) and "timeseries.png" in md_links(md)
     assert "Does the report carry the description through?" in md
+    # --embed: the figures travel inside the page
+    assert runner.invoke(main, ["report", str(run_dir), "--embed"]).exit_code == 0
+    page = (run_dir / "report.html").read_text()
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert len(sources) == 2 and all(src.startswith("data:image/png;base64,") for src in sources)
 
 
 def test_report_of_an_unknown_folder_is_an_input_error(tmp_path):
