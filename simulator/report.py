@@ -68,8 +68,8 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         f"{counts.get('points', len(data.rows))} points × {m.get('replications')} replications"
         f" ({counts.get('runs_ok', 0)} runs ok, {failed} failed; status: {m.get('status')})."
         f" Values are means with the 95 % Student-t confidence half-width over the replications."
-        f" Replication seeds derive from experiment.seed = {m.get('seed')} and the point's workload keys"
-        f" (mechanisms at one point share their random numbers).")))
+        f" Replication seeds derive from experiment.seed = {m.get('seed')} and the point's resolved [clients] and [workload]"
+        f" sections: points that differ only in the mechanism or the server share their random numbers (common random numbers).")))
     if data.axes:
         blocks.append(Block("h2", "Grid"))
         rows = [["axis", "values"]] + [[k, ", ".join(map(str, v))] for k, v in data.axes.items()]

@@ -361,6 +361,6 @@ class SweepStore:
             "experiment": exp.name, "description": exp.description, "source": self.plan.source,
             "created": self.created, "updated": _now(), "fingerprint": self.plan.fingerprint(),
             "axes": self.plan.grid, "replications": self.plan.replications,
-            "seed": exp.seed, "seed_rule": "SeedSequence([experiment.seed, sha256(workload keys of the point), replication])",
+            "seed": exp.seed, "seed_rule": "SeedSequence([experiment.seed, sha256(resolved [clients] and [workload] of the point), replication])",
             "counts": self.counts(), "points": points,
         }
