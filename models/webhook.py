@@ -134,6 +134,10 @@ class Webhook:
         """Window deliveries not yet delivered and not given up at the end."""
         return self.unresolved
 
+    def outstanding(self) -> int:
+        """What the runner's drain waits for: the same count, without side effects."""
+        return self.unresolved
+
     # -- the provider ------------------------------------------------------------
     def _on_publish(self, feed: int, seq: int, t: float) -> None:
         sim = self.sim

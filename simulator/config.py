@@ -125,6 +125,15 @@ class ExperimentSection(Section):
     duration: Seconds = Field(_s("10m"), gt=0, description="Simulated time that is measured, after the warm-up.")
     warmup: Seconds = Field(_s("30s"), description="Simulated time run first and not measured.")
     sample_every: Seconds = Field(_s("1s"), gt=0, description="Resolution of `timeseries.csv` (one row per window).")
+    drain: Seconds = Field(
+        _s("5m"),
+        description=(
+            "After the measured window, keep simulating up to this long (no new notifications,"
+            " nothing else measured) until every notification published in the window is"
+            " delivered or lost, so late deliveries' latencies are counted, not cut off;"
+            " 0 = stop at the window's end (what is still on its way counts as pending)."
+        ),
+    )
 
     @field_validator("name")
     @classmethod

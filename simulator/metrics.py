@@ -44,9 +44,14 @@ def _count_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Metrics:
     """All measurements of one run (seconds, bytes, counts)."""
 
-    def __init__(self, t_start: float, t_end: float, sample_every: float, nodes: int):
+    def __init__(
+        self, t_start: float, t_end: float, sample_every: float, nodes: int, drain: float = 0.0
+    ):
         self.t_start = t_start
         self.t_end = t_end
+        # Deliveries of window notifications arriving up to t_stop still count (the drain);
+        # later ones are pending.  Nothing else is measured after t_end.
+        self.t_stop = t_end + drain
         self.sample_every = sample_every
         self.n_windows = max(1, math.ceil(t_end / sample_every - 1e-9))
         n = self.n_windows
@@ -113,12 +118,14 @@ class Metrics:
         """First copy of one delivery arrives at the client (times in seconds)."""
         if published < self.t_start or published > self.t_end:
             return
-        if arrived > self.t_end:
+        if arrived > self.t_stop:
             self.in_flight += 1
             return
         self.delivered += 1
         latency = arrived - published
         self.latency.add(latency)
+        if arrived > self.t_end:  # delivered in the drain: no window of the time series
+            return
         w = int(arrived / self.sample_every)
         self.w_deliveries[w if w < self.n_windows else self.n_windows - 1] += 1
         if latency >= _WINDOW_LOWEST:
@@ -132,7 +139,7 @@ class Metrics:
         keep = (published >= self.t_start) & (published <= self.t_end)
         if not keep.all():
             published, arrived = published[keep], arrived[keep]
-        late = arrived > self.t_end
+        late = arrived > self.t_stop
         n_late = int(late.sum())
         if n_late:
             self.in_flight += n_late
@@ -142,6 +149,11 @@ class Metrics:
         self.delivered += len(arrived)
         latency = arrived - published
         self.latency.add_many(latency)
+        drained = arrived > self.t_end  # no window of the time series
+        if drained.any():
+            arrived, latency = arrived[~drained], latency[~drained]
+            if len(arrived) == 0:
+                return
         w = np.minimum((arrived / self.sample_every).astype(np.int64), self.n_windows - 1)
         b = np.where(
             latency >= _WINDOW_LOWEST,
@@ -167,7 +179,7 @@ class Metrics:
 
     def duplicate(self, published: float, arrived: float) -> None:
         """An extra copy of an already delivered notification."""
-        if self.t_start <= published <= self.t_end and arrived <= self.t_end:
+        if self.t_start <= published <= self.t_end and arrived <= self.t_stop:
             self.duplicates += 1
 
     # -- requests, messages and bytes ------------------------------------
@@ -177,31 +189,32 @@ class Metrics:
             self.requests += 1
             if empty:
                 self.empty_requests += 1
-        self.w_requests[int(t / self.sample_every) if t < self.t_end else self.n_windows - 1] += 1
+        if t <= self.t_end:
+            self.w_requests[min(int(t / self.sample_every), self.n_windows - 1)] += 1
 
     def send_down(self, t: float, total_bytes: float, payload_bytes: float) -> None:
         """Bytes written server -> client at ``t``."""
         if self.t_start <= t <= self.t_end:
             self.bytes_down += total_bytes
             self.payload_down += payload_bytes
-        self.w_bytes[int(t / self.sample_every) if t < self.t_end else self.n_windows - 1] += (
-            total_bytes
-        )
+        if t <= self.t_end:
+            self.w_bytes[min(int(t / self.sample_every), self.n_windows - 1)] += total_bytes
 
     def send_up(self, t: float, total_bytes: float, payload_bytes: float) -> None:
         """Bytes written client -> server at ``t``."""
         if self.t_start <= t <= self.t_end:
             self.bytes_up += total_bytes
             self.payload_up += payload_bytes
-        self.w_bytes[int(t / self.sample_every) if t < self.t_end else self.n_windows - 1] += (
-            total_bytes
-        )
+        if t <= self.t_end:
+            self.w_bytes[min(int(t / self.sample_every), self.n_windows - 1)] += total_bytes
 
     def busy(self, node: int, start: float, end: float) -> None:
         """A worker of ``node`` was busy over ``[start, end]`` (split across windows)."""
         series = self.w_busy[node]
         step = self.sample_every
         last = self.n_windows - 1
+        if end > self.t_end:  # nothing is measured after the window
+            end = self.t_end
         w = int(start / step)
         while start < end and w <= last:
             edge = (w + 1) * step if w < last else end
@@ -251,7 +264,8 @@ class Metrics:
         """A connection attempt after a drop."""
         if self.t_start <= t <= self.t_end:
             self.reconnects += 1
-        self.w_reconnects[int(t / self.sample_every) if t < self.t_end else self.n_windows - 1] += 1
+        if t <= self.t_end:
+            self.w_reconnects[min(int(t / self.sample_every), self.n_windows - 1)] += 1
 
     def sample(self, t: float, memory_bytes: float) -> None:
         """Point sample of the gauges at the end of a window."""

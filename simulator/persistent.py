@@ -151,7 +151,7 @@ class PersistentConnections(FanOut):
             self._finished = True
             sim = self.sim
             live = np.nonzero(self.state == LIVE)[0]
-            self.accounts.settle(self.node_of[live], self.t_live[live], sim.t_end)
+            self.accounts.settle(self.node_of[live], self.t_live[live], sim.env.now)
             self.accounts.flush()
             self.log.advance(sim.t_end)
             for c in np.nonzero(self.state != LIVE)[0].tolist():

@@ -129,9 +129,16 @@ class BulkAccounts:
             m.payload_up += count_in * self.up_payload
             busy_msgs += n_in + n_out
             wire += (n_in + n_out) * self.up_bytes
+        # Only the part of [a, b] inside the run's window reaches the time series (a
+        # connection may end in the drain after the window, or even start there).
+        cut = np.maximum(np.minimum(b, m.t_end), a)
+        length = b - a
+        keep = np.divide(cut - a, length, out=np.ones_like(length), where=length > 0)
+        keep = np.where(a > m.t_end, 0.0, keep)
         step = m.sample_every
-        spread(self.busy, self.n, nodes.astype(np.int64) * self.n, a, b, busy_msgs * self.message_cost, step)
-        spread(self.bytes, self.n, 0, a, b, wire, step)
+        busy = busy_msgs * self.message_cost * keep
+        spread(self.busy, self.n, nodes.astype(np.int64) * self.n, a, cut, busy, step)
+        spread(self.bytes, self.n, 0, a, cut, wire * keep, step)
 
     def flush(self) -> None:
         """Add the accumulated busy time and bytes into the metrics' window series."""

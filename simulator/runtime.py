@@ -40,7 +40,9 @@ class Simulation:
         self.t_start = c.experiment.warmup
         self.t_end = c.experiment.warmup + c.experiment.duration
         self.clients = c.clients.count
-        self.metrics = Metrics(self.t_start, self.t_end, c.experiment.sample_every, c.server.nodes)
+        self.metrics = Metrics(
+            self.t_start, self.t_end, c.experiment.sample_every, c.server.nodes, c.experiment.drain
+        )
         self.cluster = Cluster(self.env, c, self.metrics, self.streams)
         self.log = EventLog(
             self.env, c.workload, self.clients, self.streams.generator("workload"), self.metrics

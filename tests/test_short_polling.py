@@ -14,9 +14,8 @@ poll that *reaches the node* after it is published, so its latency is
   published in the same gap; for Poisson feeds their mean number is
   λ E[I²] / E[I] (the gap is length-biased), so its bytes are
   response_headers + payload * (1 + λ E[I²] / E[I]).
-- Deliveries still in flight at the end are not counted, which shortens the
-  measured mean by Var(latency) / D to first order (D the measured window);
-  the theory below includes that correction.
+- The run drains after the window (``experiment.drain``), so deliveries still
+  in flight at its end are counted too: no censoring correction is needed.
 - ``after_response``: a cycle is T + (set-up) + L + req/b + s + L + resp/b, so
   the request rate is N / cycle, and keep_alive = false adds the TCP and TLS
   handshakes, (1 + TLS rounds) round trips, to every cycle.  Under ``fixed``
@@ -82,13 +81,12 @@ def serialisation(num_bytes: float) -> float:
 def latency_theory(m1: float, m2: float, m3: float) -> float:
     """Mean latency when node arrivals are a renewal process with gap moments E[I^k] = m_k.
 
-    Residual R: E[R] = m2 / 2m1 and E[R²] = m3 / 3m1; censoring at the end of the
-    window takes Var(R) / D off the measured mean.
+    Residual R: E[R] = m2 / 2m1 (the third moment ``m3`` would only matter if the
+    window censored late deliveries, which the drain prevents).
     """
     residual = m2 / (2 * m1)
-    var_residual = m3 / (3 * m1) - residual**2
     batch = 1 + LAM * m2 / m1
-    return residual + S + L + serialisation(RESP + PAYLOAD * batch) - var_residual / D
+    return residual + S + L + serialisation(RESP + PAYLOAD * batch)
 
 
 def constant_moments(t: float) -> tuple[float, float, float]:

@@ -156,6 +156,8 @@ def outage(jitter: str, cap: float, quick: bool) -> Scenario:
             "failures": [{"kind": "receiver_outage", "fraction": 1.0, "at": 0, "duration": "10h"}],
             "experiment.warmup": 70,  # > the longest schedule (61.4 s): steady state
             "experiment.duration": WINDOW[quick],
+            # measured from what is still pending at the window's end: no drain
+            "experiment.drain": 0,
         },
     )
 

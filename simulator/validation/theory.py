@@ -130,9 +130,10 @@ def censored_quantile(
     quadrature and root finding.
     """
     w = window - shift
+    seen = (lambda r: w - r) if math.isfinite(w) else (lambda r: 1.0)  # no censoring
 
     def mass(y: float) -> float:
-        return integrate.quad(lambda r: residual_pdf(r) * (w - r), 0.0, y, limit=200)[0]
+        return integrate.quad(lambda r: residual_pdf(r) * seen(r), 0.0, y, limit=200)[0]
 
     total = mass(upper)
     y = optimize.brentq(lambda y: mass(y) / total - q, 0.0, upper, xtol=1e-12)
