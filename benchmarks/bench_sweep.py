@@ -12,7 +12,9 @@ times.  Reports:
   (sum of the runs' own wall times), per point, for 1 worker, 2 workers and,
   with ``--dask``, a Dask LocalCluster of 2 worker processes;
 - the same overhead measured on trivial points (1 client, 1 simulated second),
-  where the runs themselves cost almost nothing.
+  where the runs themselves cost almost nothing;
+- the cores actually free, from a CPU-bound reference (one busy loop alone vs
+  two at once) timed around every round, and the speedup relative to them.
 
 The machine's load average is printed first: on a shared machine the
 efficiency is bounded by the cores other processes leave free.
@@ -47,6 +49,32 @@ def plan(clients: int, duration: str):
     return make_plan(base, grid={"network.latency": latencies}, replications=1)
 
 
+def _spin(n: int = 3_000_000) -> float:
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i & 7
+    return time.perf_counter() - t0
+
+
+def free_cores() -> float:
+    """How many cores two CPU-bound processes actually get right now (2.0 when idle).
+
+    The same busy loop alone, then twice at once in two processes: a reference
+    measured in the same run, so a shared machine's load can be told apart
+    from the executor's own losses.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, [10_000] * 2))  # start the workers
+        alone = pool.submit(_spin).result()
+        t0 = time.perf_counter()
+        list(pool.map(_spin, [3_000_000] * 2))
+        both = time.perf_counter() - t0
+    return min(2.0, 2 * alone / both)
+
+
 def timed(p, workers: int, scheduler=None) -> tuple[float, float]:
     """(wall seconds, sum of the runs' own wall seconds)."""
     t0 = time.perf_counter()
@@ -67,10 +95,12 @@ def main() -> None:
           + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
     work = plan(args.clients, "30s")
-    one, two = [], []
+    one, two, cores = [], [], []
     for _ in range(args.rounds):
+        cores.append(free_cores())
         one.append(timed(work, 1))
         two.append(timed(work, 2))
+        cores.append(free_cores())
     t1 = statistics.median(w for w, _ in one)
     t2 = statistics.median(w for w, _ in two)
     run_mean = statistics.median(inside for _, inside in one) / POINTS
@@ -79,6 +109,9 @@ def main() -> None:
     print(f"  1 worker  (in process): {t1:7.2f} s")
     print(f"  2 workers (processes):  {t2:7.2f} s   speedup {t1 / t2:.2f}x,"
           f" parallel efficiency {t1 / (2 * t2):.0%} (target >= 90 %)")
+    free = statistics.median(cores)
+    print(f"  free cores measured around the rounds (busy-loop reference): {free:.2f} of 2;"
+          f" speedup / free cores = {t1 / t2 / free:.0%}")
     inflation = statistics.median(i for _, i in two) / statistics.median(i for _, i in one)
     print(f"  a run inside the pool took {inflation:.2f}x its in-process wall time: above 1.0 the"
           " two workers did not get two free cores (other processes, memory bandwidth)")
