@@ -209,3 +209,15 @@ def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path, failing_kind)
     assert again.exit_code == 0, again.output
     assert all(p.read_bytes() == c for p, c in before.items())
     assert {r["status"] for r in rows(out)} == {"ok"} and len(rows(out)) == 6
+
+
+def test_sweep_command_prints_the_table_and_folder(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["sweep", str(config), "--workers", "2", "--no-figures", "--out", str(out),
+                                       "--set", "mechanism.kind=short_polling,sse"])
+    assert result.exit_code == 0, result.output
+    assert "mean ± 95 % CI over 2 replications" in result.output
+    assert f"results: {out}" in result.output.replace("\n", "")
+    assert len(rows(out)) == 12
