@@ -8,6 +8,7 @@ Registered on the ``sim`` group by :mod:`simulator.cli`.  Heavy modules
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -58,10 +59,13 @@ def sweep_command(config: str, sets: tuple[str, ...], replications: int | None, 
             check_fits(point.config, config)
     out_dir = Path(out) if out else default_out(plan.experiment.name)
     # Ctrl-C and SIGTERM end the sweep cleanly (run_sweep): what finished is recorded.
-    if quiet:
-        outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force)
-    else:
-        outcome = _with_progress(plan, out_dir, workers, scheduler, resume, force, err_console)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *_a, **_k: click.echo(f"warning: {message}", err=True)
+        if quiet:
+            outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force)
+        else:
+            outcome = _with_progress(plan, out_dir, workers, scheduler, resume, force, err_console)
     counts = outcome.counts
     if outcome.interrupted:
         click.echo(

@@ -6,14 +6,16 @@ One command, no shell needed::
 
 It sweeps clients 100 -> 100,000 (log-spaced) for every registered mechanism
 (a kind listed in the config but not registered is skipped with a warning),
-keeps the sweep in ``results/figures/scaling_clients`` (``--resume`` makes an
-interrupted regeneration cheap), and writes one PNG per headline metric plus
+keeps the sweep in ``results/figures/scaling_clients`` (an interrupted
+regeneration resumes; a change to the model's code or the config starts
+over), and writes one PNG per headline metric plus
 an overview and the summary table into ``figures/``.  About 3 to 5 minutes on 2
 cores; the figures are the same on any machine (same config, same seeds).
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -52,9 +54,12 @@ def make_figures(
         plan = make_plan(config, grid=grid, replications=replications, skip_unknown_kinds=True)
     for w in caught:
         print(f"warning: {w.message}")
+    # Resume an interrupted regeneration, but start over when the model's code changed
+    # since (the figures must show this version) or the config did (ConfigError).
+    resume = _recorded_by_this_code(Path(results))
     try:
-        outcome = _run(plan, results, workers, quiet, resume=True)
-    except ConfigError:  # the config changed since the last regeneration: start over
+        outcome = _run(plan, results, workers, quiet, resume=resume)
+    except ConfigError:
         outcome = _run(plan, results, workers, quiet, resume=False)
     if outcome.interrupted:
         raise KeyboardInterrupt
@@ -70,6 +75,16 @@ def make_figures(
     made.append(_copy(drawn[-1], out / "scaling_overview.png"))
     made.append(_copy(Path(results) / "summary.csv", out / "scaling_clients_summary.csv"))
     return made
+
+
+def _recorded_by_this_code(results: Path) -> bool:
+    from simulator.sweep_store import code_fingerprint
+
+    try:
+        manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True  # nothing there yet: resume and fresh are the same
+    return manifest.get("code", [None]) == [code_fingerprint()]
 
 
 def _run(plan, results, workers, quiet, resume):

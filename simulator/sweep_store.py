@@ -23,12 +23,15 @@ because a run's record has one path.
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 import json
 import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +91,30 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buf.getvalue()
 
 
+#: Modules that only present results: editing them does not change any metric.
+PRESENTATION = {"cli.py", "cli_workflow.py", "cli_plan.py", "plots.py", "report.py", "make_figures.py",
+                "figures.py", "results.py", "sweep_store.py", "sweep_exec.py"}
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A hash of the simulator's and the models' source that can change metrics.
+
+    Kept in the manifest so that ``--resume`` can say when a folder would mix
+    runs of two versions of the model.
+    """
+    import models
+    import simulator
+
+    digest = hashlib.sha256()
+    for package in (simulator, models):
+        root = Path(package.__file__).parent
+        for path in sorted(root.glob("*.py")):  # top level: not the validation suite
+            if path.name not in PRESENTATION:
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -125,6 +152,7 @@ class SweepStore:
         self.created = _now()
         self._last_refresh = 0.0
         self._dirty: set[str] = set()
+        self.code: list[str] = []  # code_fingerprint() of every version that recorded runs here
         self._index = {p.id: p for p in plan.points}
         if self.out is not None:
             self._prepare(resume, force)
@@ -217,6 +245,11 @@ class SweepStore:
                 " the replications may change on --resume); use --force or another --out"
             )
         self.created = manifest.get("created", self.created)
+        self.code = list(manifest.get("code", []))
+        if self.code and self.code[-1] != code_fingerprint():
+            warnings.warn(
+                f"{self.out}: the simulator's code changed since these runs were recorded; the tables"
+                " will mix runs of both versions (use --force for a clean sweep)", stacklevel=2)
         for point in self.plan.points:
             for path in sorted((self.out / "points" / point.id).glob("rep-*.json")):
                 try:
@@ -360,6 +393,7 @@ class SweepStore:
             "kind": "notifysim-sweep", "format": 1, "status": self.status,
             "experiment": exp.name, "description": exp.description, "source": self.plan.source,
             "created": self.created, "updated": _now(), "fingerprint": self.plan.fingerprint(),
+            "code": self.code if self.code[-1:] == [code_fingerprint()] else [*self.code, code_fingerprint()],
             "axes": self.plan.grid, "replications": self.plan.replications,
             "seed": exp.seed, "seed_rule": "SeedSequence([experiment.seed, sha256(resolved [clients] and [workload] of the point), replication])",
             "counts": self.counts(), "points": points,

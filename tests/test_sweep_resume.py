@@ -221,3 +221,18 @@ def test_sweep_command_prints_the_table_and_folder(tmp_path):
     assert "mean ± 95 % CI over 2 replications" in result.output
     assert f"results: {out}" in result.output.replace("\n", "")
     assert len(rows(out)) == 12
+
+
+def test_resume_after_a_code_change_warns_and_keeps_both_versions(tmp_path, monkeypatch):
+    import simulator.sweep_store as store
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    out = tmp_path / "out"
+    simulator.sweep(config, grid={"clients.count": [10]}, workers=1, out=out)
+    before = json.loads((out / "manifest.json").read_text())["code"]
+    assert before == [store.code_fingerprint()]
+    monkeypatch.setattr(store, "code_fingerprint", lambda: "edited-model")
+    with pytest.warns(UserWarning, match="code changed"):
+        simulator.sweep(config, grid={"clients.count": [10, 30]}, workers=1, out=out, resume=True)
+    assert json.loads((out / "manifest.json").read_text())["code"] == [*before, "edited-model"]
