@@ -88,19 +88,19 @@ def run_sweep(
                 scheduler.close()
     guard = _InterruptGuard()
     with guard.installed():
-        with guard.critical():
+        with guard.critical(deliver=False):  # an interrupt here is delivered just below
             store = SweepStore(plan, out, resume=resume, force=force)
+            tasks = plan.tasks()
+            todo = store.pending(tasks)
+            state = _Tracker(plan, store, todo, progress, guard)
+        interrupted = False
         try:
-            with guard.critical():
-                tasks = plan.tasks()
-                todo = store.pending(tasks)
-                state = _Tracker(plan, store, todo, progress, guard)
-            interrupted = False
             try:
+                guard.deliver_pending()
                 execute(todo, workers or default_workers(), scheduler, state.on_result)
             except KeyboardInterrupt:
                 interrupted = True
-            with guard.critical():
+            with guard.critical(deliver=False):  # already stopping: a second Ctrl-C waits for this
                 counts = store.counts()
                 status = "interrupted" if interrupted else "failed" if counts["runs_failed"] else "complete"
                 store.refresh(force=True, status=status)
@@ -168,15 +168,20 @@ class _InterruptGuard:
                 signal.signal(sig, handler)
 
     @contextmanager
-    def critical(self):
+    def critical(self, deliver: bool = True):
+        """Hold interrupts back; deliver one that came meanwhile at the end (if ``deliver``)."""
         self.depth += 1
         try:
             yield
         finally:
             self.depth -= 1
-            if self.depth == 0 and self.pending:
-                self.pending = False
-                raise KeyboardInterrupt
+            if deliver and self.depth == 0:
+                self.deliver_pending()
+
+    def deliver_pending(self) -> None:
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
 
 def sweep(
