@@ -2,7 +2,7 @@
 
 The balancer places each new connection (or each connection-less request):
 ``round_robin`` cycles through the nodes that are up, ``least_connections``
-picks the up node with the fewest open connections, ``hash`` pins a client to
+picks the up node with the fewest open connections (ties in turn), ``hash`` pins a client to
 ``client % nodes`` and moves it to the next up node while that one is down.
 
 Connections that close at a known future time (an idle keep-alive connection
@@ -79,9 +79,18 @@ class Cluster:
                     return node
             return None
         if self.balancer == "least_connections":
+            # Ties go round robin (as nginx's least_conn does): without it, requests that
+            # hold no connection (webhook POSTs) or that all find zero open would all go to node 0.
             self.settle(self.env.now)
-            up = [node for node in nodes if node.up]
-            return min(up, key=lambda node: node.connections) if up else None
+            n = len(nodes)
+            first = self._rr % n
+            self._rr += 1
+            best = None
+            for k in range(n):
+                node = nodes[(first + k) % n]
+                if node.up and (best is None or node.connections < best.connections):
+                    best = node
+            return best
         n = len(nodes)
         for _ in range(n):
             node = nodes[self._rr % n]
