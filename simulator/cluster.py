@@ -115,6 +115,10 @@ class Cluster:
     def open_connections(self) -> int:
         return sum(node.connections for node in self.nodes)
 
+    def node_connections(self) -> list[int]:
+        """Open connections of each node now."""
+        return [node.connections for node in self.nodes]
+
     def memory_now(self) -> float:
         """Bytes of memory held by all nodes now."""
         return self.memory_base * len(self.nodes) + self.memory_per_connection * self.open_connections()

@@ -237,15 +237,20 @@ class Metrics:
             self._gauge_area += self.open_connections * (hi - lo)
         self._gauge_t = t
         self.open_connections += delta
-        if delta > 0 and t <= self.t_end:
-            if t >= self.t_start and self.open_connections > self.connections_peak:
+        if delta > 0 and self.t_start <= t <= self.t_end:
+            if self.open_connections > self.connections_peak:
                 self.connections_peak = self.open_connections
             if node_count > self.node_connections_peak[node]:
                 self.node_connections_peak[node] = node_count
 
-    def start_window(self) -> None:
-        """At ``t_start``: the gauge's peak starts from the current value."""
+    def start_window(self, node_counts: list[int] | None = None) -> None:
+        """At ``t_start``: the gauges' peaks start from the current values (``node_counts`` per node)."""
         self.connections_peak = max(self.connections_peak, self.open_connections)
+        if node_counts is not None:
+            peaks = self.node_connections_peak
+            for i, count in enumerate(node_counts):
+                if count > peaks[i]:
+                    peaks[i] = count
 
     def connection_opened(self, t: float) -> None:
         if self.t_start <= t <= self.t_end:

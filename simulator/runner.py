@@ -131,7 +131,7 @@ def _sample_last_window(sim: Simulation) -> None:
     """The gauges at ``t_end``, before the drain (SimPy's ``run(until=t)`` stops short of t)."""
     m = sim.metrics
     sim.cluster.settle(sim.t_end)
-    m.start_window()  # the value at t_end is inside the window (and counts if no sample did)
+    m.start_window(sim.cluster.node_connections())  # the values at t_end are inside the window
     m.sample(sim.t_end, sim.cluster.memory_now())
 
 
@@ -146,7 +146,7 @@ def _sampler(sim: Simulation):
             if sim.t_start > env.now:
                 yield env.timeout(sim.t_start - env.now)
             cluster.settle(env.now)
-            m.start_window()
+            m.start_window(cluster.node_connections())
             started = True
         if t > env.now:
             yield env.timeout(t - env.now)

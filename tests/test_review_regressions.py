@@ -39,3 +39,29 @@ def test_least_connections_balances_webhook_posts():
         for balancer in ("round_robin", "least_connections")
     }
     assert peak["least_connections"] < 1.5 * peak["round_robin"]
+
+
+def test_node_memory_peak_ignores_the_warm_up():
+    """A crash during the warm-up piles every client onto the other node, but only then.
+
+    In the measured window round robin splits them evenly again (kept-alive connections
+    idle out between polls), so the busiest node holds about half the cluster's peak;
+    before the fix it reported the warm-up's pile-up (~all of it).
+    """
+    m = run(
+        load_config(
+            None,
+            {
+                **BASE,
+                "experiment.warmup": "30s",
+                "clients.count": 600,
+                "server.nodes": 2,
+                "mechanism.interval": "5s",
+                "http.keep_alive_timeout": "3s",
+                "server.memory_base": "0B",
+                "server.memory_per_connection": "1B",
+                "failures": [{"kind": "node_crash", "node": 0, "at": "5s", "duration": "10s"}],
+            },
+        )
+    ).metrics
+    assert m["server.memory_peak_per_node"] < 0.6 * m["connections.peak"]
