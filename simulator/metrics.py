@@ -95,6 +95,7 @@ class Metrics:
         self.w_bytes = [0.0] * n
         self.w_reconnects = [0] * n
         self.w_busy = [[0.0] * n for _ in range(nodes)]
+        self.busy_measured = [0.0] * nodes  # busy seconds of each node inside [t_start, t_end]
         self.w_connections = [0] * n
         self.w_memory = [0.0] * n
         self._w_latency: dict[int, int] = defaultdict(int)
@@ -215,6 +216,9 @@ class Metrics:
         last = self.n_windows - 1
         if end > self.t_end:  # nothing is measured after the window
             end = self.t_end
+        lo = start if start > self.t_start else self.t_start
+        if end > lo:  # exact, whether or not t_start falls on a window edge
+            self.busy_measured[node] += end - lo
         w = int(start / step)
         while start < end and w <= last:
             edge = (w + 1) * step if w < last else end

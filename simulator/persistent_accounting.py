@@ -137,6 +137,12 @@ class BulkAccounts:
         keep = np.where(a > m.t_end, 0.0, keep)
         step = m.sample_every
         busy = busy_msgs * self.message_cost * keep
+        # the part of the busy time inside [t_start, t_end], spread evenly like the series
+        inside = np.clip(cut - np.maximum(a, m.t_start), 0.0, None)
+        share = np.divide(inside, cut - a, out=(a >= m.t_start).astype(np.float64), where=cut > a)
+        measured = np.bincount(nodes.astype(np.int64), busy * share, minlength=self.nodes)
+        for node in np.nonzero(measured)[0].tolist():
+            m.busy_measured[node] += float(measured[node])
         spread(self.busy, self.n, nodes.astype(np.int64) * self.n, a, cut, busy, step)
         spread(self.bytes, self.n, 0, a, cut, wire * keep, step)
 

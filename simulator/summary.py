@@ -64,10 +64,9 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
     nodes = c.server.nodes
     workers = c.server.workers
     lat = m.latency
-    busy_window = [_window_busy(m, series, workers) for series in m.w_busy]
     capacity = workers * nodes * span
-    cpu = sum(b for b, _ in busy_window) / capacity if capacity > 0 else 0.0
-    peak = max((p for _, p in busy_window), default=0.0)
+    cpu = sum(m.busy_measured) / capacity if capacity > 0 else 0.0
+    peak = max((_window_peak(m, series, workers) for series in m.w_busy), default=0.0)
     bytes_total = m.bytes_down + m.bytes_up
     payload_total = m.payload_down + m.payload_up
     egress_gb = m.bytes_down / 1e9
@@ -136,12 +135,11 @@ def check_books(metrics: dict[str, float]) -> None:
         )
 
 
-def _window_busy(m, series: list[float], workers: int) -> tuple[float, float]:
-    """(busy seconds inside the measured window, worst busy fraction of one window)."""
+def _window_peak(m, series: list[float], workers: int) -> float:
+    """Worst busy fraction of one node's windows from the one holding ``t_start`` on."""
     step = m.sample_every
     first = int(m.t_start / step + 1e-9)
-    measured = series[first:]
-    return sum(measured), max(measured, default=0.0) / (step * workers)
+    return max(series[first:], default=0.0) / (step * workers)
 
 
 def _peak_rate(m, series: list[int]) -> float:

@@ -65,3 +65,37 @@ def test_node_memory_peak_ignores_the_warm_up():
         )
     ).metrics
     assert m["server.memory_peak_per_node"] < 0.6 * m["connections.peak"]
+
+
+def test_cpu_utilization_does_not_depend_on_sample_every():
+    """Busy time before ``t_start`` must not count, even when t_start is inside a sample window.
+
+    80 clients polling every 1 s at 5 ms a request on one worker keep it 40 % busy;
+    with a 30 s warm-up and 7 s windows, the window [28 s, 35 s) used to bring 2 s of
+    warm-up busy time into the mean (0.413).  Persistent connections' heartbeat and
+    upstream CPU (settled in bulk) must not leak either.
+    """
+    polls = {
+        **BASE,
+        "experiment.warmup": "30s",
+        "clients.count": 80,
+        "mechanism.interval": "1s",
+        "server.request_cost": "5ms",
+        "server.workers": 1,
+    }
+    for every in ("1s", "7s"):
+        m = run(load_config(None, {**polls, "experiment.sample_every": every})).metrics
+        assert abs(m["server.cpu_utilization"] - 0.4) < 0.004, every
+    ws = {
+        **BASE,
+        "experiment.warmup": "30s",
+        "mechanism.kind": "websocket",
+        "workload.upstream_rate": 2.0,
+        "mechanism.heartbeat": "5s",
+        "server.message_cost": "2ms",
+    }
+    cpu = [
+        run(load_config(None, {**ws, "experiment.sample_every": every})).metrics["server.cpu_utilization"]
+        for every in ("1s", "7s")
+    ]
+    assert abs(cpu[0] - cpu[1]) < 1e-9 * cpu[0]
