@@ -59,10 +59,16 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     mean = float(np.mean(x))
     if x.size < 2:
         return mean, math.nan
+    sd = float(np.std(x, ddof=1))
+    return mean, _t975(x.size - 1) * sd / math.sqrt(x.size)
+
+
+@functools.cache
+def _t975(df: int) -> float:
+    """Student-t 97.5 % quantile (cached: a sweep asks for the same few df thousands of times)."""
     from scipy import stats  # imported here: `sim run` need not pay for scipy
 
-    sd = float(np.std(x, ddof=1))
-    return mean, float(stats.t.ppf(0.975, x.size - 1) * sd / math.sqrt(x.size))
+    return float(stats.t.ppf(0.975, df))
 
 
 def cell(value: Any) -> str:
@@ -151,7 +157,9 @@ class SweepStore:
         self.status = "running"
         self.created = _now()
         self._last_refresh = 0.0
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # points whose summary.json is to be rewritten
+        self._stale: set[str] = set()  # points whose cached summary row is out of date
+        self._rows: dict[str, dict[str, Any] | None] = {}
         self.code: list[str] = []  # code_fingerprint() of every version that recorded runs here
         self._index = {p.id: p for p in plan.points}
         if self.out is not None:
@@ -274,6 +282,7 @@ class SweepStore:
             write_atomic(path, json.dumps(record, indent=1) + "\n")
         self.records[key] = record
         self._dirty.add(key[0])
+        self._stale.add(key[0])
         self.refresh()
 
     def refresh(self, force: bool = False, status: str | None = None) -> None:
@@ -299,8 +308,8 @@ class SweepStore:
         assert self.out is not None
         metrics = {
             m: {"mean": _json_number(row[m]), "ci95": _json_number(row[f"{m}.ci95"])}
-            for m in self.metric_names()
-            if m in row
+            for m in row
+            if f"{m}.ci95" in row
         }
         data = {"point": row["point"], "values": self._index[row["point"]].values,
                 "replications": row["replications"], "failed": row["failed"], "metrics": metrics}
@@ -347,21 +356,32 @@ class SweepStore:
         return out
 
     def summary_rows(self) -> list[dict[str, Any]]:
-        """One dict per point with at least one record: means and 95 % half-widths."""
-        names = self.metric_names()
+        """One dict per point with at least one record: means and 95 % half-widths.
+
+        Rows are cached per point and recomputed only when the point got a new
+        record: refreshing a large sweep stays cheap.
+        """
         out = []
         for point in self.plan.points:
-            recs = [self.records.get((point.id, r)) for r in range(self.plan.replications)]
-            ok = [r for r in recs if r is not None and r["status"] == "ok"]
-            failed = sum(1 for r in recs if r is not None and r["status"] != "ok")
-            if not ok and not failed:
-                continue
-            row: dict[str, Any] = {"point": point.id, **point.values, "replications": len(ok), "failed": failed}
-            for name in names:
-                values = [r["metrics"][name] for r in ok if name in r["metrics"]]
-                row[name], row[f"{name}.ci95"] = mean_ci95(values)
-            out.append(row)
+            if point.id in self._stale or point.id not in self._rows:
+                self._rows[point.id] = self._summary_row(point)
+            if self._rows[point.id] is not None:
+                out.append(self._rows[point.id])
+        self._stale.clear()
         return out
+
+    def _summary_row(self, point) -> dict[str, Any] | None:
+        recs = [self.records.get((point.id, r)) for r in range(self.plan.replications)]
+        ok = [r for r in recs if r is not None and r["status"] == "ok"]
+        failed = sum(1 for r in recs if r is not None and r["status"] != "ok")
+        if not ok and not failed:
+            return None
+        row: dict[str, Any] = {"point": point.id, **point.values, "replications": len(ok), "failed": failed}
+        names = dict.fromkeys(name for r in ok for name in r["metrics"])
+        for name in names:
+            values = [r["metrics"][name] for r in ok if name in r["metrics"]]
+            row[name], row[f"{name}.ci95"] = mean_ci95(values)
+        return row
 
     def counts(self) -> dict[str, int]:
         reps = self.plan.replications
