@@ -28,6 +28,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,10 +76,10 @@ def free_cores() -> float:
     return min(2.0, 2 * alone / both)
 
 
-def timed(p, workers: int, scheduler=None) -> tuple[float, float]:
+def timed(p, workers: int, scheduler=None, out=None) -> tuple[float, float]:
     """(wall seconds, sum of the runs' own wall seconds)."""
     t0 = time.perf_counter()
-    outcome = run_sweep(p, None, workers, scheduler)
+    outcome = run_sweep(p, out, workers, scheduler, force=out is not None)
     wall = time.perf_counter() - t0
     assert outcome.counts["runs_ok"] == POINTS, outcome.counts
     inside = sum(r["wall_seconds"] for r in outcome.store.records.values())
@@ -124,6 +125,11 @@ def main() -> None:
     for label, workers in (("1 worker", 1), ("2 workers", 2)):
         wall, inside = min((timed(trivial, workers) for _ in range(3)), key=lambda x: x[0])
         print(f"  trivial points (1 client, 1 s), {label}: {wall / POINTS * 1e3:6.1f} ms wall per point")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, _ = min((timed(trivial, 2, out=Path(tmp) / "sweep") for _ in range(3)), key=lambda x: x[0])
+        print(f"  trivial points, 2 workers, writing the sweep folder (records, CSVs, manifest):"
+              f" {wall / POINTS * 1e3:6.1f} ms wall per point")
 
     if args.dask:
         from distributed import Client, LocalCluster
