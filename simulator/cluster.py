@@ -60,6 +60,7 @@ class Cluster:
         self.memory_peak = s.memory_base * s.nodes
         crashes = [f for f in config.failures if f.kind == "node_crash"]
         self._crashes = sorted(crashes, key=lambda f: f.at)
+        self._down_until = [0.0] * s.nodes  # end of each node's latest crash
         for node in self.nodes:
             node.next_crash = self._next_crash_after(node.index, -1.0)
         if self._crashes:
@@ -140,9 +141,12 @@ class Cluster:
         self.settle(now)
         node = self.nodes[failure.node]
         until = now + failure.duration
+        self._down_until[node.index] = until
         node.crash(now, until, self._next_crash_after(node.index, now))
         self.env.process(self._recover(node, until))
 
     def _recover(self, node: ServerNode, until: float) -> Iterator[simpy.Event]:
         yield self.env.timeout(until - self.env.now)
-        node.recover()
+        # A crash starting exactly when this one ends may have been applied first: stay down.
+        if self.env.now >= self._down_until[node.index]:
+            node.recover()

@@ -99,3 +99,25 @@ def test_cpu_utilization_does_not_depend_on_sample_every():
         for every in ("1s", "7s")
     ]
     assert abs(cpu[0] - cpu[1]) < 1e-9 * cpu[0]
+
+
+def test_back_to_back_crashes_keep_the_node_down():
+    """A crash starting exactly when the previous one ends (accepted by validation) keeps the
+    node down for its whole duration; the first crash's recovery used to bring it back up."""
+    sim = Simulation(
+        load_config(
+            None,
+            {
+                **BASE,
+                "server.nodes": 2,
+                "failures": [
+                    {"kind": "node_crash", "node": 0, "at": "20s", "duration": "5s"},
+                    {"kind": "node_crash", "node": 0, "at": "25s", "duration": "10s"},
+                ],
+            },
+        )
+    )
+    node = sim.cluster.nodes[0]
+    for t, up in ((22, False), (26, False), (34, False), (36, True)):
+        sim.env.run(until=t)
+        assert node.up is up, t
