@@ -152,6 +152,11 @@ def _sampler(sim: Simulation):
             yield env.timeout(t - env.now)
         cluster.settle(env.now)
         m.sample(env.now, cluster.memory_now())
+    if not started:  # t_start falls in the last window (or there is only one)
+        if sim.t_start > env.now:
+            yield env.timeout(sim.t_start - env.now)
+        cluster.settle(env.now)
+        m.start_window(cluster.node_connections())
 
 
 def _events_processed(env) -> int:

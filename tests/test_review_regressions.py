@@ -121,3 +121,29 @@ def test_back_to_back_crashes_keep_the_node_down():
     for t, up in ((22, False), (26, False), (34, False), (36, True)):
         sim.env.run(until=t)
         assert node.up is up, t
+
+
+def test_window_start_is_marked_when_it_falls_in_the_last_sample_window():
+    """With one sample window (sample_every > warmup + duration), the peak must still start
+    from the connections open at t_start.  300 SSE clients are all connected at t_start;
+    a crash then drops node 0's half for good (backoff longer than the run).  The peak
+    is 300; it used to be 150 (the value at t_end), below the 162.5 mean."""
+    m = run(
+        load_config(
+            None,
+            {
+                **BASE,
+                "experiment.warmup": "30s",
+                "experiment.sample_every": "100s",
+                "clients.count": 300,
+                "mechanism.kind": "sse",
+                "server.nodes": 2,
+                "mechanism.backoff.initial": "200s",
+                "mechanism.backoff.max": "200s",
+                "mechanism.backoff.jitter": "none",
+                "failures": [{"kind": "node_crash", "node": 0, "at": "35s", "duration": "200s"}],
+            },
+        )
+    ).metrics
+    assert m["connections.peak"] == 300
+    assert m["connections.peak"] >= m["connections.mean"]
