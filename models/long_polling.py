@@ -136,6 +136,8 @@ class LongPolling:
         if self.reconnecting[c]:
             metrics.reconnect(now)
         target = cluster.pick(c)
+        if target is None:
+            metrics.connection_refused(now)  # no node up: the balancer answers 503
         if target is None or not target.open(now):
             self._back_off(c, now)
             return

@@ -89,20 +89,27 @@ class ShortPolling:
         node = None  # the node of the kept-alive connection, if any
         epoch = -1
         expires = 0.0  # when that connection idles out
+        reconnecting = False  # the last connection was dropped or refused: attempts are reconnects
         yield env.timeout(first_send)
         while True:
             t_send = env.now
             if node is not None and (node.epoch != epoch or not node.up):
                 node = None  # the server dropped it (crash): this poll reconnects
-                metrics.reconnect(t_send)
+                reconnecting = True
             setup = 0.0
             if node is None:
+                if reconnecting:
+                    metrics.reconnect(t_send)  # every attempt after a drop, as the other mechanisms count
                 cluster.settle(t_send)
                 target = cluster.pick(client)
+                if target is None:
+                    metrics.connection_refused(t_send)  # no node up: the balancer answers 503
                 if target is None or not target.open(t_send):
+                    reconnecting = True
                     wait = interval()  # refused: try again on the next tick
                     yield env.timeout(wait)
                     continue
+                reconnecting = False
                 node, epoch = target, target.epoch
                 for _ in range(rtts):
                     setup += link.round_trip()

@@ -147,3 +147,24 @@ def test_window_start_is_marked_when_it_falls_in_the_last_sample_window():
     ).metrics
     assert m["connections.peak"] == 300
     assert m["connections.peak"] >= m["connections.mean"]
+
+
+def test_polling_counts_refusals_and_reconnects_while_the_only_node_is_down():
+    """Every attempt while no node is up is refused (the balancer's 503) and, after a drop,
+    is a reconnect, as SSE and WebSocket count them: so reconnects - refused = the drops
+    (each client's one successful reconnect).  Short polling at a fixed 2 s interval makes
+    exactly 10 attempts in a 20 s outage: 100 clients give 1,000 refusals.  Polling counted
+    no refusals at all, and short polling only the first attempt as a reconnect."""
+    crash = {
+        **BASE,
+        "clients.count": 100,
+        "mechanism.interval": "2s",
+        "failures": [{"kind": "node_crash", "node": 0, "at": "20s", "duration": "20s"}],
+    }
+    for kind in ("short_polling", "long_polling", "sse"):
+        overrides = crash if kind == "short_polling" else {k: v for k, v in crash.items() if k != "mechanism.interval"}
+        m = run(load_config(None, {**overrides, "mechanism.kind": kind})).metrics
+        assert m["connections.dropped"] == 100, kind
+        assert m["reconnects.total"] - m["connections.refused"] == 100, kind
+        if kind == "short_polling":
+            assert m["connections.refused"] == 1000
