@@ -144,9 +144,7 @@ class LongPolling:
         self.reconnecting[c] = False
         self.node_of[c] = target
         self.epoch_of[c] = target.epoch
-        setup = 0.0
-        for _ in range(self.rtts):
-            setup += link.round_trip()
+        setup = link.handshake(self.rtts)
         metrics.send_up(now, http.handshake_bytes_up, 0.0)
         metrics.send_down(now, http.handshake_bytes_down, 0.0)
         metrics.send_up(now + setup, self.req_bytes, 0.0)

@@ -111,8 +111,7 @@ class ShortPolling:
                     continue
                 reconnecting = False
                 node, epoch = target, target.epoch
-                for _ in range(rtts):
-                    setup += link.round_trip()
+                setup = link.handshake(rtts)
                 metrics.send_up(t_send, http.handshake_bytes_up, 0.0)
                 metrics.send_down(t_send, http.handshake_bytes_down, 0.0)
             metrics.send_up(t_send + setup, req_bytes, 0.0)

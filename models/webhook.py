@@ -186,9 +186,7 @@ class Webhook:
             return
         http = sim.http
         if finish - self.last_ok[r] > self.reuse_window:  # a new connection: TCP + TLS first
-            setup = first_hop + link.one_way(0.0)
-            for _ in range(http.handshake_round_trips - 1):
-                setup += link.round_trip()
+            setup = first_hop + link.one_way(0.0) + link.handshake(http.handshake_round_trips - 1)
             m.connection_opened(finish)
             m.send_down(finish, http.handshake_bytes_up, 0.0)  # provider's side of the handshake
             m.send_up(finish, http.handshake_bytes_down, 0.0)

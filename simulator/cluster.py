@@ -57,7 +57,6 @@ class Cluster:
         self._close_seq = 0
         self.memory_base = s.memory_base
         self.memory_per_connection = s.memory_per_connection
-        self.memory_peak = s.memory_base * s.nodes
         crashes = [f for f in config.failures if f.kind == "node_crash"]
         self._crashes = sorted(crashes, key=lambda f: f.at)
         self._down_until = [0.0] * s.nodes  # end of each node's latest crash

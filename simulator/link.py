@@ -33,3 +33,10 @@ class Link:
     def round_trip(self) -> float:
         """Seconds for a small packet there and back (handshake round trips)."""
         return self.latency() + self.latency()
+
+    def handshake(self, round_trips: int) -> float:
+        """Seconds of ``round_trips`` small-packet round trips (TCP, TLS, Upgrade set-up)."""
+        total = 0.0
+        for _ in range(round_trips):
+            total += self.latency() + self.latency()
+        return total

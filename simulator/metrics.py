@@ -128,7 +128,9 @@ class Metrics:
         if arrived > self.t_end:  # delivered in the drain: no window of the time series
             return
         w = int(arrived / self.sample_every)
-        self.w_deliveries[w if w < self.n_windows else self.n_windows - 1] += 1
+        if w >= self.n_windows:  # arrived exactly at t_end: the last window
+            w = self.n_windows - 1
+        self.w_deliveries[w] += 1
         if latency >= _WINDOW_LOWEST:
             b = int(math.log(latency / _WINDOW_LOWEST) / _WINDOW_LOG) + 1
         else:
@@ -226,11 +228,6 @@ class Metrics:
             series[w] += stop - start
             start = stop
             w += 1
-
-    def wait(self, arrival: float, start: float) -> None:
-        """A request or message arriving at ``arrival`` got a worker at ``start``."""
-        if self.t_start <= arrival <= self.t_end:
-            self.queue_wait.add(start - arrival)
 
     # -- connections --------------------------------------------------------
     def connections_changed(self, t: float, delta: int, node: int, node_count: int) -> None:

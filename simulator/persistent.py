@@ -194,9 +194,7 @@ class PersistentConnections(FanOut):
         if self.setup_constant is not None:
             setup = self.setup_constant
         else:
-            setup = link.one_way(self.request_bytes)
-            for _ in range(self.round_trips):
-                setup += link.round_trip()
+            setup = link.one_way(self.request_bytes) + link.handshake(self.round_trips)
         event = env.timeout(setup, value=c)
         event.callbacks.append(self._on_arrive)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from simulator.runtime import Simulation
@@ -135,17 +136,29 @@ def check_books(metrics: dict[str, float]) -> None:
         )
 
 
-def _window_peak(m, series: list[float], workers: int) -> float:
-    """Worst busy fraction of one node's windows from the one holding ``t_start`` on."""
+def _measured_windows(m) -> range:
+    """Sample windows lying wholly inside ``[t_start, t_end]``.
+
+    A window straddling ``t_start`` holds warm-up activity, and a last window cut
+    short by ``t_end`` is not a full ``sample_every``: peaks use neither, unless the
+    measured span is shorter than one window (then the windows it overlaps).
+    """
     step = m.sample_every
-    first = int(m.t_start / step + 1e-9)
-    return max(series[first:], default=0.0) / (step * workers)
+    first = math.ceil(m.t_start / step - 1e-9)
+    end = min(m.n_windows, math.floor(m.t_end / step + 1e-9))
+    if first < end:
+        return range(first, end)
+    return range(int(m.t_start / step + 1e-9), m.n_windows)
+
+
+def _window_peak(m, series: list[float], workers: int) -> float:
+    """Worst busy fraction of one node over the measured sample windows."""
+    return max((series[w] for w in _measured_windows(m)), default=0.0) / (m.sample_every * workers)
 
 
 def _peak_rate(m, series: list[int]) -> float:
-    step = m.sample_every
-    first = int(m.t_start / step + 1e-9)
-    return max(series[first:], default=0) / step
+    """Highest per-second rate of a per-window count over the measured sample windows."""
+    return max((series[w] for w in _measured_windows(m)), default=0) / m.sample_every
 
 
 def _number(value: Any) -> float | int:

@@ -166,10 +166,6 @@ class EventLog:
             self._trim(f)
         return times
 
-    def pending_count(self, client: int) -> int:
-        """How many notifications ``client`` has not received yet (as appended so far)."""
-        return self.count[self._feed_of[client]] - int(self.cursor[client])
-
     def peek(self, client: int, t: float) -> bool:
         """Whether anything is pending for ``client`` at ``t``."""
         self.advance(t)
