@@ -219,8 +219,7 @@ class LongPolling:
             metrics.empty_requests += 1
         metrics.send_down(finish, self.resp_headers + body, body)
         arrived = finish + sim.link.one_way(self.resp_headers + body)
-        for published in times:
-            metrics.deliver(published, arrived)
+        metrics.deliver_response(times, arrived)
         self._responded(c, node, finish, arrived)
 
     def _responded(self, c: int, node: ServerNode, finish: float, arrived: float) -> None:

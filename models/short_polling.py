@@ -141,8 +141,7 @@ class ShortPolling:
             body = n * payload
             metrics.send_down(finish, resp_headers + body, body)
             arrived = finish + link.one_way(resp_headers + body)
-            for published in times:
-                metrics.deliver(published, arrived)
+            metrics.deliver_response(times, arrived)
 
             # -- back at the client: sleep until the next poll --------------
             gap = interval()

@@ -137,6 +137,18 @@ class Metrics:
             b = 0
         self._w_latency[w * 1000 + b] += 1
 
+    def deliver_response(self, published: list[float], arrived: float) -> None:
+        """Every notification in ``published`` arrives with one response at ``arrived``.
+
+        A big response (a poll after a burst, a busy topic) goes through the array path,
+        so its cost does not grow with per-delivery Python work.
+        """
+        if len(published) > 16:
+            self.deliver_many(np.asarray(published, dtype=np.float64), np.full(len(published), arrived))
+        else:
+            for t in published:
+                self.deliver(t, arrived)
+
     def deliver_many(self, published: np.ndarray, arrived: np.ndarray) -> None:
         """Vector form of :meth:`deliver` for bulk fan-out."""
         keep = (published >= self.t_start) & (published <= self.t_end)
