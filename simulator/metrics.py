@@ -225,15 +225,20 @@ class Metrics:
 
     def busy(self, node: int, start: float, end: float) -> None:
         """A worker of ``node`` was busy over ``[start, end]`` (split across windows)."""
-        series = self.w_busy[node]
-        step = self.sample_every
-        last = self.n_windows - 1
         if end > self.t_end:  # nothing is measured after the window
             end = self.t_end
+        if end <= start:
+            return
         lo = start if start > self.t_start else self.t_start
         if end > lo:  # exact, whether or not t_start falls on a window edge
             self.busy_measured[node] += end - lo
+        series = self.w_busy[node]
+        step = self.sample_every
         w = int(start / step)
+        if end <= (w + 1) * step:  # inside one window: nearly every request
+            series[w] += end - start
+            return
+        last = self.n_windows - 1
         while start < end and w <= last:
             edge = (w + 1) * step if w < last else end
             stop = end if end < edge else edge

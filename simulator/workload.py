@@ -47,6 +47,7 @@ class EventLog:
         self.rate = workload.rate
         self.clients = clients
         self.pattern = workload.pattern
+        self._per_client = workload.pattern == "per_client"
         if workload.pattern == "per_client":
             self.feeds = clients
             self.client_feed = np.arange(clients)
@@ -78,6 +79,9 @@ class EventLog:
             self._order = np.argsort(phase, kind="stable")
             self._phase_sorted = phase[self._order]
         self.advanced_to = 0.0
+        # Publish time of the next notification not appended yet (a lower bound until the
+        # first advance; inf when nothing is ever published): advance's fast path.
+        self._next_t = 0.0 if self.rate > 0 else math.inf
         self._listeners: list[Callable[[int, int, float], None]] = []
 
     # -- generation -------------------------------------------------------
@@ -110,15 +114,21 @@ class EventLog:
         ``t`` must not be in the future of the simulation clock: listeners are
         called for each appended notification, as of its publish time.
         """
-        if t > self.metrics.t_end:
-            t = self.metrics.t_end
+        if t < self._next_t:  # nothing published since the last call: the common case
+            if t > self.advanced_to:
+                self.advanced_to = t if t < self.metrics.t_end else self.metrics.t_end
+            return
+        metrics = self.metrics
+        t_start, t_end = metrics.t_start, metrics.t_end
+        if t > t_end:
+            t = t_end
         if t <= self.advanced_to or self.rate <= 0:
             return
         self.advanced_to = t
-        t_start = self.metrics.t_start
-        metrics = self.metrics
         times_of = self._times
         count = self.count
+        subs = self._subs_list
+        first_window = self._first_window_seq
         listeners = self._listeners
         while True:
             if self._i >= len(self._block_times):
@@ -129,14 +139,16 @@ class EventLog:
                 pt = bt[i]
                 if pt > t:
                     self._i = i
+                    self._next_t = pt
                     return
                 f = bf[i]
                 times_of[f].append(pt)
-                if pt >= t_start and self._first_window_seq[f] is None:
-                    self._first_window_seq[f] = count[f]
                 seq = count[f]
+                if pt >= t_start and first_window[f] is None:
+                    first_window[f] = seq
                 count[f] = seq + 1
-                metrics.publish(pt, self._subs_list[f])
+                if t_start <= pt <= t_end:  # owed: one delivery per subscriber (Metrics.publish)
+                    metrics.owed += subs[f]
                 i += 1
                 if listeners:
                     self._i = i
@@ -152,7 +164,7 @@ class EventLog:
         """Publish times of what ``client`` has not received up to ``t``; marks them read."""
         self.advance(t)
         f = self._feed_of[client]
-        if self.pattern == "per_client":
+        if self._per_client:
             times = self._times[f]
             if times:
                 self._times[f] = []
