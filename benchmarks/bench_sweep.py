@@ -50,7 +50,7 @@ def plan(clients: int, duration: str):
     return make_plan(base, grid={"network.latency": latencies}, replications=1)
 
 
-def _spin(n: int = 3_000_000) -> float:
+def _spin(n: int = 8_000_000) -> float:
     t0 = time.perf_counter()
     x = 0
     for i in range(n):
@@ -71,7 +71,7 @@ def free_cores() -> float:
         list(pool.map(_spin, [10_000] * 2))  # start the workers
         alone = pool.submit(_spin).result()
         t0 = time.perf_counter()
-        list(pool.map(_spin, [3_000_000] * 2))
+        list(pool.map(_spin, [8_000_000] * 2))
         both = time.perf_counter() - t0
     return min(2.0, 2 * alone / both)
 
