@@ -89,6 +89,8 @@ def format_value(value: float, unit: str) -> str:
     if unit == "s":
         if value == 0:
             return "0"
+        if value < 1e-3:
+            return f"{value * 1e6:,.2f} µs"
         return f"{value * 1e3:,.2f} ms" if value < 1 else f"{value:,.3f} s"
     if unit == "%":
         return f"{value * 100:.2f} %"
