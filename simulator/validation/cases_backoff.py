@@ -66,19 +66,22 @@ class BackoffSchedules:
         return {
             "t_last": float(t_last.mean()),
             "t_last_vector": float(((ATTEMPTS - 1) * TIMEOUT + dv.sum(axis=1)).mean()),
-            "inside": _inside(d, self.jitter, self.cap),
-            "inside_vector": _inside(dv, self.jitter, self.cap),
+            "inside": within_bounds(d, self.jitter, self.cap),
+            "inside_vector": within_bounds(dv, self.jitter, self.cap),
         }
 
 
-def _inside(d: np.ndarray, jitter: str, cap: float) -> float:
-    """Fraction of schedules whose every delay lies within the mode's bounds."""
+def within_bounds(d: np.ndarray, jitter: str, cap: float, eps: float = 1e-12) -> float:
+    """Fraction of schedules (rows of delays) whose every delay lies within the mode's bounds.
+
+    ``eps`` is the slack: 1e-12 for delays drawn directly, 1 µs for delays read back
+    from simulated times (sums of floats).
+    """
     v = np.asarray(backoff_ceilings(INITIAL, FACTOR, cap, d.shape[1]))
-    eps = 1e-12
     if jitter == "none":
         ok = np.abs(d - v) <= eps
     elif jitter == "full":
-        ok = (d >= 0) & (d <= v + eps)
+        ok = (d >= -eps) & (d <= v + eps)
     elif jitter == "equal":
         ok = (d >= v / 2 - eps) & (d <= v + eps)
     else:

@@ -33,7 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.validation.cases_backoff import ATTEMPTS, CAP, FACTOR, INITIAL, TIMEOUT
+from simulator.validation.cases_backoff import (
+    ATTEMPTS,
+    CAP,
+    FACTOR,
+    INITIAL,
+    TIMEOUT,
+    within_bounds,
+)
 from simulator.validation.core import Agree, Case, Scenario
 from simulator.validation.theory import backoff_ceilings, decorrelated_means
 
@@ -123,26 +130,11 @@ class WebhookTrace:
         d = s[:, 1:] - f[:, :-1]  # backoff delay before each retry
         return {
             "t_last": float((s[:, -1] - s[:, 0]).mean()),
-            "inside": _inside(d, self.jitter, self.cap),
+            "inside": within_bounds(d, self.jitter, self.cap, eps=1e-6),  # sums of floats
             "schedules": float(len(s)),
             "all_timeouts": float(np.mean(outcomes)),
         }
 
-
-def _inside(d: np.ndarray, jitter: str, cap: float) -> float:
-    """Fraction of schedules whose every delay respects the jitter mode's bounds (1 µs slack)."""
-    v = np.asarray(backoff_ceilings(INITIAL, FACTOR, cap, d.shape[1]))
-    eps = 1e-6  # simulated times are sums of floats
-    if jitter == "none":
-        ok = np.abs(d - v) <= eps
-    elif jitter == "full":
-        ok = (d >= -eps) & (d <= v + eps)
-    elif jitter == "equal":
-        ok = (d >= v / 2 - eps) & (d <= v + eps)
-    else:
-        prev = np.concatenate([np.full((len(d), 1), INITIAL), d[:, :-1]], axis=1)
-        ok = (d >= INITIAL - eps) & (d <= np.minimum(cap, 3 * prev) + eps)
-    return float(ok.all(axis=1).mean())
 
 
 def outage(jitter: str, cap: float, quick: bool) -> Scenario:
