@@ -54,15 +54,22 @@ class ServerNode:
         """Queue ``cost`` seconds of work arriving at ``arrival``; its finish time, or -1 if lost.
 
         Lost means the node crashes before the work finishes (the queue dies with it).
+        Work that starts before the crash still holds its worker, and burns CPU, until then.
         """
         free = self._free
         earliest = free[0]
         start = arrival if arrival > earliest else earliest
         finish = start + cost
+        m = self.metrics
         if finish >= self.next_crash:
+            crash = self.next_crash
+            if start < crash:
+                heapq.heapreplace(free, crash)
+                if m.t_start <= arrival <= m.t_end:
+                    m.queue_wait.add(start - arrival)
+                m.busy(self.index, start, crash)
             return -1.0
         heapq.heapreplace(free, finish)
-        m = self.metrics
         if m.t_start <= arrival <= m.t_end:
             m.queue_wait.add(start - arrival)
         m.busy(self.index, start, finish)
@@ -91,8 +98,9 @@ class ServerNode:
             finish[j::c] = ends
             if measured:
                 waits.append(np.concatenate(([start], ends[:-1])) - arrival)
-            m.busy(self.index, start, float(ends[-1]))
-            workers[j] = float(ends[-1])
+            busy_until = float(ends[-1])
+            m.busy(self.index, start, min(busy_until, self.next_crash))  # no CPU once it is down
+            workers[j] = busy_until
         if waits:  # one histogram update per burst, not one per worker
             m.queue_wait.add_many(np.concatenate(waits))
         self._free = workers
