@@ -131,8 +131,22 @@ class Webhook:
         self.sim.log.listen(self._on_publish)
 
     def pending(self) -> int:
-        """Window deliveries not yet delivered and not given up at the end."""
-        return self.unresolved
+        """Window deliveries not yet delivered and not given up at the end.
+
+        Counted from what is scheduled, not from the ``unresolved`` counter: every
+        delivery still owed has exactly one event in SimPy's queue (its next attempt,
+        or its POST on the way), so the books stay an independent check — a delivery
+        dropped on some path would make them fail instead of hiding as pending.
+        """
+        m = self.sim.metrics
+        owed = {
+            id(d)
+            for *_, event in self.env._queue  # SimPy's event heap: (time, priority, id, event)
+            if isinstance(d := getattr(event, "_value", None), _Delivery)
+            and not d.reached
+            and m.t_start <= d.published <= m.t_end
+        }
+        return len(owed)
 
     def outstanding(self) -> int:
         """What the runner's drain waits for: the same count, without side effects."""
