@@ -69,6 +69,11 @@ class LongPolling:
     summary = "the server holds each request until news arrives or hold expires; clients re-request"
     units = {"hold": "seconds", "rerequest_delay": "seconds"}
 
+    @staticmethod
+    def events_per_client_second(params: LongPollingParams, workload) -> float:
+        """About one SimPy event per request: one per notification or per expired hold."""
+        return workload.rate + 1.0 / params.hold
+
     def __init__(self, sim: Simulation):
         self.sim = sim
         p = sim.params

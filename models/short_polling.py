@@ -49,6 +49,11 @@ class ShortPolling:
     summary = "clients poll on a timer; the server answers with what is pending or nothing"
     units = {"interval": "seconds (or a distribution)", "schedule": "fixed | after_response"}
 
+    @staticmethod
+    def events_per_client_second(params: ShortPollingParams, workload) -> float:
+        """Two SimPy events per poll (for the up-front size check)."""
+        return 2.0 / max(params.interval.mean, 1e-12)
+
     def __init__(self, sim: Simulation):
         self.sim = sim
         p = sim.params

@@ -98,6 +98,11 @@ class Webhook:
         "receiver_cost": "seconds (or a distribution)",
     }
 
+    @staticmethod
+    def events_per_client_second(params, workload) -> float:
+        """About one SimPy event per delivery attempt (for the up-front size check)."""
+        return workload.rate
+
     def __init__(self, sim: Simulation):
         self.sim = sim
         p = sim.params

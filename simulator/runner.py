@@ -46,8 +46,39 @@ def estimate_memory_bytes(config: ExperimentConfig) -> float:
     return 200e6 + per_client * config.clients.count
 
 
+#: SimPy events per wall-second the engine sustains (measured: 200k-300k on 2 cores), and
+#: the longest run (wall seconds) accepted without question.
+EVENTS_PER_SECOND = 200_000
+MAX_WALL_SECONDS = 24 * 3600
+
+
+def estimate_events(config: ExperimentConfig) -> float:
+    """A rough count of the SimPy events a run needs.
+
+    A mechanism may declare ``events_per_client_second(params, workload)`` (a poll is
+    two events, a webhook attempt one); fan-out to open connections is array work and
+    counts one event per publish.
+    """
+    cls = registry.get(config.mechanism.kind)
+    e = config.experiment
+    span = e.warmup + e.duration
+    w = config.workload
+    feeds = {"per_client": config.clients.count, "broadcast": 1}.get(w.pattern, w.topics)
+    per_client = getattr(cls, "events_per_client_second", None)
+    client_rate = per_client(config.mechanism.params, w) if per_client else 0.0
+    return span * (config.clients.count * client_rate + feeds * w.rate) + config.clients.count
+
+
 def check_fits(config: ExperimentConfig, source: str = "config") -> None:
-    """Refuse up front a config whose estimated memory exceeds what the machine has."""
+    """Refuse up front a config too large for the machine: memory it lacks, or days of events."""
+    events = estimate_events(config)
+    hours = events / EVENTS_PER_SECOND / 3600
+    if hours * 3600 > MAX_WALL_SECONDS:
+        raise ConfigError(
+            f"error: {source}: experiment.duration: about {events:.2g} SimPy events,"
+            f" ~{hours:,.0f} hours at {EVENTS_PER_SECOND:,} events/s; shorten the run,"
+            " use fewer clients or a longer interval"
+        )
     try:
         import psutil
 
