@@ -161,12 +161,22 @@ def _caption(path: str) -> str:
     words = ["all key metrics" if head == "overview" else names.get(head, head.replace("_", " "))]
     for part in parts[1:]:
         if part.startswith("vs-"):
-            words.append(f"against {part[3:].replace('_', '.')}")
+            words.append(f"against {_unslug(part[3:])}")
         elif part.startswith("by-"):
-            words.append(f"one line per {part[3:].replace('_', '.')}")
+            words.append(f"one line per {_unslug(part[3:])}")
         else:
-            words.append(f"at {part.replace('_', '.').replace('-', ' = ', 1)}")
+            key, _, value = part.partition("-")
+            words.append(f"at {_unslug(key)} = {value}")
     return ", ".join(words)
+
+
+def _unslug(text: str) -> str:
+    """The config key a figure-file slug came from (``mechanism_receiver_workers`` ->
+    ``mechanism.receiver_workers``); underscores read as dots when no key matches."""
+    from simulator.config_load import all_keys
+
+    keys = {slug(k): k for k in all_keys()}
+    return keys.get(text, text.replace("_", "."))
 
 
 def _config_blocks(path: Path, title: str) -> list[Block]:
