@@ -12,19 +12,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import SMALL
 
 from simulator.config import load_config
 from simulator.runner import run
 from simulator.summary import BooksDoNotBalance, check_books
 
-BASE = {
-    "experiment.duration": "60s",
-    "experiment.warmup": "10s",
-    "clients.count": 40,
-    "clients.connect_over": "2s",
-    "mechanism.interval": "2s",
-    "workload.rate": 0.5,
-}
+BASE = SMALL  # the shared quick experiment (conftest)
 CRASH = [{"kind": "node_crash", "node": 0, "at": "30s", "duration": "10s"}]
 
 GRID = {

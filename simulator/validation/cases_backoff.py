@@ -25,7 +25,7 @@ import numpy as np
 
 from simulator.backoff import Backoff
 from simulator.config import BackoffSection
-from simulator.validation.core import Agree, Case, Scenario
+from simulator.validation.core import Agree, Case, Scenario, metric
 from simulator.validation.theory import backoff_ceilings, decorrelated_means
 
 INITIAL, FACTOR, CAP = 1.0, 2.0, 30.0
@@ -90,12 +90,6 @@ def within_bounds(d: np.ndarray, jitter: str, cap: float, eps: float = 1e-12) ->
     return float(ok.all(axis=1).mean())
 
 
-def _get(name: str):
-    def measure(m: dict[str, float]) -> float:
-        return m[name]
-
-    return measure
-
 
 def cases(quick: bool) -> list[Case]:
     reps = 5 if quick else 10
@@ -141,7 +135,7 @@ def cases(quick: bool) -> list[Case]:
                 expected[jitter],
                 f"AWS backoff and jitter: {formula[jitter]}",
                 (mean_run,),
-                _get("t_last"),
+                metric("t_last"),
                 rule,
                 reps,
             )
@@ -156,7 +150,7 @@ def cases(quick: bool) -> list[Case]:
                     1.0,
                     f"{bounds[jitter]} (max = {CAP:g} s)",
                     (bound_run,),
-                    _get(key),
+                    metric(key),
                     Agree(reason="none: every delay must respect its bounds"),
                     reps,
                 )
@@ -171,7 +165,7 @@ def cases(quick: bool) -> list[Case]:
                     expected[jitter],
                     "same as the scalar form (reconnect storms draw delays in bulk)",
                     (mean_run,),
-                    _get("t_last_vector"),
+                    metric("t_last_vector"),
                     Agree(),
                     reps,
                 )

@@ -28,7 +28,7 @@ long polls (Cometd) while the server published 10 messages at intervals of
 
 from __future__ import annotations
 
-from simulator.validation.core import Agree, Case, Scenario
+from simulator.validation.core import Agree, Case, Scenario, metric
 
 PULL = 1.0
 PAYLOAD = 100.0
@@ -85,12 +85,6 @@ def ratio_of(name: str):
     return measure
 
 
-def _get(name: str):
-    def measure(m: dict[str, float]) -> float:
-        return m[name]
-
-    return measure
-
 
 def cases(quick: bool) -> list[Case]:
     group = "published: Bozdag et al."
@@ -109,7 +103,7 @@ def cases(quick: bool) -> list[Case]:
             1 - PULL / p50,
             "periodic publish and pull: 1 − T/P",
             (pull(p50, window),),
-            _get("requests.empty_fraction"),
+            metric("requests.empty_fraction"),
             Agree(),
             reps,
         ),
@@ -121,7 +115,7 @@ def cases(quick: bool) -> list[Case]:
             0.96,
             "Bozdag et al. (JWE 2009): 96 % unnecessary pulls; cycle 2 s from ~250 pulls per 10 messages",
             (pull(p50, window, "after_response", rtt / 2),),
-            _get("requests.empty_fraction"),
+            metric("requests.empty_fraction"),
             Agree(abs=0.005, reason="published figure rounded to a whole percent"),
             reps,
         ),

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 
 from simulator.histogram import MAX_RELATIVE_ERROR
-from simulator.validation.core import Agree, Case, Scenario
+from simulator.validation.core import Agree, Case, Scenario, metric
 from simulator.validation.theory import (
     censored_mean,
     censored_quantile,
@@ -71,13 +71,6 @@ def _scenario(key: str, interval, schedule: str) -> Scenario:
         },
     )
 
-
-def _metric(name: str):
-    def measure(m: dict[str, float]) -> float:
-        return m[name]
-
-    measure.__name__ = f"metric_{name}"
-    return measure
 
 
 def cases(quick: bool) -> list[Case]:
@@ -122,7 +115,7 @@ def cases(quick: bool) -> list[Case]:
             delay_fixed,
             f"{src}; residual uniform on (0, T)",
             (fixed,),
-            _metric("latency.mean"),
+            metric("latency.mean"),
             Agree(reason="none (the mean is kept exactly, not from the histogram)"),
             reps,
         ),
@@ -134,7 +127,7 @@ def cases(quick: bool) -> list[Case]:
             ideal,
             f"{src}; residual Exp(T) for exponential gaps",
             (expo,),
-            _metric("latency.mean"),
+            metric("latency.mean"),
             Agree(abs=abs(clamped - ideal), reason=clamp_note),
             reps,
         ),
@@ -146,7 +139,7 @@ def cases(quick: bool) -> list[Case]:
             p90_fixed,
             "0.9 T + c + L + serialisation",
             (fixed,),
-            _metric("latency.p90"),
+            metric("latency.p90"),
             histogram,
             reps,
         ),
@@ -158,7 +151,7 @@ def cases(quick: bool) -> list[Case]:
             p99_exp,
             "T ln 100 + c + L + serialisation",
             (expo,),
-            _metric("latency.p99"),
+            metric("latency.p99"),
             histogram,
             reps,
         ),
@@ -170,7 +163,7 @@ def cases(quick: bool) -> list[Case]:
             N / T,
             "clients / interval",
             (fixed,),
-            _metric("requests.per_second"),
+            metric("requests.per_second"),
             Agree(reason="none: each client polls exactly duration/T times"),
             reps,
         ),
@@ -182,7 +175,7 @@ def cases(quick: bool) -> list[Case]:
             N / T,
             "clients / mean interval",
             (expo,),
-            _metric("requests.per_second"),
+            metric("requests.per_second"),
             Agree(abs=N / T - N / m1, reason=clamp_note),
             reps,
         ),
@@ -194,7 +187,7 @@ def cases(quick: bool) -> list[Case]:
             math.exp(-RATE * T),
             "P(no Poisson event in T) = e^(−λT)",
             (fixed,),
-            _metric("requests.empty_fraction"),
+            metric("requests.empty_fraction"),
             Agree(),
             reps,
         ),
@@ -206,7 +199,7 @@ def cases(quick: bool) -> list[Case]:
             1 / (1 + RATE * T),
             "E[e^(−λS)] = 1/(1 + λT) for exponential gaps",
             (expo,),
-            _metric("requests.empty_fraction"),
+            metric("requests.empty_fraction"),
             Agree(abs=abs(clamped_exponential_empty(T, d_up, RATE) - 1 / (1 + RATE * T)), reason=clamp_note),
             reps,
         ),
@@ -218,7 +211,7 @@ def cases(quick: bool) -> list[Case]:
             N / cycle,
             "clients / (T + 2L + c + serialisation)",
             (after,),
-            _metric("requests.per_second"),
+            metric("requests.per_second"),
             Agree(),
             reps,
         ),

@@ -26,7 +26,7 @@ random (mean 5L + bytes·8/bandwidth + c).
 
 from __future__ import annotations
 
-from simulator.validation.core import Agree, Case, Scenario
+from simulator.validation.core import Agree, Case, Scenario, metric
 from simulator.validation.theory import mmc_wait
 
 UTIL_ALLOWANCE = Agree(rel=1e-4, reason="work straddling the window end is booked inside it")
@@ -51,12 +51,6 @@ def _queue(key: str, clients: int, gap: float, workers: int, cost: float, durati
     )
 
 
-def _get(name: str):
-    def measure(m: dict[str, float]) -> float:
-        return m[name]
-
-    return measure
-
 
 def cases(quick: bool) -> list[Case]:
     reps = 5 if quick else 10
@@ -73,7 +67,7 @@ def cases(quick: bool) -> list[Case]:
             mmc_wait(lam1, cost, 1),
             "M/M/1: Wq = ρ/(μ − λ)",
             (mm1,),
-            _get("server.queue_wait_mean"),
+            metric("server.queue_wait_mean"),
             Agree(reason="none (exact mean)"),
             reps,
         ),
@@ -85,7 +79,7 @@ def cases(quick: bool) -> list[Case]:
             lam1 * cost,
             "ρ = λ/μ",
             (mm1,),
-            _get("server.cpu_utilization"),
+            metric("server.cpu_utilization"),
             UTIL_ALLOWANCE,
             reps,
         ),
@@ -102,7 +96,7 @@ def cases(quick: bool) -> list[Case]:
             mmc_wait(lam4, cost, c),
             "Erlang C: Wq = C(c, a)/(cμ − λ)",
             (mm4,),
-            _get("server.queue_wait_mean"),
+            metric("server.queue_wait_mean"),
             Agree(reason="none (exact mean)"),
             reps,
         ),
@@ -114,7 +108,7 @@ def cases(quick: bool) -> list[Case]:
             lam4 * cost / c,
             "ρ = λ/(cμ)",
             (mm4,),
-            _get("server.cpu_utilization"),
+            metric("server.cpu_utilization"),
             UTIL_ALLOWANCE,
             reps,
         ),
@@ -147,7 +141,7 @@ def cases(quick: bool) -> list[Case]:
             1000 / 1.0 * hold,
             "L = λW: polls/s × (TLS 1.3 set-up + one way + service)",
             (little,),
-            _get("connections.mean"),
+            metric("connections.mean"),
             Agree(reason="none (time-weighted mean kept exactly)"),
             reps,
         )

@@ -29,7 +29,7 @@ clients × 40 µs does, 25,000.  The shape must follow:
 
 from __future__ import annotations
 
-from simulator.validation.core import Agree, AtLeast, AtMost, Case, Scenario
+from simulator.validation.core import Agree, AtLeast, AtMost, Case, Scenario, metric
 
 KIB = 1024.0
 MEMORY_PER_CONNECTION = 40 * KIB
@@ -59,12 +59,6 @@ def _scenario(kind: str, clients: int, quick: bool) -> Scenario:
     )
 
 
-def _get(name: str):
-    def measure(m: dict[str, float]) -> float:
-        return m[name]
-
-    return measure
-
 
 def ratio_of(name: str):
     def measure(sse: dict[str, float], polling: dict[str, float]) -> float:
@@ -93,7 +87,7 @@ def cases(quick: bool) -> list[Case]:
             1.0,
             f"{src}: polling fine at low load",
             (poll_1000,),
-            _get("latency.mean"),
+            metric("latency.mean"),
             AtMost(reason="qualitative: under a second"),
             reps,
         ),
@@ -129,7 +123,7 @@ def cases(quick: bool) -> list[Case]:
             1.0,
             f"{src}: polling latency breaks down at a few thousand clients",
             (_scenario("short_polling", 4_000, quick),),
-            _get("latency.mean"),
+            metric("latency.mean"),
             AtLeast(reason="qualitative: breaks the one-second bar"),
             reps,
         ),
@@ -141,7 +135,7 @@ def cases(quick: bool) -> list[Case]:
             1.0,
             f"{src}: SSE stays under a second far beyond polling's limit",
             (_scenario("sse", 15_000, quick),),
-            _get("latency.p99"),
+            metric("latency.p99"),
             AtMost(reason="qualitative: under a second"),
             reps,
         ),

@@ -41,7 +41,7 @@ from simulator.validation.cases_backoff import (
     TIMEOUT,
     within_bounds,
 )
-from simulator.validation.core import Agree, Case, Scenario
+from simulator.validation.core import Agree, Case, Scenario, metric
 from simulator.validation.theory import backoff_ceilings, decorrelated_means
 
 COST = 0.001  # provider CPU per POST
@@ -166,12 +166,6 @@ def mean_delays(jitter: str, cap: float) -> float:
     return sum(decorrelated_means(INITIAL, ATTEMPTS - 1))
 
 
-def _get(name: str):
-    def measure(m: dict[str, float]) -> float:
-        return m[name]
-
-    return measure
-
 
 WINDOW = {True: 300.0, False: 600.0}
 
@@ -198,7 +192,7 @@ def cases(quick: bool) -> list[Case]:
                 (ATTEMPTS - 1) * (COST + TIMEOUT) + mean_delays(jitter, cap),
                 "(k−1)(c + timeout) + Σ E[d_i]",
                 (traced,),
-                _get("t_last"),
+                metric("t_last"),
                 rule,
                 reps,
             )
@@ -219,7 +213,7 @@ def cases(quick: bool) -> list[Case]:
                 1.0,
                 "each delay after a failure within its jitter mode's bounds",
                 (bounds,),
-                _get("inside"),
+                metric("inside"),
                 Agree(reason="none: every delay must respect its bounds"),
                 reps,
             )

@@ -26,6 +26,7 @@ stochastic cases by default (see :func:`decide`).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,11 @@ import numpy as np
 from scipy import stats
 
 Metrics = dict[str, float]
+
+
+def metric(name: str) -> Callable[[dict[str, float]], float]:
+    """The measure that reads one metric (``"latency.mean"``) of a run's summary."""
+    return operator.itemgetter(name)
 
 
 @dataclass(frozen=True)
