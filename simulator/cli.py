@@ -17,6 +17,7 @@ from rich.table import Table
 
 from simulator import registry
 from simulator.config import ConfigError, load_config
+from simulator.output.catalogue import CATALOGUE, format_value
 from simulator.runner import check_fits, run
 from simulator.summary import BooksDoNotBalance
 
@@ -48,76 +49,18 @@ def default_out(name: str) -> Path:
     return Path("results") / name / stamp
 
 
-SUMMARY_ROWS = [
-    ("latency.mean", "latency mean", "s"),
-    ("latency.p50", "latency p50", "s"),
-    ("latency.p99", "latency p99", "s"),
-    ("latency.max", "latency max", "s"),
-    ("deliveries.owed", "deliveries owed", ""),
-    ("deliveries.delivered", "delivered", ""),
-    ("deliveries.lost", "lost", ""),
-    ("deliveries.pending", "pending at end", ""),
-    ("deliveries.duplicates", "duplicates", ""),
-    ("requests.total", "HTTP requests", ""),
-    ("requests.per_second", "requests / s", ""),
-    ("requests.empty_fraction", "empty responses", "%"),
-    ("messages.pushed", "messages pushed", ""),
-    ("messages.heartbeats", "heartbeats", ""),
-    ("connections.peak", "open connections peak", ""),
-    ("connections.mean", "open connections mean", ""),
-    ("connections.dropped", "connections dropped", ""),
-    ("connections.refused", "connections refused", ""),
-    ("reconnects.total", "reconnects", ""),
-    ("reconnects.peak_rate", "reconnects peak / s", ""),
-    ("server.cpu_utilization", "CPU utilisation", "%"),
-    ("server.cpu_utilization_peak", "CPU peak (node-window)", "%"),
-    ("server.queue_wait_mean", "queue wait mean", "s"),
-    ("server.queue_wait_p99", "queue wait p99", "s"),
-    ("server.memory_peak", "server memory peak", "B"),
-    ("network.bytes_per_second", "bandwidth", "B/s"),
-    ("network.overhead_fraction", "overhead (non-payload bytes)", "%"),
-    ("webhook.attempts", "webhook attempts", ""),
-    ("webhook.retries", "webhook retries", ""),
-    ("cost.total", "cost total", "$"),
-    ("cost.per_hour", "cost per hour", "$"),
-    ("cost.per_million_deliveries", "cost per million deliveries", "$"),
-]
-
-
-def format_value(value: float, unit: str) -> str:
-    """A metric value for humans: seconds in ms/s, bytes in KiB/MiB, fractions in %."""
-    if unit == "s":
-        if value == 0:
-            return "0"
-        if value < 1e-3:
-            return f"{value * 1e6:,.2f} µs"
-        return f"{value * 1e3:,.2f} ms" if value < 1 else f"{value:,.3f} s"
-    if unit == "%":
-        return f"{value * 100:.2f} %"
-    if unit in ("B", "B/s"):
-        suffix = "/s" if unit == "B/s" else ""
-        for name, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-            if value >= factor:
-                return f"{value / factor:,.2f} {name}{suffix}"
-        return f"{value:,.0f} B{suffix}"
-    if unit == "$":
-        return f"${value:,.4f}"
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
-
-
 def summary_table(metrics: dict[str, float], title: str) -> Table:
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("key", style="dim")
-    for key, label, unit in SUMMARY_ROWS:
-        if key not in metrics:
+    for entry in CATALOGUE.values():
+        key = entry.name
+        if not entry.in_run_table or key not in metrics:
             continue
         if key.startswith("webhook.") and not metrics.get("webhook.attempts"):
             continue
-        table.add_row(label, format_value(metrics[key], unit), key)
+        table.add_row(entry.label, format_value(metrics[key], entry.unit), key)
     return table
 
 

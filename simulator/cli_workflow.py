@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from simulator.output.catalogue import format_metric
+
 FORMATS = click.Choice(["png", "svg", "pdf"])
 
 
@@ -125,8 +127,6 @@ def _print_outcome(outcome, out_dir: Path) -> None:
     from rich.table import Table
 
     from simulator.cli import console
-    from simulator.plots import unit_of
-    from simulator.report import fmt_value
 
     plan, store = outcome.plan, outcome.store
     shown = {"latency.mean": "latency mean", "latency.p99": "latency p99", "requests.per_second": "req/s",
@@ -139,7 +139,7 @@ def _print_outcome(outcome, out_dir: Path) -> None:
         table.add_column(label, justify="right")
     for row in store.summary_rows():
         cells = [str(row[k]) for k in plan.grid] + [str(row["replications"])]
-        cells += [fmt_value(row.get(k, float("nan")), unit_of(k), row.get(f"{k}.ci95")) for k in shown]
+        cells += [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for k in shown]
         table.add_row(*cells)
     console.print(table)
     c = outcome.counts

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.config import ConfigError, ExperimentConfig, load_config
+from simulator.output.catalogue import CATALOGUE
 from simulator.runner import run
-from simulator.summary import METRIC_NAMES
 from simulator.units import parse_duration, parse_size
 
 HOURS_PER_MONTH = 730.0
-METRIC_SET = frozenset(METRIC_NAMES)
+METRIC_SET = frozenset(CATALOGUE)
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,

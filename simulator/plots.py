@@ -28,90 +28,15 @@ import numpy as np  # noqa: E402
 
 from simulator.config import ConfigError  # noqa: E402
 from simulator.figures import save_figure  # noqa: E402
+from simulator.output.catalogue import KEY_METRICS, display_scale, label_of, unit_of  # noqa: E402
 from simulator.units import parse_duration, parse_rate, parse_size  # noqa: E402
-
-#: The metrics drawn after every sweep (DESIGN §5 names).
-KEY_METRICS = [
-    "latency.mean",
-    "latency.p99",
-    "requests.per_second",
-    "network.bytes_per_second",
-    "server.cpu_utilization",
-    "server.memory_peak",
-    "connections.peak",
-    "cost.total",
-]
-
-LABELS = {
-    "latency.mean": "mean latency",
-    "latency.p50": "median latency",
-    "latency.p90": "p90 latency",
-    "latency.p99": "p99 latency",
-    "latency.max": "max latency",
-    "requests.per_second": "HTTP requests per second",
-    "requests.empty_fraction": "empty responses",
-    "network.bytes_per_second": "bandwidth (up + down)",
-    "network.overhead_fraction": "non-payload bytes",
-    "server.cpu_utilization": "server CPU utilisation",
-    "server.cpu_utilization_peak": "server CPU peak (node-window)",
-    "server.memory_peak": "server memory peak, all nodes",
-    "server.queue_wait_p99": "queue wait p99",
-    "connections.peak": "open connections, peak",
-    "connections.mean": "open connections, mean",
-    "deliveries.owed": "deliveries owed",
-    "deliveries.delivered": "deliveries delivered",
-    "deliveries.lost": "deliveries lost",
-    "deliveries.duplicates": "duplicate deliveries",
-    "requests.total": "HTTP requests",
-    "messages.pushed": "messages pushed",
-    "messages.heartbeats": "heartbeats",
-    "reconnects.total": "reconnects",
-    "reconnects.peak_rate": "reconnects, peak per second",
-    "connections.dropped": "connections dropped",
-    "connections.refused": "connections refused",
-    "cost.total": "cost of the measured window",
-    "cost.per_million_deliveries": "cost per million deliveries",
-}
-
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 DASHES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1))]
 
 
-def unit_of(metric: str) -> str:
-    """The base unit of a metric from its DESIGN §5 name: s, B, B/s, %, $ or ''."""
-    if metric.startswith("latency.") or "queue_wait" in metric:
-        return "s"
-    if metric.endswith("bytes_per_second"):
-        return "B/s"
-    if "memory" in metric or metric.startswith("network.bytes"):
-        return "B"
-    if "utilization" in metric or metric.endswith("fraction"):
-        return "%"
-    if metric.startswith("cost."):
-        return "$"
-    return ""
-
-
-def display_scale(unit: str, largest: float) -> tuple[float, str]:
-    """``(factor, unit label)`` so that values * factor read well (ms, MiB, %, ...)."""
-    if unit == "s":
-        if 0 < largest < 1e-3:
-            return 1e6, "µs"
-        return (1e3, "ms") if largest < 1 else (1.0, "s")
-    if unit in ("B", "B/s"):
-        suffix = "/s" if unit == "B/s" else ""
-        for name, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-            if largest >= factor:
-                return 1 / factor, name + suffix
-        return 1.0, "B" + suffix
-    if unit == "%":
-        return 100.0, "%"
-    return 1.0, unit
-
-
 def metric_label(metric: str, unit_label: str) -> str:
-    label = LABELS.get(metric, metric)
+    label = label_of(metric)
     return f"{label} ({unit_label})" if unit_label else label
 
 
@@ -224,7 +149,7 @@ def sweep_figures(
         for metric in metrics:
             fig, ax = plt.subplots(figsize=(6.4, 4.2))
             draw_metric(ax, data, rows, metric, x, by)
-            title = f"{LABELS.get(metric, metric)} — {data.name}"
+            title = f"{label_of(metric)} — {data.name}"
             ax.set_title(title + (f"\n{where}" if where else ""), fontsize=10)
             name = f"{slug(metric)}" + (f"--vs-{slug(x)}" if x else "") + (f"--by-{slug(by)}" if by else "")
             path = out_dir / f"{name}{suffix}.{fmt}"
@@ -352,7 +277,7 @@ def overview(data: SweepData, rows, metrics: list[str], x, by, path: Path, where
     fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.4 * nrows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics, strict=False):
         draw_metric(ax, data, rows, metric, x, by)
-        ax.set_title(LABELS.get(metric, metric), fontsize=9)
+        ax.set_title(label_of(metric), fontsize=9)
         if ax.get_legend() is not None and ax is not axes.flat[0]:
             ax.get_legend().remove()
     for ax in list(axes.flat)[n:]:

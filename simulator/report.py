@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from simulator.atomic import write_atomic
 from simulator.config import ConfigError
-from simulator.plots import KEY_METRICS, LABELS, display_scale, load_sweep, slug, unit_of
+from simulator.output.catalogue import CATALOGUE, KEY_METRICS, format_metric, label_of
+from simulator.plots import load_sweep, slug
 
 
 @dataclass
@@ -27,29 +27,6 @@ class Block:
     text: str = ""
     rows: list[list[str]] | None = None  # table: first row is the header
     path: str = ""  # image: relative path
-
-
-def fmt_value(value: float, unit: str, ci: float | None = None) -> str:
-    """``12.3 ms ± 0.4`` — the mean's display unit is used for its half-width too."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    scale, label = display_scale(unit, abs(value))
-    if unit == "$":
-        text, ci_text = f"${value:,.4f}", f"{ci:,.4f}" if ci is not None else ""
-    else:
-        digits = _digits(value * scale)
-        text = f"{value * scale:,.{digits}f}" + (f" {label}" if label and label != "%" else label)
-        ci_text = f"{ci * scale:,.{digits}f}" if ci is not None else ""
-    if ci is not None and not math.isnan(ci):
-        return f"{text} ± {ci_text}"
-    return text
-
-
-def _digits(x: float) -> int:
-    x = abs(x)
-    if x == 0 or x >= 100:
-        return 0 if float(x).is_integer() or x >= 1000 else 1
-    return 2 if x >= 1 else 3
 
 
 # ---------------------------------------------------------------------------
@@ -76,11 +53,11 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         blocks.append(Block("table", rows=rows))
     metrics = [k for k in KEY_METRICS if k in data.metrics()]
     blocks.append(Block("h2", "Key metrics"))
-    header = [*data.axes, "n", *[LABELS.get(k, k) for k in metrics]]
+    header = [*data.axes, "n", *[label_of(k) for k in metrics]]
     table = [header]
     for row in data.rows:
         cells = [str(row.get(k)) for k in data.axes] + [f"{row.get('replications', 0):.0f}"]
-        cells += [fmt_value(row[k], unit_of(k), row.get(f"{k}.ci95")) for k in metrics]
+        cells += [format_metric(k, row[k], row.get(f"{k}.ci95")) for k in metrics]
         table.append(cells)
     blocks.append(Block("table", rows=table))
     figures = _figures(folder, fmt, sweep=True, draw=draw)
@@ -118,7 +95,7 @@ def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
     rows = [["metric", "value", "key"]]
     for key in [*KEY_METRICS, "latency.p50", "deliveries.delivered", "deliveries.lost", "connections.mean"]:
         if key in metrics:
-            rows.append([LABELS.get(key, key), fmt_value(metrics[key], unit_of(key)), key])
+            rows.append([label_of(key), format_metric(key, metrics[key]), key])
     blocks.append(Block("table", rows=rows))
     figures = _figures(folder, fmt, sweep=False, draw=draw)
     if figures:
@@ -156,7 +133,7 @@ def _caption(path: str) -> str:
     if Path(path).stem in fixed:
         return fixed[Path(path).stem]
     parts = Path(path).stem.split("--")
-    names = {slug(m): LABELS.get(m, m) for m in [*LABELS, *KEY_METRICS]}
+    names = {slug(m): label_of(m) for m in CATALOGUE}
     head = parts[0]
     words = ["all key metrics" if head == "overview" else names.get(head, head.replace("_", " "))]
     for part in parts[1:]:

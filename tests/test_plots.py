@@ -11,9 +11,8 @@ from click.testing import CliRunner  # noqa: E402
 
 import simulator  # noqa: E402
 from simulator.cli import main  # noqa: E402
+from simulator.output.catalogue import KEY_METRICS, display_scale  # noqa: E402
 from simulator.plots import (  # noqa: E402
-    KEY_METRICS,
-    display_scale,
     draw_metric,
     load_sweep,
     numeric_axis,
@@ -60,7 +59,7 @@ def test_display_units():
     assert display_scale("s", 3.0) == (1.0, "s")
     assert display_scale("B", 300 * 2**20) == (2**-20, "MiB")
     assert display_scale("B/s", 5000.0) == (2**-10, "KiB/s")
-    assert display_scale("%", 0.3) == (100.0, "%")
+    assert display_scale("fraction", 0.3) == (100.0, "%")
 
 
 def test_lines_bands_scales_and_units(sweep_dir):
@@ -74,7 +73,7 @@ def test_lines_bands_scales_and_units(sweep_dir):
     assert len(ax.collections) == 2  # one confidence band per line
     # short polling every 2 s is about 1 s late, SSE about 25 ms: 40x -> log y; units in ms
     assert ax.get_yscale() == "log"
-    assert ax.get_ylabel() in ("mean latency (ms)", "mean latency (s)")
+    assert ax.get_ylabel() in ("latency mean (ms)", "latency mean (s)")
     assert ax.get_legend().get_title().get_text() == "mechanism.kind"
     plt.close(fig)
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import simulator
 from simulator.cli import main
-from simulator.report import fmt_value
+from simulator.output.catalogue import format_value as fmt_value
 
 CONFIG = """
 [experiment]
@@ -93,7 +93,7 @@ def test_report_of_an_unknown_folder_is_an_input_error(tmp_path):
 @pytest.mark.parametrize(("value", "unit", "ci", "text"), [
     (0.02512, "s", 0.0012, "25.12 ms ± 1.20"),
     (2.5, "s", None, "2.50 s"),
-    (0.0123, "%", 0.001, "1.23% ± 0.10"),
+    (0.0123, "fraction", 0.001, "1.23% ± 0.10"),
     (300 * 2**20, "B", 0.0, "300 MiB ± 0"),
 ])
 def test_values_share_the_unit_of_their_mean(value, unit, ci, text):

@@ -1,0 +1,1 @@
+"""Presentation: the metric catalogue, tables, figures and reports (docs/design.md, layers)."""
