@@ -18,10 +18,9 @@ import cProfile
 import pstats
 import time
 
-from simulator import registry
-from simulator.config import load_config
-from simulator.persistent import PersistentConnections
-from simulator.runner import run
+from simulator.config import load_config, registry
+from simulator.engine.connections.persistent import PersistentConnections
+from simulator.engine.runner import run
 
 TARGET = 10e6
 

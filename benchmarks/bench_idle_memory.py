@@ -25,7 +25,7 @@ TARGET = 2 * 2**30
 
 def child(clients: int, hours: float, pattern: str, kind: str) -> None:
     from simulator.config import load_config
-    from simulator.runner import run
+    from simulator.engine.runner import run
 
     nodes = max(1, clients // 100_000)
     cfg = load_config(

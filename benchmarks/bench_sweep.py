@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulator.sweep_exec import run_sweep  # noqa: E402
-from simulator.sweep_plan import make_plan  # noqa: E402
+from simulator.workflow.grid import make_plan  # noqa: E402
+from simulator.workflow.sweep import run_sweep  # noqa: E402
 
 POINTS = 16
 

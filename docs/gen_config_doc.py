@@ -16,14 +16,14 @@ from typing import Any
 
 import tomli_w
 
-from simulator import registry
 from simulator.config import (
     BackoffSection,
     ExperimentConfig,
     FailureSpec,
+    registry,
 )
-from simulator.config_keys import field_docs, submodel
-from simulator.config_load import MAX_NODE_WINDOWS, MAX_WINDOWS
+from simulator.config.keys import field_docs, submodel
+from simulator.config.load import MAX_NODE_WINDOWS, MAX_WINDOWS
 
 OUT = Path(__file__).with_name("config.md")
 

@@ -43,9 +43,9 @@ import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import Seconds
-from simulator.node import ServerNode
-from simulator.registry import register
-from simulator.runtime import Simulation
+from simulator.config.registry import register
+from simulator.engine.node import ServerNode
+from simulator.engine.simulation import Simulation
 
 _EPS = 1e-9  # float slack when comparing a timer's firing time with a deadline
 

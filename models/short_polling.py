@@ -23,9 +23,9 @@ import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import PositiveSecondsDist
-from simulator.distributions import Distribution
-from simulator.registry import register
-from simulator.runtime import Simulation
+from simulator.config.distributions import Distribution
+from simulator.config.registry import register
+from simulator.engine.simulation import Simulation
 
 
 class ShortPollingParams(BaseModel):

@@ -31,9 +31,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import Seconds
-from simulator.persistent import Framing, PersistentConnections
-from simulator.registry import register
-from simulator.runtime import Simulation
+from simulator.config.registry import register
+from simulator.engine.connections.persistent import Framing, PersistentConnections
+from simulator.engine.simulation import Simulation
 
 #: ``"id: " + LF + "data: " + LF + LF``: the fixed bytes of one event block.
 EVENT_OVERHEAD = 4 + 1 + 6 + 1 + 1

@@ -1,7 +1,7 @@
 """Webhooks: the provider POSTs every delivery to the client's own HTTP endpoint.
 
 Clients are receiving backends, each with ``receiver_workers`` workers that
-spend ``receiver_cost`` on a POST (:class:`simulator.receiver.ReceiverPool`).
+spend ``receiver_cost`` on a POST (:class:`simulator.engine.receiver.ReceiverPool`).
 The provider is the server cluster: for each delivery a node spends
 ``request_cost`` preparing the POST, then sends it and waits up to ``timeout``
 for the 2xx, counted from the moment it starts connecting.  A refused
@@ -48,10 +48,10 @@ import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import Seconds, SecondsDist
-from simulator.distributions import Distribution
-from simulator.receiver import ReceiverPool
-from simulator.registry import register
-from simulator.runtime import Simulation
+from simulator.config.distributions import Distribution
+from simulator.config.registry import register
+from simulator.engine.receiver import ReceiverPool
+from simulator.engine.simulation import Simulation
 
 
 class WebhookParams(BaseModel):

@@ -26,9 +26,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import Seconds
-from simulator.persistent import Framing, PersistentConnections
-from simulator.registry import register
-from simulator.runtime import Simulation
+from simulator.config.registry import register
+from simulator.engine.connections.persistent import Framing, PersistentConnections
+from simulator.engine.simulation import Simulation
 
 PING_BYTES = 2  # FIN/opcode byte + length byte, no payload
 PONG_BYTES = 2 + 4  # the client's frames carry a masking key

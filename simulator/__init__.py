@@ -9,7 +9,7 @@ Python API::
 """
 
 from simulator.config import ConfigError, ExperimentConfig, load_config
-from simulator.runner import Result, run
-from simulator.sweep_exec import sweep  # runs table of a grid x replications (list of dicts)
+from simulator.engine.runner import Result, run
+from simulator.workflow.sweep import sweep  # runs table of a grid x replications (list of dicts)
 
 __all__ = ["ConfigError", "ExperimentConfig", "Result", "load_config", "run", "sweep"]

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator.backoff import Backoff
 from simulator.config import BackoffSection
+from simulator.engine.backoff import Backoff
 
 DRAWS = 20_000
 

@@ -15,8 +15,8 @@ import pytest
 from conftest import SMALL
 
 from simulator.config import load_config
-from simulator.runner import run
-from simulator.summary import BooksDoNotBalance, check_books
+from simulator.engine.runner import run
+from simulator.engine.summary import BooksDoNotBalance, check_books
 
 BASE = SMALL  # the shared quick experiment (conftest)
 CRASH = [{"kind": "node_crash", "node": 0, "at": "30s", "duration": "10s"}]

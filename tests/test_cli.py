@@ -10,8 +10,8 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 
-from simulator import registry
 from simulator.cli import main
+from simulator.config import registry
 
 QUICK = """
 [experiment]

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from simulator import registry
 from simulator.config import (
     ConfigError,
     ExperimentConfig,
     load_config,
+    registry,
     validate_config,
     validate_dotted_key,
 )
-from simulator.config_keys import dotted_keys, submodel
-from simulator.config_load import DESIGN_KINDS
+from simulator.config.keys import dotted_keys, submodel
+from simulator.config.load import DESIGN_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 

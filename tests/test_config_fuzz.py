@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.config import ConfigError, load_config, validate_config
-from simulator.config_keys import set_dotted
-from simulator.config_load import all_keys
+from simulator.config.keys import set_dotted
+from simulator.config.load import all_keys
 
 _SCALARS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.booleans(), st.text(max_size=5),

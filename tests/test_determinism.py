@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from simulator.config import load_config
-from simulator.runner import run
+from simulator.engine.runner import run
 
 # Randomness from every source: intervals, latencies, service times, topics, a crash.
 NOISY = {
@@ -31,7 +31,7 @@ NOISY = {
 CHILD = (
     "import json, sys\n"
     "from simulator.config import load_config\n"
-    "from simulator.runner import run\n"
+    "from simulator.engine.runner import run\n"
     "values = {**json.loads(sys.argv[1]), 'experiment.seed': int(sys.argv[2])}\n"
     "sys.stdout.write(json.dumps(run(load_config(None, values)).metrics, sort_keys=True))\n"
 )

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from simulator import load_config, registry
+from simulator import load_config
 from simulator.cli import main
+from simulator.config import registry
 
 EXPERIMENTS = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml"))
 

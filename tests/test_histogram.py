@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.histogram import MAX_RELATIVE_ERROR, LatencyHistogram
+from simulator.engine.histogram import MAX_RELATIVE_ERROR, LatencyHistogram
 
 QS = (0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0)
 

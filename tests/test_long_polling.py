@@ -18,9 +18,9 @@ from scipy import stats
 
 from models.long_polling import request_rate, zero_gap_request_rate
 from simulator.config import load_config
-from simulator.node import ServerNode
-from simulator.runner import run
-from simulator.runtime import Simulation
+from simulator.engine.node import ServerNode
+from simulator.engine.runner import run
+from simulator.engine.simulation import Simulation
 
 BASE: dict[str, Any] = {
     "experiment.duration": "300s",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.metrics import Metrics
-from simulator.node import ServerNode
+from simulator.engine.metrics import Metrics
+from simulator.engine.node import ServerNode
 
 
 def _node(workers: int = 1, crash: float = 5.0) -> tuple[ServerNode, Metrics]:

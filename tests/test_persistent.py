@@ -8,9 +8,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from simulator.config import ConfigError, load_config
-from simulator.persistent_accounting import spread
-from simulator.persistent_sets import SubscriberSets
-from simulator.runner import run
+from simulator.engine.connections.accounting import spread
+from simulator.engine.connections.sets import SubscriberSets
+from simulator.engine.runner import run
 
 BASE = {
     "experiment.duration": "30s",

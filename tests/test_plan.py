@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from simulator.cli import main
 from simulator.config import ConfigError, load_config
-from simulator.plan import parse_slo, plan
+from simulator.workflow.capacity import parse_slo, plan
 
 
 def _config(clients: int):

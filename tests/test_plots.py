@@ -12,7 +12,7 @@ from click.testing import CliRunner  # noqa: E402
 import simulator  # noqa: E402
 from simulator.cli import main  # noqa: E402
 from simulator.output.catalogue import KEY_METRICS, display_scale  # noqa: E402
-from simulator.plots import (  # noqa: E402
+from simulator.output.sweep_figures import (  # noqa: E402
     draw_metric,
     load_sweep,
     numeric_axis,
@@ -150,7 +150,7 @@ def test_sim_plot_on_a_run_folder(tmp_path):
 
 
 def test_readme_figures_command(tmp_path):
-    from simulator.make_figures import FIGURES, make_figures
+    from simulator.cli.figures import FIGURES, make_figures
 
     made = make_figures(out=tmp_path / "figures", results=tmp_path / "results", workers=1, quiet=True,
                         grid={"clients.count": [10, 100]}, replications=1)

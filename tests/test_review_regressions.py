@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from simulator import load_config, run
-from simulator.runtime import Simulation
+from simulator.engine.simulation import Simulation
 
 BASE = {
     "experiment.duration": "60s",

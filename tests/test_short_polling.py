@@ -36,8 +36,8 @@ import pytest
 from scipy import stats
 
 from simulator.config import load_config
-from simulator.http import TLS_ROUND_TRIPS
-from simulator.runner import run
+from simulator.engine.http import TLS_ROUND_TRIPS
+from simulator.engine.runner import run
 
 N, D, LAM, T, L, S, BW = 100, 600.0, 0.2, 2.0, 0.025, 0.001, 100e6
 REQ, RESP, PAYLOAD = 500.0, 371.0, 200.0

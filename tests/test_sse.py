@@ -10,8 +10,8 @@ from scipy import stats
 
 from models.sse import EVENT_OVERHEAD, HEARTBEAT_BYTES, event_bytes
 from simulator.config import load_config
-from simulator.http import TLS_ROUND_TRIPS
-from simulator.runner import run
+from simulator.engine.http import TLS_ROUND_TRIPS
+from simulator.engine.runner import run
 
 BASE = {
     "experiment.duration": "30s",

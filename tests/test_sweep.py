@@ -11,8 +11,8 @@ from scipy import stats
 
 import simulator
 from simulator.config import ConfigError
-from simulator.sweep_plan import expand_grid, make_plan, merge_axes, parse_set, replication_seed
-from simulator.sweep_store import mean_ci95
+from simulator.workflow.grid import expand_grid, make_plan, merge_axes, parse_set, replication_seed
+from simulator.workflow.store import mean_ci95
 
 TINY = """
 [experiment]
@@ -218,8 +218,8 @@ def test_memory_of_concurrent_runs_is_checked_up_front(tiny, monkeypatch):
 
     import psutil
 
-    from simulator.runner import estimate_memory_bytes
-    from simulator.sweep_exec import check_sweep_fits
+    from simulator.engine.runner import estimate_memory_bytes
+    from simulator.workflow.sweep import check_sweep_fits
 
     plan = make_plan(tiny, grid=["mechanism.kind=short_polling", "clients.count=1000,2000,3000,4000"])
     one = estimate_memory_bytes(plan.points[-1].config)  # the largest point

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 import simulator
-from simulator import registry
 from simulator.cli import main
+from simulator.config import registry
 
 # Runs of a few tenths of a second, so that a kill lands in the middle of the sweep.
 SLOW = """
@@ -198,7 +198,7 @@ def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path, failing_kind)
     status = {p["values"]["clients.count"]: p["status"] for p in manifest["points"]}
     assert status == {10: "ok", 30: "failed", 50: "ok"}
     assert manifest["status"] == "failed" and manifest["counts"]["runs_failed"] == 2
-    from simulator.report import write_report
+    from simulator.output.report import write_report
 
     md, _ = write_report(out, draw=False)
     assert "## Failed runs" in md.read_text() and "boom at 30 clients" in md.read_text()
@@ -224,7 +224,7 @@ def test_sweep_command_prints_the_table_and_folder(tmp_path):
 
 
 def test_resume_after_a_code_change_warns_and_keeps_both_versions(tmp_path, monkeypatch):
-    import simulator.sweep_store as store
+    import simulator.workflow.store as store
 
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)

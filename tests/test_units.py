@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.distributions import Distribution, parse_distribution
-from simulator.units import (
+from simulator.config.distributions import Distribution, parse_distribution
+from simulator.config.units import (
     DURATION_UNITS,
     RATE_UNITS,
     SIZE_UNITS,

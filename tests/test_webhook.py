@@ -17,9 +17,9 @@ import numpy as np
 
 from models.webhook import Webhook
 from simulator.config import load_config
-from simulator.runner import run
-from simulator.runtime import Simulation
-from simulator.summary import build_metrics, check_books
+from simulator.engine.runner import run
+from simulator.engine.simulation import Simulation
+from simulator.engine.summary import build_metrics, check_books
 
 L, COST = 0.025, 0.001
 BASE: dict[str, Any] = {

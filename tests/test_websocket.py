@@ -9,8 +9,8 @@ from scipy import stats
 
 from models.websocket import frame_bytes, header_bytes
 from simulator.config import load_config
-from simulator.http import TLS_ROUND_TRIPS
-from simulator.runner import run
+from simulator.engine.http import TLS_ROUND_TRIPS
+from simulator.engine.runner import run
 
 BASE = {
     "experiment.duration": "30s",

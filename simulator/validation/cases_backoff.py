@@ -12,7 +12,7 @@ backoff delay before retry i (AWS "Exponential Backoff and Jitter", Brooker
   [initial, min(max, 3·d_(i−1))]; while the cap is out of reach
   E[d_i] = (initial + 3 E[d_(i−1)]) / 2.
 
-The :class:`~simulator.backoff.Backoff` that every reconnect and retry uses
+The :class:`~simulator.engine.backoff.Backoff` that every reconnect and retry uses
 is checked directly (scalar and vector forms), on its own random stream;
 webhook runs check the same schedule end to end (see ``cases_webhook``).
 """
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.backoff import Backoff
 from simulator.config import BackoffSection
+from simulator.engine.backoff import Backoff
 from simulator.validation.core import Agree, Case, Scenario, metric
 from simulator.validation.theory import backoff_ceilings, decorrelated_means
 

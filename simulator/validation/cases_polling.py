@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 
-from simulator.histogram import MAX_RELATIVE_ERROR
+from simulator.engine.histogram import MAX_RELATIVE_ERROR
 from simulator.validation.core import Agree, Case, Scenario, metric
 from simulator.validation.theory import (
     censored_mean,

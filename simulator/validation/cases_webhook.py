@@ -104,9 +104,8 @@ class WebhookTrace:
         }
 
     def __call__(self, seed: int) -> dict[str, float]:
-        from simulator import registry
-        from simulator.config import load_config
-        from simulator.runtime import Simulation
+        from simulator.config import load_config, registry
+        from simulator.engine.simulation import Simulation
 
         config = load_config(None, {**self.overrides(), "experiment.seed": seed})
         sim = Simulation(config)

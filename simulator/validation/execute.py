@@ -6,8 +6,8 @@ rows come from the same runs), so the suite first collects the distinct
 case from the metrics.  Tasks run on a local process pool (``workers`` > 1) or
 in this process; the results do not depend on which, nor on the order in which
 tasks finish, because each task's seed is fixed by its replication number.
-A simulation task is a sweep task (:class:`simulator.sweep_plan.Task`, run by
-:func:`simulator.sweep_plan.run_task`): the very run ``sim sweep`` would do
+A simulation task is a sweep task (:class:`simulator.workflow.grid.Task`, run by
+:func:`simulator.workflow.grid.run_task`): the very run ``sim sweep`` would do
 for that config and seed.  Function scenarios (building blocks checked
 without a run) share the same pool.
 
@@ -22,9 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from simulator import registry
-from simulator.config import set_dotted
-from simulator.sweep_plan import Task, run_task
+from simulator.config import registry, set_dotted
 from simulator.validation.core import (
     Case,
     Metrics,
@@ -34,6 +32,7 @@ from simulator.validation.core import (
     measure_case,
     skipped,
 )
+from simulator.workflow.grid import Task, run_task
 
 TaskKey = tuple[str, int]  # (scenario key, replication)
 

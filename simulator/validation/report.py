@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from simulator.atomic import write_atomic
+from simulator.output.atomic import write_atomic
 from simulator.validation.core import Agree, Verdict
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from scipy import integrate, stats
 
 import simulator.validation as validation
-from simulator import registry
 from simulator.cli import main
+from simulator.config import registry
 from simulator.validation.core import (
     Agree,
     AtLeast,

@@ -1,0 +1,109 @@
+"""``sim run`` and ``sim mechanisms``.
+
+Each command is a thin shell over the Python API.  Bad input of any kind is a
+:class:`~simulator.config.ConfigError` or a click usage error: printed as one
+or a few lines, exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from simulator.cli.common import console, default_out, err_console
+from simulator.config import ConfigError, load_config, registry
+from simulator.engine.runner import check_fits, run
+from simulator.engine.summary import BooksDoNotBalance
+from simulator.output.catalogue import CATALOGUE, format_value
+
+
+def summary_table(metrics: dict[str, float], title: str) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("key", style="dim")
+    for entry in CATALOGUE.values():
+        key = entry.name
+        if not entry.in_run_table or key not in metrics:
+            continue
+        if key.startswith("webhook.") and not metrics.get("webhook.attempts"):
+            continue
+        table.add_row(entry.label, format_value(metrics[key], entry.unit), key)
+    return table
+
+
+@click.command("run")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (dotted), e.g. network.latency=80ms.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Result folder (default results/<name>/<timestamp>).")
+@click.option("--quiet", is_flag=True, help="No progress and no table.")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Figure format.")
+@click.option("--no-figures", is_flag=True, help="Skip the figures (faster).")
+def run_command(config: str, overrides: tuple[str, ...], out: str | None, quiet: bool, fmt: str, no_figures: bool) -> None:
+    """Run one simulation of CONFIG and write its results."""
+    from simulator.output.results import write_run
+
+    cfg = load_config(config, list(overrides))
+    check_fits(cfg, config)
+    out_dir = Path(out) if out else default_out(cfg.experiment.name)
+    try:  # fail before the run, not after it, if the results cannot be written
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"error: --out {out_dir}: cannot create the folder: {exc.strerror}") from None
+    try:
+        if quiet:
+            result = run(cfg)
+        else:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[sim]}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(f"{cfg.experiment.name} ({cfg.mechanism.kind})", total=1.0, sim="")
+
+                def progress(now: float, end: float) -> None:
+                    bar.update(task, completed=now / end, sim=f"{now:,.0f}/{end:,.0f} s simulated")
+
+                result = run(cfg, progress=progress)
+    except BooksDoNotBalance as exc:
+        click.echo(f"error: {config}: {exc}", err=True)
+        sys.exit(1)
+    write_run(result, out_dir, figures=not no_figures, fmt=fmt)
+    if not quiet:
+        title = f"{cfg.experiment.name}: {cfg.mechanism.kind}, {cfg.clients.count:,} clients, {cfg.experiment.duration:g} s measured"
+        console.print(summary_table(result.metrics, title))
+        r = result.run
+        console.print(
+            f"[dim]{r['events_processed']:,} events in {r['wall_seconds']:.2f} s wall"
+            f" ({r['events_per_second']:,.0f} events/s)[/dim]"
+        )
+        console.print(f"results: {out_dir}")
+
+
+@click.command("mechanisms")
+def mechanisms_command() -> None:
+    """List the mechanisms with their parameters, defaults and units."""
+    from simulator.config import BackoffSection
+    from simulator.config.keys import field_docs
+
+    def params_table(title: str, model, units: dict[str, str], column: str) -> Table:
+        table = Table(title=title, title_justify="left", show_header=True)
+        for name in (column, "default", "unit / values", "meaning"):
+            table.add_column(name)
+        for doc in field_docs(model):
+            default = doc.default if isinstance(doc.default, str) else str(doc.default)
+            table.add_row(doc.key, default, units.get(doc.key) or doc.unit, doc.description)
+        return table
+
+    for kind in registry.kinds():
+        cls = registry.get(kind)
+        console.print(params_table(f"{kind}: {cls.summary}", cls.Params, getattr(cls, "units", {}), "mechanism.<key>"))
+    console.print(params_table("mechanism.backoff (reconnects and webhook retries)", BackoffSection, {}, "mechanism.backoff.<key>"))

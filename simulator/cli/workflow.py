@@ -1,0 +1,205 @@
+"""The experiment-workflow commands: ``sim sweep``, ``sim plot``, ``sim report``, ``sim figures``.
+
+Registered on the ``sim`` group by :mod:`simulator.cli.run`.  Heavy modules
+(matplotlib, scipy, dask) are imported inside the commands, and nothing from
+:mod:`simulator.cli.run` at import time (it imports this module).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from simulator.output.catalogue import format_metric
+
+FORMATS = click.Choice(["png", "svg", "pdf"])
+
+
+@click.command("sweep")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=V1,V2,...",
+              help="Add or replace a grid axis (several values) or override a key (one value).")
+@click.option("--replications", type=click.IntRange(min=1), default=None,
+              help="Replications per point (default [sweep] replications, 3).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes in parallel (default: every core; 1 = in this process).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Run on a Dask distributed cluster, e.g. tcp://host:8786.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Result folder (default results/<name>/<timestamp>).")
+@click.option("--resume", is_flag=True, help="Finish the sweep in --out: run only the missing runs.")
+@click.option("--force", is_flag=True, help="Delete the sweep results already in --out and start over.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no table.")
+@click.option("--format", "fmt", type=FORMATS, default="png", show_default=True, help="Figure format.")
+@click.option("--no-figures", is_flag=True, help="Skip the figures.")
+def sweep_command(config: str, sets: tuple[str, ...], replications: int | None, workers: int | None,
+                  scheduler: str | None, out: str | None, resume: bool, force: bool, quiet: bool,
+                  fmt: str, no_figures: bool) -> None:
+    """Run CONFIG over a grid of parameters, several replications per point, in parallel.
+
+    The grid is [sweep.grid] of CONFIG plus every --set with several values,
+    e.g. --set clients.count=100,1000,10000 --set mechanism.kind=short_polling,sse.
+    Exit code 1 if any run failed (the others are kept), 130 if interrupted.
+    """
+    from simulator.cli.common import default_out, err_console
+    from simulator.engine.runner import check_fits
+    from simulator.workflow.grid import make_plan
+    from simulator.workflow.sweep import check_sweep_fits, default_workers, run_sweep
+
+    if resume and force:
+        raise click.UsageError("--resume and --force exclude each other")
+    if resume and out is None:
+        raise click.UsageError("--resume needs --out DIR (the sweep folder to finish)")
+    plan = make_plan(config, grid=list(sets), replications=replications)
+    if scheduler is None:  # a Dask cluster's memory is its workers', not ours
+        check_sweep_fits(plan, workers or default_workers(), config)
+    else:
+        for point in plan.points:
+            check_fits(point.config, config)
+    out_dir = Path(out) if out else default_out(plan.experiment.name)
+    # Ctrl-C and SIGTERM end the sweep cleanly (run_sweep): what finished is recorded.
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *_a, **_k: click.echo(f"warning: {message}", err=True)
+        if quiet:
+            outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force)
+        else:
+            outcome = _with_progress(plan, out_dir, workers, scheduler, resume, force, err_console)
+    counts = outcome.counts
+    if outcome.interrupted:
+        click.echo(
+            f"interrupted: {counts['runs_ok']}/{counts['runs']} runs recorded in {out_dir};"
+            f" finish with: sim sweep {config} --out {out_dir} --resume", err=True)
+        sys.exit(130)
+    if not no_figures and counts["runs_ok"]:
+        from simulator.output.sweep_figures import sweep_figures
+
+        sweep_figures(out_dir, fmt=fmt)
+    if not quiet:
+        _print_outcome(outcome, out_dir)
+    if outcome.failed:
+        for line in _error_lines(outcome)[:5]:
+            click.echo(line, err=True)
+        click.echo(f"error: {counts['runs_failed']} run(s) failed at {counts['points_failed']} point(s);"
+                   f" see {out_dir}/manifest.json", err=True)
+        sys.exit(1)
+
+
+def _with_progress(plan, out_dir, workers, scheduler, resume, force, console):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from simulator.workflow.sweep import run_sweep
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("runs · {task.fields[points]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(plan.experiment.name, total=None, points="")
+
+        def progress(state) -> None:
+            failed = f" · [red]{state.runs_failed} failed[/red]" if state.runs_failed else ""
+            bar.update(task, total=state.runs_total, completed=state.runs_done,
+                       points=f"points {state.points_done}/{state.points_total}{failed}")
+
+        return run_sweep(plan, out_dir, workers, scheduler, resume, force, progress)
+
+
+def _error_lines(outcome) -> list[str]:
+    lines = []
+    index = {p.id: p for p in outcome.plan.points}
+    for (pid, rep), rec in sorted(outcome.store.records.items()):
+        if rec["status"] != "ok":
+            where = ", ".join(f"{k}={v}" for k, v in index[pid].values.items()) or pid
+            lines.append(f"error: point {where} replication {rep}: {rec.get('error')}")
+    return lines
+
+
+def _print_outcome(outcome, out_dir: Path) -> None:
+    from rich.table import Table
+
+    from simulator.cli.common import console
+
+    plan, store = outcome.plan, outcome.store
+    shown = {"latency.mean": "latency mean", "latency.p99": "latency p99", "requests.per_second": "req/s",
+             "server.cpu_utilization": "CPU", "server.memory_peak": "memory"}
+    table = Table(title=f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications")
+    for key in plan.grid:
+        table.add_column(key.split(".")[-1] if len(plan.grid) > 1 else key, overflow="fold")
+    table.add_column("n", justify="right")
+    for label in shown.values():
+        table.add_column(label, justify="right")
+    for row in store.summary_rows():
+        cells = [str(row[k]) for k in plan.grid] + [str(row["replications"])]
+        cells += [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for k in shown]
+        table.add_row(*cells)
+    console.print(table)
+    c = outcome.counts
+    console.print(f"[dim]{outcome.ran} runs in {outcome.wall_seconds:.1f} s wall"
+                  f" ({outcome.skipped} already done); {c['runs_ok']}/{c['runs']} ok[/dim]")
+    console.print(f"results: {out_dir}")
+
+
+@click.command("plot")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--x", "x", metavar="KEY", default=None, help="Swept key on the x axis (default: the numeric one).")
+@click.option("--y", "ys", metavar="METRIC", multiple=True, help="Metric(s) to draw (default: the key metrics).")
+@click.option("--by", metavar="KEY", default=None, help="Swept key drawn as one line per value.")
+@click.option("--format", "fmt", type=FORMATS, default="png", show_default=True)
+def plot_command(folder: str, x: str | None, ys: tuple[str, ...], by: str | None, fmt: str) -> None:
+    """Draw the figures of a run folder or a sweep folder (into FOLDER or FOLDER/figures)."""
+    from simulator.config import ConfigError
+
+    path = Path(folder)
+    if (path / "manifest.json").exists():
+        from simulator.output.sweep_figures import sweep_figures
+
+        made = sweep_figures(path, x=x, y=list(ys) or None, by=by, fmt=fmt)
+    elif (path / "summary.json").exists():
+        if x or ys or by:
+            raise ConfigError(f"error: {path}: --x/--y/--by apply to sweep folders; this is a run folder")
+        from simulator.output.run_figures import run_figures
+
+        made = run_figures(path, fmt=fmt)
+    else:
+        raise ConfigError(f"error: {path}: not a run or sweep folder (no summary.json or manifest.json)")
+    for p in made:
+        click.echo(str(p))
+
+
+@click.command("report")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=FORMATS, default="png", show_default=True, help="Figure format to show.")
+@click.option("--embed", is_flag=True, help="Inline the figures into report.html (one file to send).")
+def report_command(folder: str, fmt: str, embed: bool) -> None:
+    """Write FOLDER/report.md and FOLDER/report.html for a run or a sweep.
+
+    Both link the figures with paths relative to FOLDER, so the folder can be
+    moved or copied whole; --embed puts the figures inside report.html.
+    """
+    from simulator.output.report import write_report
+
+    for p in write_report(folder, fmt=fmt, embed=embed):
+        click.echo(str(p))
+
+
+@click.command("figures")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder of the figures (default: figures/ of the repository).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Default: every core.")
+@click.option("--quiet", is_flag=True)
+def figures_command(out: str, workers: int | None, quiet: bool) -> None:
+    """Regenerate the README figures from experiments/scaling_clients.toml."""
+    from simulator.cli.figures import make_figures
+
+    kwargs = {"out": out} if out else {}
+    for p in make_figures(workers=workers, quiet=quiet, **kwargs):
+        click.echo(str(p))

@@ -1,0 +1,398 @@
+"""Loading a config: TOML, ``--set`` overrides, validation, checks across keys.
+
+Every problem is collected as ``(key path, message)`` and reported together,
+one line each, as ``error: FILE: key.path: message`` (``--set`` instead of the
+file when the key came from an override), so a user fixes a config in one
+round instead of one error per run.  Beyond types and ranges, it refuses what
+nobody could mean (a failure after the run ends, more sample windows than the
+machine can hold) and what is not built yet (a mechanism kind not registered,
+a ``receiver_outage`` for a mechanism without receivers), rather than run
+without it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from simulator.config import registry
+from simulator.config.keys import (
+    ConfigError,
+    Problem,
+    closest,
+    dotted_keys,
+    error_message,
+    hint,
+    loc_path,
+    resolve_key,
+    set_dotted,
+    submodel,
+)
+from simulator.config.sections import FAILURE_KEYS, ExperimentConfig
+from simulator.config.units import format_duration
+
+#: The kinds DESIGN §4 names; those not registered yet are "not supported yet", not typos.
+DESIGN_KINDS = ("short_polling", "long_polling", "sse", "websocket", "webhook")
+#: Mechanism keys DESIGN §4 promises to kinds that may not be registered yet (for hints).
+DESIGN_PARAMS = {
+    "long_polling": ("hold", "rerequest_delay"),
+    "sse": ("heartbeat", "replay_buffer"),
+    "websocket": ("heartbeat", "resume"),
+    "webhook": ("timeout", "max_attempts", "receiver_workers", "receiver_cost"),
+}
+#: Bounds on the per-window series (one float per window, per node for CPU).
+MAX_WINDOWS = 1_000_000
+MAX_NODE_WINDOWS = 20_000_000
+
+
+def features(kind: str) -> set[str]:
+    """What a registered mechanism models beyond the basics.
+
+    A mechanism class may declare ``features = {...}``; otherwise: every kind
+    survives ``node_crash``, ``receiver_outage`` needs webhook receivers,
+    ``upstream`` (``workload.upstream_rate``) needs WebSocket clients.
+    """
+    declared = getattr(registry.get(kind), "features", None)
+    if declared is not None:
+        return set(declared)
+    return {"node_crash"} | {"webhook": {"receiver_outage"}, "websocket": {"upstream"}}.get(kind, set())
+
+
+# ---------------------------------------------------------------------------
+# Reading and overriding
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file, turning every failure into a one-line ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"error: {p}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"error: {p}: is a directory, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"error: {p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"error: {p}: cannot read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        at = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)
+        if at:
+            where = f"line {at.group(1)}, column {at.group(2)}"
+            msg = msg[: at.start()] + msg[at.end() :]
+        else:
+            where = "end of file" if "end of document" in msg else "?"
+            msg = re.sub(r"\s*\(at end of document\)", "", msg)
+        raise ConfigError(f"error: {p}: {where}: invalid TOML: {msg}") from None
+
+
+def parse_override_value(text: str) -> Any:
+    """A ``--set`` value: a TOML value if it parses as one, else the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Read, override and validate an experiment config.
+
+    ``path`` is a TOML file (``None``: all defaults).  ``overrides`` are
+    ``"dotted.key=value"`` strings as given to ``--set`` (values parsed as TOML,
+    falling back to a bare string) or a mapping of dotted keys to values.
+    Raises :class:`ConfigError` on any bad input.
+    """
+    source = str(path) if path is not None else "<defaults>"
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        items = []
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"error: --set {item!r}: expected KEY=VALUE, e.g. network.latency=80ms")
+            items.append((key.strip(), parse_override_value(value.strip())))
+    for key, value in items:
+        if key.split(".")[0] != "mechanism":  # mechanism keys are checked against the kind
+            validate_dotted_key(key)
+        try:
+            set_dotted(data, key, value)
+        except ValueError as exc:
+            raise ConfigError(f"error: --set: {exc}") from None
+    return validate_config(data, source, [k for k, _ in items])
+
+
+def validate_config(
+    data: dict[str, Any], source: str = "<config>", override_keys: list[str] | tuple = ()
+) -> ExperimentConfig:
+    """Validate raw TOML data into an :class:`ExperimentConfig` (or raise ConfigError)."""
+    config, problems = check(data)
+    if problems:
+        raise ConfigError(render(problems, source, override_keys))
+    assert config is not None
+    return config
+
+
+def render(problems: list[Problem], source: str, override_keys: list[str] | tuple = ()) -> list[str]:
+    """``error: SOURCE: path: message`` lines; keys that came from ``--set`` say so."""
+
+    def origin(path: str) -> str:
+        plain = path.replace('"', "")
+        for key in override_keys:
+            if plain == key or plain.startswith(key + ".") or key.startswith(plain + "."):
+                return "--set"
+        return source
+
+    return [f"error: {origin(path)}: {path}: {msg}" for path, msg in problems]
+
+
+# ---------------------------------------------------------------------------
+# Validation
+
+
+def check(data: Any) -> tuple[ExperimentConfig | None, list[Problem]]:
+    """The config and every problem found in raw data (the config is None if any)."""
+    if not isinstance(data, dict):
+        return None, [("(top)", "a config is a TOML table of sections")]
+    problems: list[Problem] = []
+    config = None
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        problems += _pydantic_problems(exc, ExperimentConfig, ())
+    params = None
+    mech = data.get("mechanism", {})
+    if isinstance(mech, dict) and isinstance(mech.get("kind", "short_polling"), str):
+        kind = mech.get("kind", "short_polling")
+        why = kind_problem(kind)
+        if why:
+            problems.append(("mechanism.kind", why))
+        else:
+            model = registry.get(kind).Params
+            extra = {k: v for k, v in mech.items() if k not in ("kind", "backoff")}
+            extra = _without_other_swept_kinds(extra, kind, model, data)
+            try:
+                params = model.model_validate(extra)
+            except ValidationError as exc:
+                problems += _pydantic_problems(exc, model, ("mechanism",), kind)
+    if problems or config is None:
+        return None, problems
+    config.mechanism.params = params
+    if config.mechanism.model_extra:
+        config.mechanism.model_extra.clear()
+    problems += _cross_checks(config) + _sweep_checks(config, data)
+    return (None if problems else config), problems
+
+
+def _without_other_swept_kinds(
+    extra: dict[str, Any], kind: str, model: type[BaseModel], data: dict[str, Any]
+) -> dict[str, Any]:
+    """Drop ``[mechanism]`` keys that belong to another kind the sweep grid compares.
+
+    A config comparing mechanisms (``[sweep.grid] "mechanism.kind" = [...]``) holds the
+    parameters of every swept kind; ``sim run`` on it runs ``mechanism.kind`` with its
+    own keys, as each sweep point does.  A key no swept kind has is still an error.
+    """
+    grid = (data.get("sweep") or {}).get("grid") if isinstance(data.get("sweep"), dict) else None
+    kinds = grid.get("mechanism.kind") if isinstance(grid, dict) else None
+    if not isinstance(kinds, list):
+        return extra
+    others: set[str] = set()
+    for other in kinds:
+        if isinstance(other, str) and other != kind and kind_problem(other) is None:
+            others |= set(registry.get(other).Params.model_fields)
+    own = set(model.model_fields)
+    return {k: v for k, v in extra.items() if k in own or k not in others}
+
+
+def kind_problem(kind: str) -> str | None:
+    """Why ``mechanism.kind = kind`` cannot run (None if it can)."""
+    kinds = registry.kinds()
+    if kind in kinds:
+        return None
+    if kind in DESIGN_KINDS:
+        return f"{kind!r} is not supported yet (built so far: {', '.join(kinds)})"
+    known = list(dict.fromkeys([*kinds, *DESIGN_KINDS]))
+    return f"unknown mechanism {kind!r} (choose from {', '.join(kinds)}){hint(kind, known)}"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        current = submodel(field.annotation) if field is not None else None
+        if current is None:
+            return None
+    return [n for n, f in current.model_fields.items() if not f.exclude]
+
+
+def _pydantic_problems(
+    exc: ValidationError, model: type[BaseModel], prefix: tuple, kind: str | None = None
+) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = loc_path(loc, prefix)
+        if err["type"] != "extra_forbidden":
+            problems.append((path, error_message(err)))
+            continue
+        key = str(loc[-1])
+        local = _fields_at(model, loc[:-1]) or []
+        if prefix == ("mechanism",) and len(loc) == 1:
+            local += ["kind", "backoff"]
+            owners = [k for k in registry.kinds() if k != kind and key in registry.get(k).Params.model_fields]
+            owners += [k for k, keys in DESIGN_PARAMS.items() if key in keys and k not in registry.kinds()]
+            if owners:
+                problems.append((path, f"unknown key for mechanism.kind = {kind!r} (a {owners[0]} key)"))
+                continue
+        suggestion = closest(key, local)
+        if suggestion is None:
+            # the right key in the wrong section: [clients] rate -> workload.rate
+            elsewhere = [k for k in all_keys() if k.rsplit(".", 1)[-1] == key]
+            suggestion = elsewhere[0] if elsewhere else None
+        problems.append((path, "unknown key" + (f"; did you mean {suggestion!r}?" if suggestion else "")))
+    return problems
+
+
+def _cross_checks(config: ExperimentConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    kind = config.mechanism.kind
+    supported = features(kind)
+    run_end = config.experiment.warmup + config.experiment.duration
+    down_until: dict[int, tuple[float, int]] = {}
+    for i, failure in sorted(enumerate(config.failures), key=lambda x: x[1].at):
+        where = f"failures.{i}"
+        for key in sorted(failure.model_fields_set - set(FAILURE_KEYS[failure.kind])):
+            problems.append((f"{where}.{key}", f"{failure.kind} does not take {key} (it takes {', '.join(FAILURE_KEYS[failure.kind][1:])})"))
+        if failure.kind not in supported:
+            needs = "mechanism.kind = 'webhook' (receivers to take down)" if failure.kind == "receiver_outage" else "a mechanism that models it"
+            problems.append((f"{where}.kind", f"{failure.kind} is not supported with mechanism.kind = {kind!r}; it needs {needs}"))
+        if failure.at > run_end:
+            problems.append((f"{where}.at", f"{format_duration(failure.at)} is after the run ends (warmup + duration = {format_duration(run_end)}): it would never happen"))
+        if failure.kind == "node_crash":
+            if failure.node >= config.server.nodes:
+                problems.append((f"{where}.node", f"node {failure.node} does not exist (server.nodes = {config.server.nodes}, nodes are numbered from 0)"))
+            previous = down_until.get(failure.node)
+            if previous and failure.at < previous[0]:
+                problems.append((where, f"node {failure.node} is still down then (failures.{previous[1]} lasts until {format_duration(previous[0])})"))
+            down_until[failure.node] = (failure.at + failure.duration, i)
+    b = config.mechanism.backoff
+    if b.max < b.initial:
+        problems.append(("mechanism.backoff.max", f"must be >= initial ({format_duration(b.initial)}), got {format_duration(b.max)}"))
+    if config.workload.upstream_rate > 0 and "upstream" not in supported:
+        problems.append(("workload.upstream_rate", f"client -> server messages are not supported yet with mechanism.kind = {kind!r} (websocket only); set it to 0"))
+    windows = math.ceil(run_end / config.experiment.sample_every - 1e-9)
+    if windows > MAX_WINDOWS or windows * config.server.nodes > MAX_NODE_WINDOWS:
+        problems.append(("experiment.sample_every", f"{format_duration(config.experiment.sample_every)} over {format_duration(run_end)} makes {windows:,} windows (x {config.server.nodes} nodes); at most {MAX_WINDOWS:,} windows and {MAX_NODE_WINDOWS:,} node-windows"))
+    if config.clients.connect_over > run_end:
+        problems.append(("clients.connect_over", f"{format_duration(config.clients.connect_over)} is longer than the run ({format_duration(run_end)}): some clients would never start"))
+    return problems
+
+
+def _sweep_checks(config: ExperimentConfig, data: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    base = {k: v for k, v in data.items() if k != "sweep"}
+    for key, values in config.sweep.grid.items():
+        path = loc_path(("sweep", "grid", key))
+        if key.split(".")[0] == "sweep":
+            problems.append((path, "the sweep section cannot be swept"))
+            continue
+        try:
+            validate_dotted_key(key)
+        except ConfigError as exc:
+            problems.append((path, exc.lines[0].split(f"{key}: ", 1)[-1]))
+            continue
+        if not values:
+            problems.append((path, "needs at least one value"))
+        for value in values:
+            for msg in _value_problems(base, key, value):
+                problems.append((path, f"value {value!r}: {msg}"))
+    return problems
+
+
+def _value_problems(base: dict[str, Any], key: str, value: Any) -> list[str]:
+    """What is wrong with ``key = value`` on top of ``base`` (problems at that key only)."""
+    parts = key.split(".")
+    if key == "mechanism.kind":
+        if not isinstance(value, str):
+            return [f"must be a string, got {value!r}"]
+        why = kind_problem(value)
+        return [why] if why else []
+    if parts[0] == "mechanism" and parts[1] != "backoff":
+        # a key of some kind's Params: check it against that kind's model
+        for kind in registry.kinds():
+            model = registry.get(kind).Params
+            if resolve_key(model, parts[1:]) is None:
+                data: dict[str, Any] = {}
+                set_dotted(data, ".".join(parts[1:]), value)
+                try:
+                    model.model_validate(data)
+                except ValidationError as exc:
+                    return [msg for _, msg in _pydantic_problems(exc, model, ("mechanism",), kind)]
+                return []
+        return []
+    data = copy.deepcopy(base)
+    try:
+        set_dotted(data, key, value)
+    except ValueError as exc:
+        return [str(exc)]
+    _, problems = check(data)
+    return [msg for path, msg in problems if path == key or path.startswith(key + ".") or key.startswith(path + ".")]
+
+
+# ---------------------------------------------------------------------------
+# Dotted keys (--set, sweep axes)
+
+
+def all_keys(kind: str | None = None) -> list[str]:
+    """Every valid dotted key (``failures.N.at`` for list entries); mechanism keys of
+    ``kind``, or of every registered kind."""
+    keys = dotted_keys(ExperimentConfig)
+    kinds = [kind] if kind and kind in registry.kinds() else registry.kinds()
+    for k in kinds:
+        keys += [f"mechanism.{p}" for p in dotted_keys(registry.get(k).Params)]
+    return list(dict.fromkeys(keys))
+
+
+def validate_dotted_key(key: str, kind: str | None = None, source: str = "--set") -> None:
+    """Raise :class:`ConfigError` unless ``key`` addresses a config key.
+
+    For sweep axes and ``--set``: ``clients.count``, ``network.latency.mean``,
+    ``failures.0.at``, ``mechanism.interval`` (a key of ``kind``'s parameters,
+    or of any registered mechanism when ``kind`` is None).  The message
+    suggests the closest valid key.
+    """
+    parts = key.split(".")
+    why: str | None = "empty part in the key (two dots, or a dot at an end)"
+    if all(parts):
+        if parts[0] == "mechanism" and len(parts) > 1 and parts[1] not in ("kind", "backoff"):
+            kinds = [kind] if kind and kind in registry.kinds() else registry.kinds()
+            reasons = [resolve_key(registry.get(k).Params, parts[1:]) for k in kinds]
+            why = None if None in reasons else (reasons[0] if reasons else "unknown key")
+        else:
+            why = resolve_key(ExperimentConfig, parts)
+    if why is None:
+        return
+    if why == "unknown key":
+        generic = ".".join("N" if p.isdigit() else p for p in parts)
+        match = closest(generic, all_keys(kind), cutoff=0.5)
+        if match:
+            numbers = iter(p for p in parts if p.isdigit())
+            match = ".".join(next(numbers, "0") if p == "N" else p for p in match.split("."))
+            why += f"; did you mean {match!r}?"
+    raise ConfigError(f"error: {source}: {key}: {why}")

@@ -1,0 +1,270 @@
+"""The experiment config: TOML in, typed and validated objects out.
+
+Every section and key of DESIGN §4 is a pydantic model field with its default
+and a description (the source of ``docs/config.md``).  Units are parsed here,
+once: the models downstream see seconds, bytes and bits per second, and a
+:class:`~simulator.config.distributions.Distribution` wherever a duration may be
+random.  Mechanism parameters are validated by the model the mechanism
+registered (see :mod:`simulator.config.registry`), so the engine needs no knowledge
+of any one mechanism.  Loading, ``--set`` and the checks across keys live in
+:mod:`simulator.config.load`.
+
+Bad input raises :class:`ConfigError` carrying one line per problem in the form
+``error: file: key.path: problem`` (with the closest valid key for a typo).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
+
+from simulator.config.distributions import Distribution, parse_distribution
+from simulator.config.keys import ConfigError
+from simulator.config.units import (
+    format_duration,
+    format_rate,
+    format_size,
+    parse_duration,
+    parse_rate,
+    parse_size,
+)
+
+__all__ = [
+    "BitsPerSecond", "Bytes", "ConfigError", "Count", "ExperimentConfig", "Flag", "Number",
+    "PositiveSecondsDist", "Seconds", "SecondsDist",
+]
+
+
+def _number(value: Any) -> Any:
+    """Numbers only (TOML ``true`` is not 1), and finite (TOML allows ``inf``/``nan``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        tip = " (one value per run: lists of values are for `sim sweep`)" if isinstance(value, str) and "," in value else ""
+        raise ValueError(f"must be a number, got {value!r}{tip}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """Whole numbers only; ``1e4`` is accepted as 10000, ``2.5`` and ``true`` are not."""
+    try:
+        _number(value)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("a number", "a whole number", 1)) from None
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"must be a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
+def _positive_mean(dist: Distribution) -> Distribution:
+    if dist.mean <= 0:
+        raise ValueError(f"must be > 0 (a zero interval repeats without pause), got {dist.to_config()!r}")
+    return dist
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Count = Annotated[int, BeforeValidator(_whole)]
+Flag = StrictBool
+Seconds = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+Bytes = Annotated[
+    float,
+    BeforeValidator(parse_size),
+    PlainSerializer(format_size, return_type=str, when_used="json"),
+]
+BitsPerSecond = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    PlainSerializer(format_rate, return_type=str, when_used="json"),
+]
+SecondsDist = Annotated[
+    Distribution,
+    BeforeValidator(parse_distribution),
+    PlainSerializer(lambda d: d.to_config(), return_type=Any, when_used="json"),
+]
+#: A duration or distribution whose mean must be > 0 (polling intervals).
+PositiveSecondsDist = Annotated[
+    Distribution,
+    BeforeValidator(parse_distribution),
+    AfterValidator(_positive_mean),
+    PlainSerializer(lambda d: d.to_config(), return_type=Any, when_used="json"),
+]
+
+
+def _s(text: str) -> float:
+    """A default written as in DESIGN §4 (``"50us"``), so it prints back the same."""
+    return parse_duration(text)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=False)
+
+
+class ExperimentSection(Section):
+    name: str = Field("experiment", description="Name of the experiment; results go to `results/<name>/<timestamp>` by default.")
+    description: str = Field("", description="Free text, copied into the results.")
+    seed: Count = Field(1, ge=0, description="Seed from which every random stream derives; same config and seed give identical metrics.")
+    duration: Seconds = Field(_s("10m"), gt=0, description="Simulated time that is measured, after the warm-up.")
+    warmup: Seconds = Field(_s("30s"), description="Simulated time run first and not measured.")
+    sample_every: Seconds = Field(_s("1s"), gt=0, description="Resolution of `timeseries.csv` (one row per window).")
+    drain: Seconds = Field(
+        _s("5m"),
+        description=(
+            "After the measured window, keep simulating up to this long (no new notifications,"
+            " nothing else measured) until every notification published in the window is"
+            " delivered or lost, so late deliveries' latencies are counted, not cut off;"
+            " 0 = stop at the window's end (what is still on its way counts as pending)."
+        ),
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # The name becomes a folder name: refuse anything that would climb or nest.
+        if not name.strip() or name in (".", "..") or "/" in name or "\\" in name:
+            raise ValueError(f"must be a plain folder name (no '/' and not empty), got {name!r}")
+        return name
+
+
+class ClientsSection(Section):
+    count: Count = Field(1000, ge=1, le=100_000_000, description="Number of clients (subscribers, or webhook receivers).")
+    connect_over: Seconds = Field(_s("10s"), description="Clients start uniformly spread over this window from time 0.")
+
+
+class BackoffSection(Section):
+    initial: Seconds = Field(_s("1s"), gt=0, description="Delay before the first retry or reconnect (before jitter).")
+    max: Seconds = Field(_s("30s"), gt=0, description="Cap of the delay; must be >= initial.")
+    factor: Number = Field(2.0, ge=1.0, le=100.0, description="Growth of the delay per attempt: initial * factor^attempt.")
+    jitter: Literal["none", "full", "equal", "decorrelated"] = Field("full", description="Randomisation of each delay, as in AWS's 'Exponential Backoff and Jitter'.")
+
+
+class MechanismSection(Section):
+    """``kind`` and ``backoff`` are common; the other keys belong to the kind's model."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str = Field("short_polling", description="Which mechanism: a kind registered in `models/` (see `sim mechanisms`).")
+    backoff: BackoffSection = Field(BackoffSection(), description="Reconnect and webhook retry delays.")
+    params: Any = Field(None, exclude=True)
+
+
+class WorkloadSection(Section):
+    pattern: Literal["per_client", "broadcast", "topics"] = Field("per_client", description="per_client: each client its own feed; broadcast: one feed to all; topics: each client subscribes to one of `topics` feeds, uniformly.")
+    topics: Count = Field(100, ge=1, le=10_000_000, description="Number of feeds with pattern = 'topics'.")
+    rate: Number = Field(0.2, ge=0, le=1e6, description="Notifications per second per feed.")
+    arrivals: Literal["poisson", "periodic"] = Field("poisson", description="Publish times per feed: a Poisson process, or evenly spaced with a random phase.")
+    payload: Bytes = Field(200.0, description="Bytes of one notification's payload.")
+    upstream_rate: Number = Field(0.0, ge=0, le=1e6, description="Client -> server messages per second per client (WebSocket only).")
+
+
+class NetworkSection(Section):
+    latency: SecondsDist = Field(Distribution.constant(_s("25ms")), description="One-way client <-> server latency; constant or a distribution (drawn per crossing).")
+    bandwidth: BitsPerSecond = Field(100e6, gt=0, description="Per-client access link: serialisation delay = bytes * 8 / bandwidth.")
+
+
+class HttpSection(Section):
+    request_headers: Bytes = Field(500.0, description="Header bytes of each HTTP request.")
+    response_headers: Bytes = Field(371.0, description="Header bytes of each HTTP response (871 B in all, after Lubbers & Greco).")
+    tls: Literal["none", "1.2", "1.3"] = Field("1.3", description="TLS version: extra round trips to open a connection (none 0, 1.2 two, 1.3 one) on top of TCP's one.")
+    keep_alive: Flag = Field(True, description="Polls reuse the connection; false: every poll pays TCP (+TLS) set-up.")
+    keep_alive_timeout: Seconds = Field(_s("75s"), description="An idle keep-alive connection stays open (and counts) this long (nginx default).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls_as_text(cls, data: Any) -> Any:
+        # TOML users write tls = 1.3 as often as tls = "1.3".
+        if isinstance(data, dict) and isinstance(data.get("tls"), float):
+            data = {**data, "tls": f"{data['tls']:.1f}"}
+        return data
+
+
+class ServerSection(Section):
+    nodes: Count = Field(1, ge=1, le=10_000, description="Server nodes behind the balancer.")
+    workers: Count = Field(4, ge=1, le=100_000, description="Requests processed at once per node (cores).")
+    request_cost: SecondsDist = Field(Distribution.constant(_s("1ms")), description="CPU time per HTTP request handled; constant or a distribution.")
+    message_cost: SecondsDist = Field(Distribution.constant(_s("50us")), description="CPU time per message written to an open connection.")
+    max_connections: Count = Field(10000, ge=1, description="Open connections per node (file descriptors); more are refused.")
+    memory_per_connection: Bytes = Field(40 * 1024.0, description="Server memory held per open connection.")
+    memory_base: Bytes = Field(256 * 2**20.0, description="Server memory per node with no connections.")
+
+
+class ClusterSection(Section):
+    balancer: Literal["round_robin", "least_connections", "hash"] = Field("round_robin", description="How the balancer places each new connection or request; hash is sticky by client.")
+    idle_timeout: Seconds = Field(_s("0s"), description="The balancer drops a connection idle this long; 0 = never (AWS ALB: 60s).")
+    backplane_latency: Seconds = Field(_s("1ms"), description="Pub/sub hop that brings an event to another node (nodes > 1).")
+    store_cost: Seconds = Field(_s("500us"), description="Shared-state read a stateless poll pays when nodes > 1.")
+
+
+class FailureSpec(Section):
+    kind: Literal["node_crash", "receiver_outage"] = Field(description="node_crash: a server node goes down; receiver_outage: a fraction of webhook receivers refuse.")
+    node: Count = Field(0, ge=0, description="node_crash: which node (numbered from 0).")
+    fraction: Number = Field(1.0, gt=0, le=1, description="receiver_outage: share of receivers down.")
+    at: Seconds = Field(_s("0s"), description="When the failure starts (simulated time from 0, warm-up included).")
+    duration: Seconds = Field(_s("1m"), description="How long it lasts.")
+
+
+#: Keys each failure kind takes (the others are refused, not ignored).
+FAILURE_KEYS = {
+    "node_crash": ("kind", "node", "at", "duration"),
+    "receiver_outage": ("kind", "fraction", "at", "duration"),
+}
+
+
+class CostSection(Section):
+    node_hour: Number = Field(0.10, ge=0, description="Dollars per node-hour.")
+    egress_gb: Number = Field(0.09, ge=0, description="Dollars per GB sent to clients.")
+
+
+class SweepSection(Section):
+    replications: Count = Field(3, ge=1, le=10_000, description="Runs per grid point, each with its own seed (`sim sweep`).")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Axes of the sweep: dotted config key -> list of values.")
+
+
+class ExperimentConfig(Section):
+    """A whole experiment: every section of DESIGN §4 with its defaults."""
+
+    experiment: ExperimentSection = Field(ExperimentSection(), description="Name, seed and simulated time.")
+    clients: ClientsSection = Field(ClientsSection(), description="The clients.")
+    mechanism: MechanismSection = Field(MechanismSection(), description="The notification mechanism and its parameters.")
+    workload: WorkloadSection = Field(WorkloadSection(), description="What is published, how often, to whom.")
+    network: NetworkSection = Field(NetworkSection(), description="Client access links.")
+    http: HttpSection = Field(HttpSection(), description="HTTP and connection set-up costs.")
+    server: ServerSection = Field(ServerSection(), description="Each server node.")
+    cluster: ClusterSection = Field(ClusterSection(), description="Balancer and multi-node costs.")
+    failures: list[FailureSpec] = Field(default_factory=list, description="Injected failures ([[failures]] entries); none by default.")
+    cost: CostSection = Field(CostSection(), description="Prices.")
+    sweep: SweepSection = Field(SweepSection(), description="Used by `sim sweep`.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain TOML-able data (units as strings); loads back equal."""
+        data = self.model_dump(mode="json")
+        params = self.mechanism.params
+        mech = {"kind": self.mechanism.kind}
+        if params is not None:
+            mech.update(params.model_dump(mode="json"))
+        mech["backoff"] = data["mechanism"]["backoff"]
+        data["mechanism"] = mech
+        failures = [
+            {k: v for k, v in f.items() if k in FAILURE_KEYS[f["kind"]]} for f in data["failures"]
+        ]
+        if failures:
+            data["failures"] = failures
+        else:
+            del data["failures"]
+        return data

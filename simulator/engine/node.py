@@ -1,0 +1,149 @@
+"""A server node: a pool of workers, an open-connection table, memory.
+
+The worker pool is a first-come-first-served queue with ``workers`` servers
+computed in virtual time: a request arriving at ``t`` starts at
+``max(t, earliest free worker)`` and holds that worker for its cost.  Because
+requests reach the node in time order (each arrival is one SimPy event), this
+is exactly a FCFS multi-server queue, without a SimPy event for the queue
+entry, the service start or the release.  The caller learns the finish time at
+once and sleeps until then, or further, fused with the next deterministic delay.
+
+A crash is known in advance (failures are part of the config), so work that
+would finish after the node's next crash is reported lost at arrival.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from simulator.config.distributions import Sampler
+from simulator.engine.metrics import Metrics
+
+
+class ServerNode:
+    """One node of the cluster (seconds, bytes)."""
+
+    def __init__(
+        self,
+        index: int,
+        workers: int,
+        max_connections: int,
+        request_cost: Sampler,
+        message_cost: Sampler,
+        metrics: Metrics,
+    ):
+        self.index = index
+        self.workers = workers
+        self.max_connections = max_connections
+        self.request_cost = request_cost
+        self.message_cost = message_cost
+        self.metrics = metrics
+        self._free = [0.0] * workers  # heap of the times each worker becomes free
+        self.connections = 0
+        self.up = True
+        self.epoch = 0  # bumped at every crash: connections opened before are gone
+        self.next_crash = math.inf
+        self.crash_listeners: list[Callable[[ServerNode, float], None]] = []
+
+    # -- CPU -------------------------------------------------------------
+    def process(self, arrival: float, cost: float) -> float:
+        """Queue ``cost`` seconds of work arriving at ``arrival``; its finish time, or -1 if lost.
+
+        Lost means the node crashes before the work finishes (the queue dies with it).
+        Work that starts before the crash still holds its worker, and burns CPU, until then.
+        """
+        free = self._free
+        earliest = free[0]
+        start = arrival if arrival > earliest else earliest
+        finish = start + cost
+        m = self.metrics
+        if finish >= self.next_crash:
+            crash = self.next_crash
+            if start < crash:
+                heapq.heapreplace(free, crash)
+                if m.t_start <= arrival <= m.t_end:
+                    m.queue_wait.add(start - arrival)
+                m.busy(self.index, start, crash)
+            return -1.0
+        heapq.heapreplace(free, finish)
+        if m.t_start <= arrival <= m.t_end:
+            m.queue_wait.add(start - arrival)
+        m.busy(self.index, start, finish)
+        return finish
+
+    def process_many(self, arrival: float, costs: np.ndarray) -> np.ndarray:
+        """Queue a burst of ``len(costs)`` writes arriving together; their finish times.
+
+        The burst is spread over the workers in the order they become free
+        (message k to worker k mod c), which is exactly FCFS when the costs are
+        equal and a close approximation otherwise.  Finish times past the next
+        crash are returned as -1 (lost).
+        """
+        n = len(costs)
+        if n == 0:
+            return np.empty(0)
+        workers = sorted(self._free)
+        c = min(self.workers, n)
+        finish = np.empty(n)
+        m = self.metrics
+        measured = m.t_start <= arrival <= m.t_end
+        waits = []
+        for j in range(c):
+            start = arrival if arrival > workers[j] else workers[j]
+            ends = start + np.cumsum(costs[j::c])
+            finish[j::c] = ends
+            if measured:
+                waits.append(np.concatenate(([start], ends[:-1])) - arrival)
+            busy_until = float(ends[-1])
+            m.busy(self.index, start, min(busy_until, self.next_crash))  # no CPU once it is down
+            workers[j] = busy_until
+        if waits:  # one histogram update per burst, not one per worker
+            m.queue_wait.add_many(np.concatenate(waits))
+        self._free = workers
+        heapq.heapify(self._free)
+        if self.next_crash < math.inf:
+            finish[finish >= self.next_crash] = -1.0
+        return finish
+
+    def backlog(self, now: float) -> float:
+        """Seconds until a worker is free (0 if one is idle now)."""
+        return max(0.0, self._free[0] - now)
+
+    # -- connections -------------------------------------------------------
+    def open(self, t: float) -> bool:
+        """Open a connection at ``t``; False (refused) if the node is down or full."""
+        m = self.metrics
+        if not self.up or self.connections >= self.max_connections:
+            m.connection_refused(t)
+            return False
+        self.connections += 1
+        m.connection_opened(t)
+        m.connections_changed(t, 1, self.index, self.connections)
+        return True
+
+    def close(self, t: float, epoch: int) -> None:
+        """Close a connection opened in ``epoch`` (a no-op if a crash already dropped it)."""
+        if epoch == self.epoch:
+            self.connections -= 1
+            self.metrics.connections_changed(t, -1, self.index, self.connections)
+
+    def crash(self, t: float, until: float, next_crash: float) -> None:
+        """Go down at ``t`` until ``until``: drop every connection, lose all queued work."""
+        dropped = self.connections
+        self.up = False
+        self.epoch += 1
+        self.connections = 0
+        self.metrics.connections_changed(t, -dropped, self.index, 0)
+        self.metrics.connections_lost(t, dropped)
+        self._free = [until] * self.workers
+        self.next_crash = next_crash
+        for listener in self.crash_listeners:
+            listener(self, t)
+
+    def recover(self) -> None:
+        """Back up after a crash: accepts connections and work again."""
+        self.up = True

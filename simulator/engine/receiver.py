@@ -1,0 +1,74 @@
+"""Webhook receivers: each a small FCFS worker pool in virtual time, and their outages.
+
+A webhook's clients are receiving backends.  Each has ``workers`` workers
+(``receiver_workers``) that take POSTs first come, first served; a POST that
+arrives at ``t`` starts at ``max(t, earliest free worker)`` and holds that
+worker for its cost, exactly as :class:`simulator.engine.node.ServerNode` computes it.
+Arrivals must reach :meth:`ReceiverPool.process` in time order (each is one
+SimPy event), which makes the virtual-time pool an exact FCFS multi-server
+queue.  Pools are created on a receiver's first POST, so receivers that never
+get one cost nothing.
+
+``receiver_outage`` failures (``fraction``, ``at``, ``duration``) pick
+``round(fraction * receivers)`` receivers with a stream seeded by the
+experiment seed and the failure's index; those refuse every connection in
+``[at, at + duration)``.  Work already queued at a receiver when its outage
+starts is still processed (the outage refuses new connections only).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from simulator.config import FailureSpec
+from simulator.engine.randomness import RandomStreams
+
+
+class ReceiverPool:
+    """``count`` receivers, ``workers`` workers each (seconds)."""
+
+    def __init__(self, count: int, workers: int):
+        self.count = count
+        self.workers = workers
+        self._free: list[list[float] | None] = [None] * count  # per receiver: heap of free times
+        self._outages: list[tuple[float, float, list[bool]]] = []  # (start, end, down mask)
+
+    def process(self, receiver: int, arrival: float, cost: float) -> float:
+        """Queue a POST costing ``cost`` seconds arriving at ``arrival``; when it is processed."""
+        free = self._free[receiver]
+        if free is None:
+            free = self._free[receiver] = [0.0] * self.workers
+        earliest = free[0]
+        start = arrival if arrival > earliest else earliest
+        finish = start + cost
+        heapq.heapreplace(free, finish)
+        return finish
+
+    # -- outages -------------------------------------------------------------------
+    def add_outages(self, failures: list[FailureSpec], streams: RandomStreams) -> None:
+        """Register the ``receiver_outage`` entries of ``failures`` (others are ignored)."""
+        for i, f in enumerate(failures):
+            if f.kind != "receiver_outage":
+                continue
+            rng = streams.generator(f"receiver_outage.{i}")
+            k = int(round(f.fraction * self.count))
+            mask = np.zeros(self.count, dtype=bool)
+            mask[rng.choice(self.count, size=k, replace=False)] = True
+            self._outages.append((f.at, f.at + f.duration, mask.tolist()))
+
+    def down(self, receiver: int, t: float) -> bool:
+        """Whether ``receiver`` refuses connections at ``t``."""
+        for start, end, mask in self._outages:
+            if start <= t < end and mask[receiver]:
+                return True
+        return False
+
+    def down_count(self, t: float) -> int:
+        """How many receivers refuse connections at ``t``."""
+        down = np.zeros(self.count, dtype=bool)
+        for start, end, mask in self._outages:
+            if start <= t < end:
+                down |= np.asarray(mask)
+        return int(down.sum())

@@ -1,0 +1,221 @@
+"""Running one experiment: build the simulation, run it, check its books."""
+
+from __future__ import annotations
+
+import math
+import platform
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from simulator.config import ConfigError, ExperimentConfig, registry
+from simulator.engine.simulation import Simulation
+from simulator.engine.summary import build_metrics, check_books
+
+VERSION = "0.1.0"
+
+#: Rough bytes per client of model state (Python process, arrays, links), for refusing
+#: configs too large for the machine before they start swapping.
+BYTES_PER_CLIENT = 2_500
+
+
+@dataclass
+class Result:
+    """What one run produced: metrics (deterministic), run info (not), series."""
+
+    config: ExperimentConfig
+    metrics: dict[str, float]
+    run: dict[str, Any]
+    timeseries: dict[str, np.ndarray] = field(repr=False)
+    latency_cdf: tuple[np.ndarray, np.ndarray] = field(repr=False)
+
+
+def estimate_memory_bytes(config: ExperimentConfig) -> float:
+    """A coarse upper estimate of the memory a run needs (bytes).
+
+    A mechanism may declare ``bytes_per_client`` (array-based push mechanisms need far
+    less than one SimPy process per client); the default covers a client process.
+    """
+    per_client = getattr(registry.get(config.mechanism.kind), "bytes_per_client", BYTES_PER_CLIENT)
+    return 200e6 + per_client * config.clients.count
+
+
+#: SimPy events per wall-second the engine sustains (measured: 200k-300k on 2 cores), and
+#: the longest run (wall seconds) accepted without question.
+EVENTS_PER_SECOND = 200_000
+MAX_WALL_SECONDS = 24 * 3600
+
+
+def estimate_events(config: ExperimentConfig) -> float:
+    """A rough count of the SimPy events a run needs.
+
+    A mechanism may declare ``events_per_client_second(params, workload)`` (a poll is
+    two events, a webhook attempt one); fan-out to open connections is array work and
+    counts one event per publish.
+    """
+    cls = registry.get(config.mechanism.kind)
+    e = config.experiment
+    span = e.warmup + e.duration
+    w = config.workload
+    feeds = {"per_client": config.clients.count, "broadcast": 1}.get(w.pattern, w.topics)
+    per_client = getattr(cls, "events_per_client_second", None)
+    client_rate = per_client(config.mechanism.params, w) if per_client else 0.0
+    return span * (config.clients.count * client_rate + feeds * w.rate) + config.clients.count
+
+
+def check_fits(config: ExperimentConfig, source: str = "config") -> None:
+    """Refuse up front a config too large for the machine: memory it lacks, or days of events."""
+    events = estimate_events(config)
+    hours = events / EVENTS_PER_SECOND / 3600
+    if hours * 3600 > MAX_WALL_SECONDS:
+        raise ConfigError(
+            f"error: {source}: experiment.duration: about {events:.2g} SimPy events,"
+            f" ~{hours:,.0f} hours at {EVENTS_PER_SECOND:,} events/s; shorten the run,"
+            " use fewer clients or a longer interval"
+        )
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except Exception:  # psutil missing or unreadable: do not guess
+        return
+    need = estimate_memory_bytes(config)
+    if need > available:
+        raise ConfigError(
+            f"error: {source}: clients.count: {config.clients.count} clients need about"
+            f" {need / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available"
+        )
+
+
+def run(
+    config: ExperimentConfig,
+    progress: Callable[[float, float], None] | None = None,
+) -> Result:
+    """Simulate ``config`` once; raise if the books do not balance.
+
+    ``progress(now, end)`` is called about every 1 % of simulated time.
+    """
+    mechanism_cls = registry.get(config.mechanism.kind)
+    started = time.perf_counter()
+    start_stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    sim = Simulation(config)
+    mechanism = mechanism_cls(sim)
+    mechanism.start()
+    sim.env.process(_sampler(sim))
+    env = sim.env
+    if progress is None:
+        env.run(until=sim.t_end)
+    else:
+        step = sim.t_end / 100
+        t = 0.0
+        while t < sim.t_end:
+            t = min(sim.t_end, t + step)
+            env.run(until=t)
+            progress(t, sim.t_end)
+    _sample_last_window(sim)
+    drained = _drain(sim, mechanism)
+    sim.cluster.settle(sim.env.now)
+    pending = mechanism.pending() + sim.metrics.in_flight
+    metrics = build_metrics(sim, pending)
+    check_books(metrics)
+    wall = time.perf_counter() - started
+    events = _events_processed(env)
+    run_info = {
+        "version": VERSION,
+        "wall_seconds": wall,
+        "events_processed": events,
+        "events_per_second": events / wall if wall > 0 else 0.0,
+        "drained_seconds": drained,
+        "started": start_stamp,
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+    }
+    return Result(config, metrics, run_info, _timeseries(sim), sim.metrics.latency.cdf())
+
+
+def _drain(sim: Simulation, mechanism: Any) -> float:
+    """Run on after the window until no notification of it is outstanding; seconds drained.
+
+    Nothing new is published and nothing but deliveries (and losses) of window
+    notifications is measured; the drain stops at ``experiment.drain`` at the
+    latest.  Without it, deliveries still on their way at the window's end would
+    be left out of the latency figures and bias them low by about Var(delay)/duration.
+    A mechanism may define ``outstanding()`` (side-effect free); the default is
+    what the event log holds unread.
+    """
+    env = sim.env
+    stop = sim.metrics.t_stop
+    outstanding = getattr(mechanism, "outstanding", None) or sim.log.pending_in_window
+    step = max(sim.config.experiment.sample_every, 0.1)
+    while env.now < stop and outstanding() > 0:
+        env.run(until=min(stop, env.now + step))
+    return env.now - sim.t_end
+
+
+def _sample_last_window(sim: Simulation) -> None:
+    """The gauges at ``t_end``, before the drain (SimPy's ``run(until=t)`` stops short of t)."""
+    m = sim.metrics
+    sim.cluster.settle(sim.t_end)
+    m.start_window(sim.cluster.node_connections())  # the values at t_end are inside the window
+    m.sample(sim.t_end, sim.cluster.memory_now())
+
+
+def _sampler(sim: Simulation):
+    """Samples the gauges at the end of every window; marks the start of the measured window."""
+    env, m, cluster = sim.env, sim.metrics, sim.cluster
+    step = m.sample_every
+    started = False
+    for w in range(m.n_windows - 1):  # the last window is sampled by the runner at t_end
+        t = min((w + 1) * step, sim.t_end)
+        if not started and t >= sim.t_start:
+            if sim.t_start > env.now:
+                yield env.timeout(sim.t_start - env.now)
+            cluster.settle(env.now)
+            m.start_window(cluster.node_connections())
+            started = True
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        cluster.settle(env.now)
+        m.sample(env.now, cluster.memory_now())
+    if not started:  # t_start falls in the last window (or there is only one)
+        if sim.t_start > env.now:
+            yield env.timeout(sim.t_start - env.now)
+        cluster.settle(env.now)
+        m.start_window(cluster.node_connections())
+
+
+def _events_processed(env) -> int:
+    # SimPy numbers every scheduled event with a monotonically increasing id.
+    return int(next(env._eid)) if hasattr(env, "_eid") else 0
+
+
+def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
+    m = sim.metrics
+    step = m.sample_every
+    n = m.n_windows
+    time_s = np.arange(n) * step
+    widths = np.minimum(step, sim.t_end - time_s)
+    capacity = sim.config.server.workers * sim.config.server.nodes * widths
+    busy = np.sum(np.asarray(m.w_busy, dtype=float), axis=0)
+    q = m.window_latency_quantiles((0.5, 0.99))
+    return {
+        "time": time_s,
+        "open_connections": np.asarray(m.w_connections, dtype=float),
+        "requests_per_second": np.asarray(m.w_requests, dtype=float) / widths,
+        "deliveries_per_second": np.asarray(m.w_deliveries, dtype=float) / widths,
+        "cpu_busy_fraction": busy / capacity,
+        "bytes_per_second": np.asarray(m.w_bytes, dtype=float) / widths,
+        "memory_bytes": np.asarray(m.w_memory, dtype=float),
+        "latency_p50": q[:, 0],
+        "latency_p99": q[:, 1],
+        "reconnects_per_second": np.asarray(m.w_reconnects, dtype=float) / widths,
+    }
+
+
+def is_finite_metrics(metrics: dict[str, float]) -> bool:
+    return all(math.isfinite(v) for v in metrics.values())

@@ -1,0 +1,66 @@
+"""The shared state of one run that every mechanism builds on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import simpy
+
+from simulator.config import ExperimentConfig
+from simulator.engine.backoff import Backoff
+from simulator.engine.cluster import Cluster
+from simulator.engine.http import HttpCost
+from simulator.engine.link import Link
+from simulator.engine.metrics import Metrics
+from simulator.engine.randomness import RandomStreams
+from simulator.engine.workload import EventLog
+
+
+@dataclass
+class Simulation:
+    """Environment, config and building blocks of one run (times in seconds)."""
+
+    config: ExperimentConfig
+    env: simpy.Environment = field(init=False)
+    streams: RandomStreams = field(init=False)
+    metrics: Metrics = field(init=False)
+    cluster: Cluster = field(init=False)
+    log: EventLog = field(init=False)
+    link: Link = field(init=False)
+    http: HttpCost = field(init=False)
+    backoff: Backoff = field(init=False)
+    clients: int = field(init=False)
+    t_start: float = field(init=False)
+    t_end: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.env = simpy.Environment()
+        self.streams = RandomStreams(c.experiment.seed)
+        self.t_start = c.experiment.warmup
+        self.t_end = c.experiment.warmup + c.experiment.duration
+        self.clients = c.clients.count
+        self.metrics = Metrics(
+            self.t_start, self.t_end, c.experiment.sample_every, c.server.nodes, c.experiment.drain
+        )
+        self.cluster = Cluster(self.env, c, self.metrics, self.streams)
+        self.log = EventLog(
+            self.env, c.workload, self.clients, self.streams.generator("workload"), self.metrics
+        )
+        self.link = Link(c.network.latency, c.network.bandwidth, self.streams.generator("network.latency"))
+        h = c.http
+        self.http = HttpCost(
+            h.request_headers, h.response_headers, h.tls, h.keep_alive, h.keep_alive_timeout
+        )
+        self.backoff = Backoff(c.mechanism.backoff, self.streams.generator("backoff"))
+
+    @property
+    def params(self):
+        """The mechanism's own parameters (its ``Params`` model)."""
+        return self.config.mechanism.params
+
+    def start_times(self, name: str = "clients.start"):
+        """Each client's first-action time, uniform over ``clients.connect_over`` (seconds)."""
+        span = self.config.clients.connect_over
+        rng = self.streams.generator(name)
+        return rng.uniform(0.0, span, self.clients) if span > 0 else [0.0] * self.clients

@@ -1,0 +1,254 @@
+"""``sim report DIR``: ``report.md`` and a standalone ``report.html`` for a run or a sweep.
+
+The report is built once as a list of blocks (headings, paragraphs, tables,
+figures, code) and rendered twice, to Markdown and to HTML with its own style
+sheet, so the two never disagree.  Figures and data files are linked with
+paths relative to DIR: copy the folder and the links still resolve.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from simulator.config import ConfigError
+from simulator.output.atomic import write_atomic
+from simulator.output.catalogue import CATALOGUE, KEY_METRICS, format_metric, label_of
+from simulator.output.sweep_figures import load_sweep, slug
+
+
+@dataclass
+class Block:
+    kind: str  # h1 | h2 | p | table | image | code | links
+    text: str = ""
+    rows: list[list[str]] | None = None  # table: first row is the header
+    path: str = ""  # image: relative path
+
+
+# ---------------------------------------------------------------------------
+# Content
+
+
+def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
+    data = load_sweep(folder)
+    m = data.manifest
+    counts = m.get("counts", {})
+    blocks = [Block("h1", f"Sweep: {data.name}")]
+    if m.get("description"):
+        blocks.append(Block("p", m["description"]))
+    failed = counts.get("runs_failed", 0)
+    blocks.append(Block("p", (
+        f"{counts.get('points', len(data.rows))} points × {m.get('replications')} replications"
+        f" ({counts.get('runs_ok', 0)} runs ok, {failed} failed; status: {m.get('status')})."
+        f" Values are means with the 95 % Student-t confidence half-width over the replications."
+        f" Replication seeds derive from experiment.seed = {m.get('seed')} and the point's resolved [clients] and [workload]"
+        f" sections: points that differ only in the mechanism or the server share their random numbers (common random numbers).")))
+    if data.axes:
+        blocks.append(Block("h2", "Grid"))
+        rows = [["axis", "values"]] + [[k, ", ".join(map(str, v))] for k, v in data.axes.items()]
+        blocks.append(Block("table", rows=rows))
+    metrics = [k for k in KEY_METRICS if k in data.metrics()]
+    blocks.append(Block("h2", "Key metrics"))
+    header = [*data.axes, "n", *[label_of(k) for k in metrics]]
+    table = [header]
+    for row in data.rows:
+        cells = [str(row.get(k)) for k in data.axes] + [f"{row.get('replications', 0):.0f}"]
+        cells += [format_metric(k, row[k], row.get(f"{k}.ci95")) for k in metrics]
+        table.append(cells)
+    blocks.append(Block("table", rows=table))
+    figures = _figures(folder, fmt, sweep=True, draw=draw)
+    if figures:
+        blocks.append(Block("h2", "Figures"))
+        blocks += [Block("image", text=_caption(p), path=p) for p in figures]
+    errors = [(p, r, e) for p in m.get("points", []) for r, e in p.get("errors", {}).items()]
+    if errors:
+        blocks.append(Block("h2", "Failed runs"))
+        rows = [["point", "values", "replication", "error"]]
+        rows += [[p["id"], json.dumps(p["values"]), r, e] for p, r, e in errors]
+        blocks.append(Block("table", rows=rows))
+    blocks.append(Block("h2", "Files"))
+    links = [f for f in ("runs.csv", "summary.csv", "manifest.json", "config.toml") if (folder / f).exists()]
+    blocks.append(Block("links", rows=[[f, f] for f in links]))
+    blocks.append(Block("p", (
+        "Each point's resolved config is points/<id>/config.toml; one run is reproduced with"
+        " `sim run points/<id>/config.toml --set experiment.seed=<seed>` (the seed column of runs.csv).")))
+    blocks += _config_blocks(folder / "config.toml", "Sweep config")
+    return blocks
+
+
+def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    config, metrics, run = summary["config"], summary["metrics"], summary.get("run", {})
+    exp = config.get("experiment", {})
+    blocks = [Block("h1", f"Run: {exp.get('name', folder.name)}")]
+    if exp.get("description"):
+        blocks.append(Block("p", exp["description"]))
+    blocks.append(Block("p", (
+        f"{config['mechanism']['kind']}, {config['clients']['count']:,} clients,"
+        f" {exp.get('duration')} measured after {exp.get('warmup')} of warm-up, seed {exp.get('seed')}."
+        f" {run.get('events_processed', 0):,} events in {run.get('wall_seconds', 0):.2f} s wall.")))
+    blocks.append(Block("h2", "Key metrics"))
+    rows = [["metric", "value", "key"]]
+    for key in [*KEY_METRICS, "latency.p50", "deliveries.delivered", "deliveries.lost", "connections.mean"]:
+        if key in metrics:
+            rows.append([label_of(key), format_metric(key, metrics[key]), key])
+    blocks.append(Block("table", rows=rows))
+    figures = _figures(folder, fmt, sweep=False, draw=draw)
+    if figures:
+        blocks.append(Block("h2", "Figures"))
+        blocks += [Block("image", text=_caption(p), path=p) for p in figures]
+    blocks.append(Block("h2", "Files"))
+    links = [f for f in ("summary.json", "timeseries.csv", "latency_cdf.csv", "config.toml") if (folder / f).exists()]
+    blocks.append(Block("links", rows=[[f, f] for f in links]))
+    blocks += _config_blocks(folder / "config.toml", "Resolved config")
+    return blocks
+
+
+def _figures(folder: Path, fmt: str, sweep: bool, draw: bool = True) -> list[str]:
+    """Relative paths of the folder's figures, drawing them first if there are none."""
+    if sweep:
+        found = sorted((folder / "figures").glob(f"*.{fmt}"))
+        if not found and draw:
+            from simulator.output.sweep_figures import sweep_figures
+
+            found = sorted(sweep_figures(folder, fmt=fmt))
+        found.sort(key=lambda p: (not p.name.startswith("overview"), p.name))
+    else:
+        found = [folder / f"{n}.{fmt}" for n in ("latency_cdf", "timeseries")]
+        if draw and not all(p.exists() for p in found) and (folder / "timeseries.csv").exists():
+            from simulator.output.run_figures import run_figures
+
+            run_figures(folder, fmt=fmt)
+    return [p.relative_to(folder).as_posix() for p in found if p.exists()]
+
+
+def _caption(path: str) -> str:
+    """``latency_p99--vs-clients_count--by-mechanism_kind`` -> a sentence for humans."""
+    fixed = {"latency_cdf": "Latency CDF: the fraction of deliveries at most this late",
+             "timeseries": "Time series: connections, requests/s, CPU, bytes/s, memory, latency"}
+    if Path(path).stem in fixed:
+        return fixed[Path(path).stem]
+    parts = Path(path).stem.split("--")
+    names = {slug(m): label_of(m) for m in CATALOGUE}
+    head = parts[0]
+    words = ["all key metrics" if head == "overview" else names.get(head, head.replace("_", " "))]
+    for part in parts[1:]:
+        if part.startswith("vs-"):
+            words.append(f"against {_unslug(part[3:])}")
+        elif part.startswith("by-"):
+            words.append(f"one line per {_unslug(part[3:])}")
+        else:
+            key, _, value = part.partition("-")
+            words.append(f"at {_unslug(key)} = {value}")
+    return ", ".join(words)
+
+
+def _unslug(text: str) -> str:
+    """The config key a figure-file slug came from (``mechanism_receiver_workers`` ->
+    ``mechanism.receiver_workers``); underscores read as dots when no key matches."""
+    from simulator.config.load import all_keys
+
+    keys = {slug(k): k for k in all_keys()}
+    return keys.get(text, text.replace("_", "."))
+
+
+def _config_blocks(path: Path, title: str) -> list[Block]:
+    if not path.exists():
+        return []
+    return [Block("h2", title), Block("code", path.read_text(encoding="utf-8"))]
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for b in blocks:
+        if b.kind == "h1":
+            out.append(f"# {b.text}")
+        elif b.kind == "h2":
+            out.append(f"## {b.text}")
+        elif b.kind == "p":
+            out.append(b.text)
+        elif b.kind == "table" and b.rows:
+            cells = [[c.replace("|", "\\|") for c in row] for row in b.rows]
+            out.append("| " + " | ".join(cells[0]) + " |")
+            out.append("|" + "|".join("---" for _ in cells[0]) + "|")
+            out.extend("| " + " | ".join(row) + " |" for row in cells[1:])
+        elif b.kind == "image":
+            out.append(f"![{b.text}]({b.path})")
+        elif b.kind == "links" and b.rows:
+            out.extend(f"- [{label}]({target})" for label, target in b.rows)
+        elif b.kind == "code":
+            out.append("```toml\n" + b.text.rstrip() + "\n```")
+        out.append("")
+    return "\n".join(out)
+
+
+STYLE = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;margin:0.5em 0}
+figure{margin:1em 0}figcaption{color:#666;font-size:0.85em}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:0.85em}"""
+
+
+MIME = {".png": "image/png", ".svg": "image/svg+xml"}
+
+
+def _image_src(path: str, embed_from: Path | None) -> str:
+    """A relative link, or with ``embed_from`` the image itself as a data URI."""
+    mime = MIME.get(Path(path).suffix)
+    if embed_from is None or mime is None:
+        return path
+    data = base64.b64encode((embed_from / path).read_bytes()).decode("ascii")
+    return f"data:{mime};base64,{data}"
+
+
+def to_html(blocks: list[Block], title: str, embed_from: Path | None = None) -> str:
+    """The page; with ``embed_from`` (the folder) figures are inlined: one file to send."""
+    e = html.escape
+    out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>",
+           f"<style>{STYLE}</style></head><body>"]
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            out.append(f"<{b.kind}>{e(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            out.append(f"<p>{e(b.text)}</p>")
+        elif b.kind == "table" and b.rows:
+            head = "".join(f"<th>{e(c)}</th>" for c in b.rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in b.rows[1:])
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif b.kind == "image":
+            src = _image_src(b.path, embed_from)
+            out.append(f'<figure><img src="{e(src)}" alt="{e(b.text)}"><figcaption>{e(b.text)}</figcaption></figure>')
+        elif b.kind == "links" and b.rows:
+            items = "".join(f'<li><a href="{e(t)}">{e(label)}</a></li>' for label, t in b.rows)
+            out.append(f"<ul>{items}</ul>")
+        elif b.kind == "code":
+            out.append(f"<pre><code>{e(b.text)}</code></pre>")
+    out.append(f"<p><small>Generated by notifysim on {datetime.now():%Y-%m-%d %H:%M}.</small></p></body></html>")
+    return "\n".join(out) + "\n"
+
+
+def write_report(folder: str | Path, fmt: str = "png", draw: bool = True, embed: bool = False) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into a run or sweep folder; their paths.
+
+    Figures missing from the folder are drawn first, unless ``draw`` is False.
+    Both link figures relatively; ``embed`` inlines them into the HTML instead.
+    """
+    folder = Path(folder)
+    if (folder / "manifest.json").exists():
+        blocks = sweep_blocks(folder, fmt, draw)
+    elif (folder / "summary.json").exists():
+        blocks = run_blocks(folder, fmt, draw)
+    else:
+        raise ConfigError(f"error: {folder}: not a run or sweep folder (no summary.json or manifest.json)")
+    md, page = folder / "report.md", folder / "report.html"
+    write_atomic(md, to_markdown(blocks))
+    write_atomic(page, to_html(blocks, blocks[0].text, folder if embed else None))
+    return md, page
+
