@@ -1,4 +1,4 @@
-"""Fan-out throughput: deliveries per wall-second of a broadcast over WebSocket (DESIGN §7).
+"""Fan-out throughput: deliveries per wall-second of a broadcast over WebSocket (docs/design.md §7).
 
 Scenario (issue 3): a 1 event/s broadcast to 100,000 WebSocket clients over 10
 simulated minutes.  10 nodes of 12,000 connections each so that every client
@@ -28,7 +28,7 @@ TARGET = 10e6
 def reference_seconds(clients: int, publishes: int) -> float:
     """Wall time of a bare numpy pass doing the least a fan-out must: per publish, each
     client's finish time, arrival time and a log-bucket histogram update (the speed
-    reference DESIGN §7 asks for, measured on the same machine in the same run)."""
+    reference docs/design.md §7 asks for, measured on the same machine in the same run)."""
     import numpy as np
 
     counts = np.zeros(1600, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Peak memory of idle WebSocket clients with heartbeats (DESIGN §7).
+"""Peak memory of idle WebSocket clients with heartbeats (docs/design.md §7).
 
 Scenario (issue 3): 1,000,000 WebSocket clients, ping/pong every 30 s, no
 notifications, one simulated hour (after a 60 s warm-up in which they all

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Per-request speed of the full short-polling model against bare SimPy (issue 2, DESIGN §7).
+"""Per-request speed of the full short-polling model against bare SimPy (issue 2, docs/design.md §7).
 
 Runs the same scenario (10,000 clients, 5 s interval, 10 simulated minutes, 4 workers,
 1 ms exponential service, 25 ms one way) through the full model (``simulator.run``, what

@@ -1,11 +1,5 @@
-"""The mechanisms, one module each; importing this package registers them all.
+"""The mechanisms, one module each, on the contract of :mod:`models.base`.
 
-The import order is the order ``sim mechanisms`` lists them (pull to push).
+They are found through the ``notifysim.mechanisms`` entry points (pyproject.toml),
+not by importing this package.
 """
-
-# ruff: noqa: I001
-from models import short_polling  # noqa: F401
-from models import long_polling  # noqa: F401
-from models import sse  # noqa: F401
-from models import websocket  # noqa: F401
-from models import webhook  # noqa: F401

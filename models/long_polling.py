@@ -19,7 +19,7 @@ way; the event log survives, so a crash delays notifications, never loses them.
 A response whose write the crash would interrupt is not sent: its events stay
 pending in the log and go out after the reconnect.
 
-Event economy (DESIGN §7).  Clients are callback state machines, not
+Event economy (docs/design.md §7).  Clients are callback state machines, not
 processes.  A request over a kept-alive connection is exactly one SimPy event:
 its arrival at the node.  A held request costs no event of its own: a publish
 answers it from the log listener, and hold expiries sit in one FIFO queue
@@ -42,8 +42,8 @@ import numpy as np
 import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.base import Mechanism
 from simulator.config import Seconds
-from simulator.config.registry import register
 from simulator.engine.node import ServerNode
 from simulator.engine.simulation import Simulation
 
@@ -62,9 +62,9 @@ class LongPollingParams(BaseModel):
     )
 
 
-@register
-class LongPolling:
+class LongPolling(Mechanism):
     kind = "long_polling"
+    order = 20
     Params = LongPollingParams
     summary = "the server holds each request until news arrives or hold expires; clients re-request"
     units = {"hold": "seconds", "rerequest_delay": "seconds"}
@@ -75,7 +75,7 @@ class LongPolling:
         return workload.rate + 1.0 / params.hold
 
     def __init__(self, sim: Simulation):
-        self.sim = sim
+        super().__init__(sim)
         p = sim.params
         c = sim.config
         self.env = sim.env

@@ -6,7 +6,7 @@ response (``setTimeout`` chained).  An ``interval`` given as a distribution is
 drawn afresh for every gap.  The server answers with everything pending for
 the client, or an empty response.
 
-Event economy (DESIGN §7): one poll is two SimPy events: the request's
+Event economy (docs/design.md §7): one poll is two SimPy events: the request's
 arrival at the node (so the node sees arrivals in time order, which makes its
 virtual-time worker pool an exact FCFS queue), and the client's wake-up for the
 next poll.  Everything deterministic in between (handshake round trips, the
@@ -22,9 +22,9 @@ from typing import Literal
 import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.base import Mechanism
 from simulator.config import PositiveSecondsDist
 from simulator.config.distributions import Distribution
-from simulator.config.registry import register
 from simulator.engine.simulation import Simulation
 
 
@@ -42,9 +42,9 @@ class ShortPollingParams(BaseModel):
     )
 
 
-@register
-class ShortPolling:
+class ShortPolling(Mechanism):
     kind = "short_polling"
+    order = 10
     Params = ShortPollingParams
     summary = "clients poll on a timer; the server answers with what is pending or nothing"
     units = {"interval": "seconds (or a distribution)", "schedule": "fixed | after_response"}
@@ -55,7 +55,7 @@ class ShortPolling:
         return 2.0 / max(params.interval.mean, 1e-12)
 
     def __init__(self, sim: Simulation):
-        self.sim = sim
+        super().__init__(sim)
         p = sim.params
         self.interval = sim.streams.sampler("short_polling.interval", p.interval)
         self.phase_rng = sim.streams.generator("short_polling.phase")

@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.base import Mechanism
 from simulator.config import Seconds
-from simulator.config.registry import register
 from simulator.engine.connections.persistent import Framing, PersistentConnections
 from simulator.engine.simulation import Simulation
 
@@ -68,15 +68,16 @@ def event_bytes(payload: float, seqs: np.ndarray) -> np.ndarray:
     return payload + EVENT_OVERHEAD + id_digits(seqs)
 
 
-@register
-class Sse:
+class Sse(Mechanism):
     bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
     kind = "sse"
+    order = 30
     Params = SseParams
     summary = "one long-lived HTTP response per client; events with ids, heartbeat comments, Last-Event-ID replay"
     units = {"heartbeat": "seconds (0 = off)", "replay_buffer": "events per client"}
 
     def __init__(self, sim: Simulation):
+        super().__init__(sim)
         p = sim.params
         payload = sim.config.workload.payload
         framing = Framing(

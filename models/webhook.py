@@ -13,7 +13,7 @@ unordered, as with Stripe, GitHub or Shopify webhooks.
 
 A receiver slower than the timeout still processes the POST, so the retry is a
 duplicate.  The *delivery* is the first copy that reaches the receiver (its
-last byte: DESIGN §5's "last byte at the client", as for every mechanism); a
+last byte: docs/design.md §5's "last byte at the client", as for every mechanism); a
 receiver processes whatever reaches it, so that copy is also the first one
 processed.  Each later copy that reaches it is a duplicate.  Giving up loses
 the delivery only if no copy ever reached the receiver.
@@ -47,9 +47,9 @@ import numpy as np
 import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.base import Mechanism
 from simulator.config import Seconds, SecondsDist
 from simulator.config.distributions import Distribution
-from simulator.config.registry import register
 from simulator.engine.receiver import ReceiverPool
 from simulator.engine.simulation import Simulation
 
@@ -86,9 +86,11 @@ class _Delivery:
         self.sent = 0.0  # when it started connecting (the timeout runs from here)
 
 
-@register
-class Webhook:
+class Webhook(Mechanism):
     kind = "webhook"
+    order = 50
+    features = frozenset({"node_crash", "receiver_outage"})
+    client_kinds = frozenset({"backend"})  # a webhook needs a reachable backend
     Params = WebhookParams
     summary = "the provider POSTs each delivery to the client's endpoint; retries with backoff"
     units = {
@@ -104,7 +106,7 @@ class Webhook:
         return workload.rate
 
     def __init__(self, sim: Simulation):
-        self.sim = sim
+        super().__init__(sim)
         p = sim.params
         c = sim.config
         self.env = sim.env

@@ -25,8 +25,8 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.base import Mechanism
 from simulator.config import Seconds
-from simulator.config.registry import register
 from simulator.engine.connections.persistent import Framing, PersistentConnections
 from simulator.engine.simulation import Simulation
 
@@ -61,15 +61,17 @@ class WebSocketParams(BaseModel):
     )
 
 
-@register
-class WebSocket:
+class WebSocket(Mechanism):
     bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
     kind = "websocket"
+    order = 40
+    features = frozenset({"node_crash", "upstream"})
     Params = WebSocketParams
     summary = "HTTP Upgrade then RFC 6455 frames; ping/pong heartbeats; lost while disconnected unless resume"
     units = {"heartbeat": "seconds (0 = off)", "resume": "true | false"}
 
     def __init__(self, sim: Simulation):
+        super().__init__(sim)
         p = sim.params
         payload = sim.config.workload.payload
         down = float(frame_bytes(payload))

@@ -1,4 +1,4 @@
-"""Config: DESIGN §4 defaults, every bad-input path, --set, round trips, dotted keys."""
+"""Config: docs/design.md §4 defaults, every bad-input path, --set, round trips, dotted keys."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from simulator.config import (
     validate_dotted_key,
 )
 from simulator.config.keys import dotted_keys, submodel
-from simulator.config.load import DESIGN_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# DESIGN §4's example config, verbatim except the optional [[failures]] and [sweep.grid]
+# The example config of the public contract (docs/config.md lists every key), verbatim except the optional [[failures]] and [sweep.grid]
 # examples: every value in it is documented as the default.
 DESIGN_DEFAULTS = """
 [experiment]
@@ -186,15 +185,29 @@ def test_missing_directory_and_binary_files(tmp_path) -> None:
     assert "not UTF-8" in errors("", write=lambda _: binary)[0]
 
 
-def test_a_mechanism_not_built_yet_is_refused_not_ignored(write_toml, monkeypatch) -> None:
-    # Pretend SSE is not built: a kind the design names but the registry lacks.
-    registry.kinds()
-    monkeypatch.delitem(registry._MECHANISMS, "sse")
-    lines = errors('[mechanism]\nkind = "sse"\n', write=write_toml)
-    assert "mechanism.kind: 'sse' is not supported yet (built so far: " in lines[0]
-    lines = errors('[sweep.grid]\n"mechanism.kind" = ["short_polling", "sse"]\n', write=write_toml)
-    assert "value 'sse': 'sse' is not supported yet" in lines[0]
-    assert set(DESIGN_KINDS) >= set(registry.kinds())
+def test_an_unknown_mechanism_is_refused_with_a_suggestion(write_toml) -> None:
+    lines = errors('[mechanism]\nkind = "websocket2"\n', write=write_toml)
+    assert "mechanism.kind: unknown mechanism 'websocket2' (choose from " in lines[0]
+    assert "did you mean 'websocket'" in lines[0]
+
+
+def test_mechanisms_come_from_the_entry_points_in_listing_order() -> None:
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group=registry.GROUP)}
+    assert names == {"short_polling", "long_polling", "sse", "websocket", "webhook"}
+    assert registry.kinds()[:5] == ["short_polling", "long_polling", "sse", "websocket", "webhook"]
+
+
+def test_a_models_module_in_the_working_directory_does_not_replace_the_mechanisms(tmp_path) -> None:
+    """A stray models.py used to shadow every mechanism silently ("built so far: ")."""
+    import subprocess
+    import sys
+
+    (tmp_path / "models.py").write_text("X = 1\n")
+    code = "from simulator.config import registry; print(registry.kinds())"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert "could not be loaded" in result.stderr and "shadowing" in result.stderr
 
 
 # -- --set -----------------------------------------------------------------------

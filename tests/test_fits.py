@@ -1,4 +1,4 @@
-"""Configs too large for the machine are refused up front, with an estimate (DESIGN §8)."""
+"""Configs too large for the machine are refused up front, with an estimate (docs/design.md §8)."""
 
 from __future__ import annotations
 

@@ -219,7 +219,7 @@ def test_same_seed_same_metrics():
 
 
 def test_a_kept_alive_request_costs_one_simpy_event():
-    # Event economy (DESIGN §7): a request over a kept-alive connection is one event (its
+    # Event economy (docs/design.md §7): a request over a kept-alive connection is one event (its
     # arrival at the node); a publish answers a held request inside the publisher's event,
     # and a hold that expires costs one timer wake-up.  Beyond that: one publisher event
     # per notification, each client's first connection, the sampler's windows.

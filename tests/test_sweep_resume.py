@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import simulator
+from models.base import Mechanism
 from simulator.cli import main
 from simulator.config import registry
 
@@ -148,7 +149,7 @@ def test_existing_folder_is_refused_without_resume_or_force(tmp_path):
     assert changed.exit_code == 2 and "different config" in changed.output
 
 
-class _Failing:
+class _Failing(Mechanism):
     """A mechanism that raises at 30 clients (to check failures are recorded)."""
 
     kind = "test_failing"
@@ -157,6 +158,7 @@ class _Failing:
     fail = True
 
     def __init__(self, sim):
+        super().__init__(sim)
         base = registry.get("short_polling")
         self.Params = base.Params
         self.inner = base(sim)

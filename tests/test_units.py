@@ -56,7 +56,7 @@ def test_bare_numbers_are_base_units(x: float) -> None:
 
 
 def test_design_examples() -> None:
-    # DESIGN §4's own examples, against their definitions.
+    # docs/design.md §4's own examples, against their definitions.
     assert parse_duration("250us") == 250e-6
     assert parse_duration("40ms") == 0.040
     assert parse_duration("5s") == 5.0

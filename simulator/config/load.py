@@ -37,31 +37,14 @@ from simulator.config.keys import (
 from simulator.config.sections import FAILURE_KEYS, ExperimentConfig
 from simulator.config.units import format_duration
 
-#: The kinds DESIGN §4 names; those not registered yet are "not supported yet", not typos.
-DESIGN_KINDS = ("short_polling", "long_polling", "sse", "websocket", "webhook")
-#: Mechanism keys DESIGN §4 promises to kinds that may not be registered yet (for hints).
-DESIGN_PARAMS = {
-    "long_polling": ("hold", "rerequest_delay"),
-    "sse": ("heartbeat", "replay_buffer"),
-    "websocket": ("heartbeat", "resume"),
-    "webhook": ("timeout", "max_attempts", "receiver_workers", "receiver_cost"),
-}
 #: Bounds on the per-window series (one float per window, per node for CPU).
 MAX_WINDOWS = 1_000_000
 MAX_NODE_WINDOWS = 20_000_000
 
 
 def features(kind: str) -> set[str]:
-    """What a registered mechanism models beyond the basics.
-
-    A mechanism class may declare ``features = {...}``; otherwise: every kind
-    survives ``node_crash``, ``receiver_outage`` needs webhook receivers,
-    ``upstream`` (``workload.upstream_rate``) needs WebSocket clients.
-    """
-    declared = getattr(registry.get(kind), "features", None)
-    if declared is not None:
-        return set(declared)
-    return {"node_crash"} | {"webhook": {"receiver_outage"}, "websocket": {"upstream"}}.get(kind, set())
+    """What a mechanism models beyond the basics, as it declares (``Mechanism.features``)."""
+    return set(registry.get(kind).features)
 
 
 # ---------------------------------------------------------------------------
@@ -223,10 +206,7 @@ def kind_problem(kind: str) -> str | None:
     kinds = registry.kinds()
     if kind in kinds:
         return None
-    if kind in DESIGN_KINDS:
-        return f"{kind!r} is not supported yet (built so far: {', '.join(kinds)})"
-    known = list(dict.fromkeys([*kinds, *DESIGN_KINDS]))
-    return f"unknown mechanism {kind!r} (choose from {', '.join(kinds)}){hint(kind, known)}"
+    return f"unknown mechanism {kind!r} (choose from {', '.join(kinds)}){hint(kind, kinds)}"
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
@@ -256,7 +236,6 @@ def _pydantic_problems(
         if prefix == ("mechanism",) and len(loc) == 1:
             local += ["kind", "backoff"]
             owners = [k for k in registry.kinds() if k != kind and key in registry.get(k).Params.model_fields]
-            owners += [k for k, keys in DESIGN_PARAMS.items() if key in keys and k not in registry.kinds()]
             if owners:
                 problems.append((path, f"unknown key for mechanism.kind = {kind!r} (a {owners[0]} key)"))
                 continue

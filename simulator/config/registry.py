@@ -1,40 +1,57 @@
-"""The registry through which the runner finds mechanisms by ``mechanism.kind``.
+"""Where mechanisms are found: the ``notifysim.mechanisms`` entry-point group.
 
-Mechanism modules (in the ``models`` package) register a class here; the
-engine never imports a mechanism by name.  A mechanism class has:
-
-- ``kind``: the config name (``"short_polling"``);
-- ``Params``: a pydantic model of its ``[mechanism]`` keys, with defaults;
-- ``summary``: one line for ``sim mechanisms``;
-- ``units``: ``{param: unit}`` for ``sim mechanisms``;
-- ``__init__(sim)`` and ``start()``: build state and launch processes on a
-  :class:`simulator.engine.simulation.Simulation`.
+Each entry point names a :class:`models.base.Mechanism` subclass by module
+and class (see ``pyproject.toml``), so the config layer and the engine reach
+a mechanism's parameters and behaviour without importing any mechanism by
+name, and a ``models.py`` in the working directory cannot silently replace
+them: a mechanism that fails to load is an error that names it.
+:func:`register` adds a class at run time (tests, plug-ins under development).
 """
 
 from __future__ import annotations
 
-import importlib
+from importlib.metadata import entry_points
 from typing import Any
+
+from simulator.config.keys import ConfigError
+
+GROUP = "notifysim.mechanisms"
 
 _MECHANISMS: dict[str, Any] = {}
 _loaded = False
 
 
 def register(cls: Any) -> Any:
-    """Class decorator: make ``cls`` available as ``mechanism.kind = cls.kind``."""
+    """Make ``cls`` available as ``mechanism.kind = cls.kind`` (returns ``cls``)."""
     _MECHANISMS[cls.kind] = cls
     return cls
 
 
 def _load() -> None:
     global _loaded
-    if not _loaded:
-        _loaded = True
-        importlib.import_module("models")
+    if _loaded:
+        return
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=GROUP):
+        try:
+            cls = ep.load()
+        except Exception as exc:  # noqa: BLE001 - any failure to import is the user's to see
+            raise ConfigError(
+                f"error: mechanism {ep.name!r} ({ep.value}) could not be loaded: {exc}"
+                " (is a models.py or models/ in the working directory shadowing notifysim's?)"
+            ) from None
+        if getattr(cls, "kind", None) != ep.name:
+            raise ConfigError(f"error: entry point {ep.name!r} names {ep.value}, whose kind is {getattr(cls, 'kind', None)!r}")
+        found[ep.name] = cls
+    if not found:
+        raise ConfigError(f"error: no mechanisms found in the {GROUP!r} entry points: install notifysim (pip install -e .)")
+    for name in sorted(found, key=lambda k: (found[k].order, k)):
+        _MECHANISMS.setdefault(name, found[name])
+    _loaded = True
 
 
 def kinds() -> list[str]:
-    """Registered mechanism kinds, in registration order."""
+    """Known mechanism kinds, in listing order."""
     _load()
     return list(_MECHANISMS)
 

@@ -1,6 +1,6 @@
 """The experiment config: TOML in, typed and validated objects out.
 
-Every section and key of DESIGN §4 is a pydantic model field with its default
+Every section and key of docs/design.md §4 is a pydantic model field with its default
 and a description (the source of ``docs/config.md``).  Units are parsed here,
 once: the models downstream see seconds, bytes and bits per second, and a
 :class:`~simulator.config.distributions.Distribution` wherever a duration may be
@@ -109,7 +109,7 @@ PositiveSecondsDist = Annotated[
 
 
 def _s(text: str) -> float:
-    """A default written as in DESIGN §4 (``"50us"``), so it prints back the same."""
+    """A default written as in docs/design.md §4 (``"50us"``), so it prints back the same."""
     return parse_duration(text)
 
 
@@ -237,7 +237,7 @@ class SweepSection(Section):
 
 
 class ExperimentConfig(Section):
-    """A whole experiment: every section of DESIGN §4 with its defaults."""
+    """A whole experiment: every section of docs/design.md §4 with its defaults."""
 
     experiment: ExperimentSection = Field(ExperimentSection(), description="Name, seed and simulated time.")
     clients: ClientsSection = Field(ClientsSection(), description="The clients.")

@@ -1,7 +1,7 @@
 """What a run measures: counters, histograms, a time-weighted gauge and windows.
 
 One :class:`Metrics` object per run.  Everything is measured over the window
-``[t_start, t_end]`` after the warm-up (DESIGN §5): notifications published,
+``[t_start, t_end]`` after the warm-up (docs/design.md §5): notifications published,
 requests received, bytes sent and busy time inside it.  Per-window series (one
 row per ``sample_every``) cover the whole run so the warm-up transient stays
 visible in ``timeseries.csv``.

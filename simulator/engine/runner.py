@@ -19,11 +19,6 @@ from simulator.engine.summary import build_metrics, check_books
 
 VERSION = "0.1.0"
 
-#: Rough bytes per client of model state (Python process, arrays, links), for refusing
-#: configs too large for the machine before they start swapping.
-BYTES_PER_CLIENT = 2_500
-
-
 @dataclass
 class Result:
     """What one run produced: metrics (deterministic), run info (not), series."""
@@ -41,7 +36,7 @@ def estimate_memory_bytes(config: ExperimentConfig) -> float:
     A mechanism may declare ``bytes_per_client`` (array-based push mechanisms need far
     less than one SimPy process per client); the default covers a client process.
     """
-    per_client = getattr(registry.get(config.mechanism.kind), "bytes_per_client", BYTES_PER_CLIENT)
+    per_client = registry.get(config.mechanism.kind).bytes_per_client
     return 200e6 + per_client * config.clients.count
 
 
@@ -63,8 +58,7 @@ def estimate_events(config: ExperimentConfig) -> float:
     span = e.warmup + e.duration
     w = config.workload
     feeds = {"per_client": config.clients.count, "broadcast": 1}.get(w.pattern, w.topics)
-    per_client = getattr(cls, "events_per_client_second", None)
-    client_rate = per_client(config.mechanism.params, w) if per_client else 0.0
+    client_rate = cls.events_per_client_second(config.mechanism.params, w)
     return span * (config.clients.count * client_rate + feeds * w.rate) + config.clients.count
 
 
@@ -150,7 +144,7 @@ def _drain(sim: Simulation, mechanism: Any) -> float:
     """
     env = sim.env
     stop = sim.metrics.t_stop
-    outstanding = getattr(mechanism, "outstanding", None) or sim.log.pending_in_window
+    outstanding = mechanism.outstanding
     step = max(sim.config.experiment.sample_every, 0.1)
     while env.now < stop and outstanding() > 0:
         env.run(until=min(stop, env.now + step))

@@ -1,4 +1,4 @@
-"""From a finished run's measurements to the flat ``metrics`` dict of DESIGN §5."""
+"""From a finished run's measurements to the flat ``metrics`` dict of docs/design.md §5."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The building blocks of a validation case: scenarios, rules, cases and their verdicts.
 
 A *scenario* is something to simulate once per replication: an experiment
-config (dotted overrides on the defaults, DESIGN §4) or a plain function of the
+config (dotted overrides on the defaults, docs/design.md §4) or a plain function of the
 replication's seed (for building blocks such as the backoff, checked without
 a run).  Replication ``r`` runs with ``experiment.seed = r + 1`` in every
 scenario, so two scenarios of one case see the same random numbers in the same

@@ -1,4 +1,4 @@
-"""The persistent-connection building block shared by SSE and WebSocket (DESIGN §2).
+"""The persistent-connection building block shared by SSE and WebSocket (docs/design.md §2).
 
 A client holds one long-lived connection to one node.  Everything about the
 clients lives in numpy arrays, one slot per client, not in Python objects or

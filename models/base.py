@@ -1,0 +1,77 @@
+"""The mechanism contract: a base class whose every hook has a documented default.
+
+A mechanism is one module in ``models/`` with a subclass of :class:`Mechanism`,
+listed under the ``notifysim.mechanisms`` entry-point group in
+``pyproject.toml`` (``kind = "models.module:Class"``).  The config layer finds
+it there (``simulator.config.registry``) to validate its ``[mechanism]`` keys;
+the engine builds it from a :class:`~simulator.engine.simulation.Simulation`
+and asks it for the books.  Neither ever names a mechanism.  docs/design.md
+("Adding a mechanism") walks through one.
+
+Like desmod's ``Component``: override what differs, inherit the rest.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from simulator.config import WorkloadSection
+    from simulator.engine.simulation import Simulation
+
+
+class NoParams(BaseModel):
+    """A mechanism without keys of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Mechanism:
+    """How a server tells clients about new notifications, on the engine's blocks."""
+
+    #: The ``mechanism.kind`` name; must equal the entry point's name.
+    kind: ClassVar[str] = ""
+    #: Its ``[mechanism]`` keys: a pydantic model with defaults and descriptions.
+    Params: ClassVar[type[BaseModel]] = NoParams
+    #: One line for ``sim mechanisms``.
+    summary: ClassVar[str] = ""
+    #: ``{param: unit or values}`` for ``sim mechanisms`` (default: from the field types).
+    units: ClassVar[dict[str, str]] = {}
+    #: Where ``sim mechanisms`` lists it (pull before push).
+    order: ClassVar[int] = 100
+    #: What it models beyond the basics, checked against the config: ``node_crash`` (survives a
+    #: crashed node), ``receiver_outage`` (``[[failures]] kind = "receiver_outage"``),
+    #: ``upstream`` (``workload.upstream_rate``).
+    features: ClassVar[frozenset[str]] = frozenset({"node_crash"})
+    #: Who can use it (``clients.kind``): a webhook needs a reachable backend.
+    client_kinds: ClassVar[frozenset[str]] = frozenset({"browser", "mobile", "backend"})
+    #: Memory per client for the up-front size check (a SimPy process and its state).
+    bytes_per_client: ClassVar[int] = 2_500
+
+    @classmethod
+    def events_per_client_second(cls, params: Any, workload: WorkloadSection) -> float:
+        """SimPy events per client per simulated second, for the up-front size check.
+
+        Default 0: fan-out to open connections is array work, counted per publish.
+        """
+        return 0.0
+
+    def __init__(self, sim: Simulation):
+        self.sim = sim
+
+    def start(self) -> None:
+        """Launch the mechanism's processes; default: none."""
+
+    def pending(self) -> int:
+        """Deliveries owed in the window and not yet received or lost, at the end.
+
+        Counted independently of the delivery counters so that the books can
+        catch a lost delivery; default: from the event log's cursors.
+        """
+        return self.sim.log.pending_in_window()
+
+    def outstanding(self) -> int:
+        """What keeps the drain going (side-effect free); default: :meth:`pending`'s count."""
+        return self.sim.log.pending_in_window()
