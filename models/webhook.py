@@ -91,6 +91,7 @@ class Webhook:
     kind = "webhook"
     Params = WebhookParams
     summary = "the provider POSTs each delivery to the client's endpoint; retries with backoff"
+    client_kinds = ("backend",)  # a browser or a phone has no reachable HTTP endpoint
     units = {
         "timeout": "seconds",
         "max_attempts": "count (first POST included)",

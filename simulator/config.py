@@ -27,6 +27,7 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -147,6 +148,16 @@ class ExperimentSection(Section):
 class ClientsSection(Section):
     count: Count = Field(1000, ge=1, le=100_000_000, description="Number of clients (subscribers, or webhook receivers).")
     connect_over: Seconds = Field(_s("10s"), description="Clients start uniformly spread over this window from time 0.")
+    kind: Literal["browser", "mobile", "backend"] = Field("browser", description="Who the clients are: a webhook needs a reachable backend; `sim plan` says when a mechanism cannot serve this kind.")
+
+    @model_serializer(mode="wrap")
+    def _default_kind_unwritten(self, handler: Any) -> Any:
+        # The resolved [clients] seeds sweep replications: leave the default out so
+        # configs written before `kind` existed keep their seeds.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("kind") == "browser":
+            del data["kind"]
+        return data
 
 
 class BackoffSection(Section):

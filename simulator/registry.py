@@ -7,6 +7,8 @@ engine never imports a mechanism by name.  A mechanism class has:
 - ``Params``: a pydantic model of its ``[mechanism]`` keys, with defaults;
 - ``summary``: one line for ``sim mechanisms``;
 - ``units``: ``{param: unit}`` for ``sim mechanisms``;
+- ``client_kinds`` (optional): the ``clients.kind`` values it can serve
+  (default :data:`CLIENT_KINDS`, all of them; a webhook needs a backend);
 - ``__init__(sim)`` and ``start()``: build state and launch processes on a
   :class:`simulator.runtime.Simulation`.
 """
@@ -15,6 +17,9 @@ from __future__ import annotations
 
 import importlib
 from typing import Any
+
+#: Every ``clients.kind``.
+CLIENT_KINDS: tuple[str, ...] = ("browser", "mobile", "backend")
 
 _MECHANISMS: dict[str, Any] = {}
 _loaded = False
@@ -43,3 +48,8 @@ def get(kind: str) -> Any:
     """The mechanism class for ``kind`` (KeyError if unknown)."""
     _load()
     return _MECHANISMS[kind]
+
+
+def client_kinds(kind: str) -> tuple[str, ...]:
+    """The ``clients.kind`` values mechanism ``kind`` can serve."""
+    return tuple(getattr(get(kind), "client_kinds", CLIENT_KINDS))
