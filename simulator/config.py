@@ -27,7 +27,6 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -150,15 +149,6 @@ class ClientsSection(Section):
     connect_over: Seconds = Field(_s("10s"), description="Clients start uniformly spread over this window from time 0.")
     kind: Literal["browser", "mobile", "backend"] = Field("browser", description="Who the clients are: a webhook needs a reachable backend; `sim plan` says when a mechanism cannot serve this kind.")
 
-    @model_serializer(mode="wrap")
-    def _default_kind_unwritten(self, handler: Any) -> Any:
-        # The resolved [clients] seeds sweep replications: leave the default out so
-        # configs written before `kind` existed keep their seeds.
-        data = handler(self)
-        if isinstance(data, dict) and data.get("kind") == "browser":
-            del data["kind"]
-        return data
-
 
 class BackoffSection(Section):
     initial: Seconds = Field(_s("1s"), gt=0, description="Delay before the first retry or reconnect (before jitter).")
@@ -272,6 +262,10 @@ class ExperimentConfig(Section):
             mech.update(params.model_dump(mode="json"))
         mech["backoff"] = data["mechanism"]["backoff"]
         data["mechanism"] = mech
+        if data["clients"]["kind"] == "browser":
+            # The resolved [clients] seeds sweep replications: without the default
+            # kind, configs written before `kind` existed keep their seeds.
+            del data["clients"]["kind"]
         failures = [
             {k: v for k, v in f.items() if k in FAILURE_KEYS[f["kind"]]} for f in data["failures"]
         ]
