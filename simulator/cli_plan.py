@@ -9,10 +9,12 @@ config of the row's run: ``sim run`` on it reproduces the row) and
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -258,24 +260,33 @@ def _run_with_progress(planner: Planner, workers: int, store: PlanStore | None, 
         Progress,
         TextColumn,
         TimeElapsedColumn,
-        TimeRemainingColumn,
     )
 
-    with Progress(TextColumn("[bold]plan[/bold]"), BarColumn(), MofNCompleteColumn(), TextColumn("runs (est.)"),
-                  TextColumn("· rows {task.fields[rows]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                  TimeRemainingColumn(), TextColumn("{task.fields[now]}"), console=err, transient=True,
-                  speed_estimate_period=3600) as bar:
+    # Rich's own ETA restarts whenever the total changes, and a search's length is only known
+    # as it goes: the ETA here is the elapsed time scaled by the work (clients x simulated
+    # seconds) left over the work done.
+    with Progress(TextColumn("[bold]plan[/bold]"), BarColumn(bar_width=16), MofNCompleteColumn(), TextColumn("runs"),
+                  TextColumn("· rows {task.fields[rows]}"), TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
+                  TextColumn("{task.fields[now]}"), console=err, transient=True) as bar:
         total_rows = len(planner.row_keys())
-        task = bar.add_task("plan", total=None, rows=f"0/{total_rows}", now="")
+        task = bar.add_task("plan", total=None, rows=f"0/{total_rows}", now="", eta="-:--:--")
+        started = time.monotonic()
         done = 0
 
         def refresh() -> None:
             finished = sum(1 for k in planner.row_keys() if k in planner.rows)
-            bar.update(task, completed=done, total=done + planner.runs_estimate(), rows=f"{finished}/{total_rows}")
+            eta = "-:--:--"
+            if planner.work_done > 0:
+                left = (time.monotonic() - started) * planner.work_estimate() / planner.work_done
+                eta = str(datetime.timedelta(seconds=round(left)))
+            bar.update(task, completed=done, total=done + planner.runs_estimate(),
+                       rows=f"{finished}/{total_rows}", eta=eta)
 
         def on_round(labels: list[str]) -> None:
-            more = f" +{len(labels) - 2}" if len(labels) > 2 else ""
-            bar.update(task, now="[dim]" + "; ".join(labels[:2]) + more + "[/dim]")
+            # what runs now, e.g. "sse 200,000@20 +3" (the runs total is an estimate: a search's
+            # length is known only as it goes)
+            more = f" +{len(labels) - 1}" if len(labels) > 1 else ""
+            bar.update(task, now=f"[dim]{labels[0]}{more}[/dim]")
             refresh()
 
         def on_run(key: str, metrics: dict[str, float]) -> None:

@@ -256,8 +256,8 @@ class NodeSearch:
         """About how many more runs this search needs (for the progress estimate)."""
         if self.done:
             return 0
-        if self.high is None:
-            return 2
+        if self.high is None:  # one more size, then bisection between it and the one before
+            return 2 if self.low == 0 else 1 + math.ceil(math.log2(max(2, self.low)))
         return max(1, math.ceil(math.log2(max(2, self.high - self.low))))
 
 
@@ -276,6 +276,8 @@ class Candidate:
     search: NodeSearch
     results: dict[int, dict[str, Any]] = field(default_factory=dict)  # nodes -> {metrics, failed}
     error: str | None = None
+    #: A proxy of one run's wall time (clients x simulated seconds), for scheduling and the ETA.
+    cost: float = 0.0
 
     def data_at(self, nodes: int) -> dict[str, Any]:
         data = copy.deepcopy(self.data)
@@ -484,6 +486,7 @@ class Planner:
     #: Simulations already made (also by an earlier session): task key -> metrics.
     known: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    work_done: float = 0.0  # cost of the runs made by this session (the ETA)
 
     def __post_init__(self) -> None:
         check_tune(self.tune, self.mechanisms)
@@ -508,7 +511,9 @@ class Planner:
                         set_dotted(data, key, value)
                     config = self._validate(data, kind, n, setting)
                     floor, why = node_floor(config, self.slos, self.allow_loss)
-                    cands.append(Candidate(setting, data, floor, why, NodeSearch(floor, self.max_nodes)))
+                    e = config.experiment
+                    cost = n * (e.warmup + e.duration)
+                    cands.append(Candidate(setting, data, floor, why, NodeSearch(floor, self.max_nodes), cost=cost))
                 self.candidates[(kind, n)] = cands
                 self.row_notes[(kind, n)] = ([kind_note] if kind_note else []) + notes
 
@@ -539,6 +544,11 @@ class Planner:
     def runs_estimate(self) -> int:
         """Runs still to do, about (progress)."""
         return sum(c.search.remaining() for key in self.pending_rows() for c in self.candidates[key]
+                   if c.error is None)
+
+    def work_estimate(self) -> float:
+        """The cost (clients x simulated seconds) of the runs still to do, about (the ETA)."""
+        return sum(c.search.remaining() * c.cost for key in self.pending_rows() for c in self.candidates[key]
                    if c.error is None)
 
     def _feed(self, cand: Candidate, nodes: int, metrics: dict[str, float]) -> None:
@@ -635,10 +645,8 @@ class Planner:
                         continue
                     tkey = self.task_key(cand, nodes)
                     if tkey not in todo:
-                        data = cand.data_at(nodes)
-                        seconds = float(validate_config(copy.deepcopy(data), self.source).experiment.duration)
-                        tasks.append(Task(data, self.source, tkey, 0, self.seed, cost=key[1] * seconds))
-                        labels.append(f"{key[0]} {key[1]:,} on {nodes}")
+                        tasks.append(Task(cand.data_at(nodes), self.source, tkey, 0, self.seed, cost=cand.cost))
+                        labels.append(f"{key[0]} {key[1]:,}@{nodes}")
                     todo.setdefault(tkey, []).append((key, cand, nodes))
             if not tasks:
                 break
@@ -647,6 +655,7 @@ class Planner:
 
             def emit(record: dict[str, Any], todo: dict = todo) -> None:
                 tkey = record["point"]
+                self.work_done += todo[tkey][0][1].cost if tkey in todo else 0.0
                 if record.get("status") == "ok":
                     self.known[tkey] = record["metrics"]
                     if on_run is not None:

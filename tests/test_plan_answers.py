@@ -166,3 +166,13 @@ def test_resolved_config_reproduces_the_row(small, tmp_path):
     path.write_text(tomli_w.dumps(row.config))
     assert tomllib.loads(path.read_text())["server"]["nodes"] == row.nodes == 3
     assert run(load_config(path)).metrics == row.metrics
+
+
+def test_memory_per_node_bounds_the_search_and_binds(small):
+    # SSE holds a connection per client: 100 clients x 1 MiB on top of 16 MiB per node fit
+    # under 50 MiB per node from ceil(100 / 34) = 3 nodes; the search starts there.
+    data = plan_data(small, ["server.memory_per_connection='1MiB'", "server.memory_base='16MiB'",
+                             "server.max_connections=1000"])
+    row = plan(data, [100], [parse_slo("server.memory_peak_per_node<=50MiB")], ["sse"])[0]
+    assert row.nodes == 3 and row.binding == "memory" and row.runs == 2
+    assert row.metrics["server.memory_peak_per_node"] <= 50 * 2**20

@@ -85,6 +85,12 @@ def test_rows_written_resumed_and_refused_when_the_plan_differs(cfg, tmp_path, r
     res = _plan(*args)
     assert res.exit_code == 2 and "--resume" in res.output
     assert _snapshot(out) == snap
+    # a manifest that is not a plan's: one line, nothing changed
+    (out / "manifest.json").write_text("[]")
+    snap = _snapshot(out)
+    res = _plan(*args, "--resume")
+    assert res.exit_code == 2 and "cannot resume" in res.output and "Traceback" not in res.output
+    assert _snapshot(out) == snap
 
 
 def test_ctrl_c_keeps_finished_rows_and_resume_finishes(cfg, tmp_path, monkeypatch):
