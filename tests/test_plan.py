@@ -37,8 +37,9 @@ def test_plan_matches_the_utilisation_law():
     rows = plan(_config(clients), [clients], [parse_slo(f"server.cpu_utilization<={target}")])
     assert rows[0].nodes == expected == 3
     assert rows[0].metrics["server.cpu_utilization"] <= target
-    # the size below fails: the answer is the fewest
+    # the size below fails: the answer is the fewest, and CPU is what bound it
     assert rows[0].tried[expected - 1] is False
+    assert rows[0].binding == "cpu"
 
 
 def test_slo_parsing_units_and_errors():

@@ -1,29 +1,46 @@
-"""``sim plan``: fewest nodes meeting every SLO, per mechanism and client count, with cost."""
+"""``sim plan``: fewest nodes meeting every SLO, per mechanism and client count, with cost.
+
+With ``--out DIR`` each answered row is written at once: ``plan.csv`` (every
+number), ``plan.json``, ``configs/<mechanism>-<clients>.toml`` (the resolved
+config of the row's run: ``sim run`` on it reproduces the row) and
+``manifest.json`` (rows and every simulation made, which ``--resume`` reuses).
+"""
 
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
-import os
+import shlex
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import click
+import tomli_w
 from rich.console import Console
-from rich.table import Table
 
+from simulator.cli.common import err_console
 from simulator.config import ConfigError, registry
 from simulator.output.atomic import write_atomic
+from simulator.output.catalogue import format_metric, format_value
+from simulator.output.tables import Column, print_table
 from simulator.workflow.capacity import (
     HOURS_PER_MONTH,
     METRIC_SET,
-    load_plan_config,
+    Planner,
+    PlanRow,
+    cheapest,
     parse_slo,
-    plan,
+    parse_tune,
+    plan_data,
 )
+from simulator.workflow.sweep import default_workers
 
 console = Console()
+MANIFEST_KIND = "notifysim-plan"
 
 
 def _int_list(option: str, text: str) -> list[int]:
@@ -33,61 +50,303 @@ def _int_list(option: str, text: str) -> list[int]:
         raise ConfigError(f"error: {option} {text!r}: expected whole numbers, e.g. 1000,100000") from None
     if not values or any(v < 1 for v in values):
         raise ConfigError(f"error: {option} {text!r}: expected whole numbers >= 1")
-    return values
+    return list(dict.fromkeys(values))
 
 
 @click.command("plan")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--clients", required=True, metavar="N1,N2,...", help="Client counts to plan for.")
-@click.option("--slo", "slos", multiple=True, required=True, metavar="METRIC<=VALUE", help="e.g. 'latency.p99<=2s' (repeatable).")
+@click.option("--slo", "slos", multiple=True, required=True, metavar="METRIC<=VALUE",
+              help="e.g. 'latency.p99<=2s' or 'server.cpu_utilization<=70%' (repeatable).")
 @click.option("--mechanisms", default=None, metavar="KIND,...|all", help="Mechanisms to compare (default: the config's).")
+@click.option("--tune", "tunes", multiple=True, metavar="KEY=V1,V2,...",
+              help="Search a setting with the node count, e.g. mechanism.interval=1s,2s,5s; the cheapest pair wins.")
+@click.option("--allow-loss", is_flag=True,
+              help="Do not require every client served (no refused connection, <= 0.1 % of deliveries unserved).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option("--max-nodes", type=click.IntRange(1, 4096), default=64, show_default=True)
-@click.option("--workers", type=click.IntRange(1), default=None, help="Parallel searches (default: all cores).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Also write plan.csv and plan.json here.")
-def plan_command(config, clients, slos, mechanisms, overrides, max_nodes, workers, out) -> None:
-    """Fewest server nodes meeting every --slo, for each mechanism and client count."""
-    cfg = load_plan_config(config, list(overrides))
+@click.option("--workers", type=click.IntRange(1), default=None, help="Parallel simulations (default: all cores).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Write plan.csv, plan.json, configs/ and manifest.json here, each row as it is answered.")
+@click.option("--resume", is_flag=True, help="Continue the plan in --out: answered rows and finished runs are reused.")
+@click.option("--quiet", is_flag=True, help="No progress and no table.")
+def plan_command(config, clients, slos, mechanisms, tunes, allow_loss, overrides, max_nodes, workers, out,
+                 resume, quiet) -> None:
+    """Fewest server nodes meeting every --slo, for each mechanism and client count.
+
+    Besides the SLOs every client must be served (see --allow-loss). Each row
+    names its binding constraint: what failed at one node fewer. Exit 1 if a
+    row needs more than --max-nodes, 130 if interrupted.
+    """
+    if resume and out is None:
+        raise click.UsageError("--resume needs --out DIR (the plan folder to continue)")
     counts = _int_list("--clients", clients)
+    parsed = [parse_slo(s, METRIC_SET) for s in slos]
+    tune = parse_tune(list(tunes))
+    data = plan_data(config, list(overrides))
     kinds = registry.kinds()
     if mechanisms is None:
-        chosen = [cfg.mechanism.kind]
-    elif mechanisms == "all":
+        chosen = [(data.get("mechanism") or {}).get("kind", "short_polling")]
+    elif mechanisms.strip() == "all":
         chosen = kinds
     else:
-        chosen = [k.strip() for k in mechanisms.split(",") if k.strip()]
+        chosen = list(dict.fromkeys(k.strip() for k in mechanisms.split(",") if k.strip()))
         bad = [k for k in chosen if k not in kinds]
-        if bad:
-            raise ConfigError(f"error: --mechanisms: unknown mechanism {bad[0]!r} (choose from {', '.join(kinds)})")
-    parsed = [parse_slo(s, METRIC_SET) for s in slos]
-    rows = plan(cfg, counts, parsed, chosen, max_nodes, workers or os.cpu_count() or 1)
-    table = Table(title=f"Fewest nodes meeting {', '.join(map(str, parsed))}")
-    for name in ("mechanism", "clients", "nodes", *[s.metric for s in parsed], "$/hour", "$/month", "runs"):
-        table.add_column(name, justify="left" if name == "mechanism" else "right", overflow="fold", min_width=min(len(name), 14))
-    records = []
-    for row in rows:
-        record = row.as_dict(parsed)
-        records.append(record)
-        per_hour = record["cost.per_hour"]
-        table.add_row(
-            row.mechanism,
-            f"{row.clients:,}",
-            str(row.nodes) if row.feasible else f"> {max_nodes}",
-            *[f"{record[s.metric]:.4g}" for s in parsed],
-            f"{per_hour:,.2f}" if row.feasible else "-",
-            f"{per_hour * HOURS_PER_MONTH:,.0f}" if row.feasible else "-",
-            str(record["runs"]),
-        )
-    console.print(table)
+        if bad or not chosen:
+            what = f"unknown mechanism {bad[0]!r}" if bad else "no mechanism given"
+            raise ConfigError(f"error: --mechanisms: {what} (choose from {', '.join(kinds)}, or all)")
+    planner = Planner(data, counts, parsed, chosen, max_nodes, tune, allow_loss, source=config)
+    invocation = _invocation(config, clients, slos, mechanisms, tunes, allow_loss, overrides, max_nodes, out)
+    store = PlanStore(Path(out), planner, invocation, resume) if out else None
+    for line in planner.warnings:
+        click.echo(f"warning: {line}", err=True)
+    show_progress = not quiet and err_console.is_terminal
+    try:
+        if show_progress:
+            rows = _run_with_progress(planner, workers or default_workers(), store, err_console)
+        else:
+            rows = planner.run(workers or default_workers(), None,
+                               store.on_run if store else None, store.on_row if store else None)
+    except KeyboardInterrupt:
+        done = len([k for k in planner.row_keys() if k in planner.rows])
+        total = len(planner.row_keys())
+        if store is not None:
+            store.write(status="interrupted")
+            click.echo(f"interrupted: {done}/{total} rows written to {out};"
+                       f" continue with: {invocation['resume_command']}", err=True)
+        else:
+            click.echo(f"interrupted: {done}/{total} rows answered, none kept (use --out DIR to keep them)",
+                       err=True)
+        sys.exit(130)
+    if store is not None:
+        store.write(status="complete")
+    if not quiet:
+        _print_plan(rows, planner, max_nodes)
+        if store is not None:
+            console.print(f"plan: {store.out / 'plan.csv'}")
+    errors = [r for r in rows if r.error]
+    for row in errors:
+        click.echo(f"error: {row.mechanism}, {row.clients:,} clients: {row.error}", err=True)
+    if errors or not all(row.feasible for row in rows):
+        if not errors:
+            click.echo(f"infeasible: some rows need more than --max-nodes {max_nodes}", err=True)
+        sys.exit(1)
+
+
+def _invocation(config, clients, slos, mechanisms, tunes, allow_loss, overrides, max_nodes, out) -> dict[str, Any]:
+    args = ["sim", "plan", str(config), "--clients", clients]
+    for slo in slos:
+        args += ["--slo", slo]
+    if mechanisms:
+        args += ["--mechanisms", mechanisms]
+    for item in tunes:
+        args += ["--tune", item]
+    for item in overrides:
+        args += ["--set", item]
+    if allow_loss:
+        args.append("--allow-loss")
+    args += ["--max-nodes", str(max_nodes)]
     if out:
-        out_dir = Path(out)
+        args += ["--out", str(out)]
+    return {"command": shlex.join(args), "resume_command": shlex.join([*args, "--resume"])}
+
+
+# ---------------------------------------------------------------------------
+# The output folder
+
+
+class PlanStore:
+    """The ``--out`` folder: refused untouched unless new, empty or (with --resume) this plan's."""
+
+    def __init__(self, out: Path, planner: Planner, invocation: dict[str, Any], resume: bool):
+        self.out = out
+        self.planner = planner
+        self.invocation = invocation
+        self.fingerprint = planner.fingerprint()
+        self.kept_rows: list[PlanRow] = []  # rows of other client counts or mechanisms, from the manifest
+        manifest_path = out / "manifest.json"
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"error: --out {out}: not a folder")
+        if out.is_dir() and any(out.iterdir()):
+            if not resume:
+                hint = "add --resume to continue it" if manifest_path.exists() else "choose an empty or new folder"
+                raise ConfigError(f"error: --out {out}: the folder is not empty; {hint}")
+            self._load(manifest_path)
+        try:
+            (out / "configs").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"error: --out {out}: cannot create the folder: {exc.strerror}") from None
+        self.write(status="running")
+
+    def _load(self, path: Path) -> None:
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND:
+                raise ValueError("not a plan manifest")
+            rows = [PlanRow.from_state(state) for state in manifest["rows"]]
+            runs = {str(k): dict(v) for k, v in manifest["runs"].items()}
+            stored = dict(manifest["fingerprint"])
+        except FileNotFoundError:
+            raise ConfigError(f"error: --out {self.out}: no plan to resume here (no manifest.json)") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"error: {path}: cannot resume from it: {exc}") from None
+        differ = [name for name, value in self.fingerprint.items() if stored.get(name) != value]
+        if differ:
+            raise ConfigError(
+                f"error: --resume {self.out}: this plan was made with another {', '.join(differ)};"
+                f" nothing changed (rerun it as: {manifest.get('invocation', {}).get('resume_command', '?')},"
+                f" or use another --out)")
+        wanted = set(self.planner.row_keys())
+        for row in rows:
+            if row.key in wanted:
+                self.planner.rows[row.key] = row
+        self.planner.known.update(runs)
+        self.kept_rows = [row for row in rows if row.key not in wanted]
+
+    def on_run(self, key: str, metrics: dict[str, float]) -> None:
+        self.write(status="running")
+
+    def on_row(self, row: PlanRow) -> None:
+        if row.config:
+            text = f"# sim plan: {row.mechanism}, {row.clients:,} clients: {_nodes_text(row, self.planner.max_nodes)}" \
+                   f" nodes, binding constraint: {row.binding}\n" + tomli_w.dumps(row.config)
+            write_atomic(self.out / "configs" / row.config_name, text)
+        self.write(status="running")
+
+    def write(self, status: str) -> None:
+        """plan.csv and plan.json (answered rows, in plan order), then the manifest."""
+        planner = self.planner
+        rows = [planner.rows[k] for k in planner.row_keys() if k in planner.rows]
+        best = {id(r) for r in cheapest(rows).values()} if len(planner.mechanisms) > 1 else set()
+        records = []
+        for row in rows:
+            record = row.as_dict(planner.slos)
+            record["cheapest"] = id(row) in best
+            records.append(record)
+        fields: list[str] = []
+        for record in records:
+            fields += [k for k in record if k not in fields]
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(records[0]))
+        writer = csv.DictWriter(buf, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(records)
-        write_atomic(out_dir / "plan.csv", buf.getvalue())
-        write_atomic(out_dir / "plan.json", json.dumps({"slos": [str(s) for s in parsed], "rows": records}, indent=2))
-        console.print(f"plan: {out_dir / 'plan.csv'}")
-    if not all(row.feasible for row in rows):
-        click.echo(f"infeasible: some rows need more than --max-nodes {max_nodes}", err=True)
-        sys.exit(1)
+        write_atomic(self.out / "plan.csv", buf.getvalue() if records else "")
+        write_atomic(self.out / "plan.json", json.dumps(
+            {"slos": [str(s) for s in planner.slos], "allow_loss": planner.allow_loss, "rows": records},
+            indent=2, default=str))
+        manifest = {
+            "kind": MANIFEST_KIND,
+            "status": status,
+            "invocation": self.invocation,
+            "fingerprint": self.fingerprint,
+            "rows_done": len(rows),
+            "rows_total": len(planner.row_keys()),
+            "rows": [r.state() for r in rows] + [r.state() for r in self.kept_rows],
+            "runs": planner.known,
+        }
+        write_atomic(self.out / "manifest.json", json.dumps(manifest, indent=1, default=str))
+
+
+# ---------------------------------------------------------------------------
+# Progress and the table
+
+
+def _run_with_progress(planner: Planner, workers: int, store: PlanStore | None, err: Console) -> list[PlanRow]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    # Rich's own ETA restarts whenever the total changes, and a search's length is only known
+    # as it goes: the ETA here is the elapsed time scaled by the work (clients x simulated
+    # seconds) left over the work done.
+    with Progress(TextColumn("[bold]plan[/bold]"), BarColumn(bar_width=16), MofNCompleteColumn(), TextColumn("runs"),
+                  TextColumn("· rows {task.fields[rows]}"), TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
+                  TextColumn("{task.fields[now]}"), console=err, transient=True) as bar:
+        total_rows = len(planner.row_keys())
+        task = bar.add_task("plan", total=None, rows=f"0/{total_rows}", now="", eta="-:--:--")
+        started = time.monotonic()
+        done = 0
+
+        def refresh() -> None:
+            finished = sum(1 for k in planner.row_keys() if k in planner.rows)
+            eta = "-:--:--"
+            if planner.work_done > 0:
+                left = (time.monotonic() - started) * planner.work_estimate() / planner.work_done
+                eta = str(datetime.timedelta(seconds=round(left)))
+            bar.update(task, completed=done, total=done + planner.runs_estimate(),
+                       rows=f"{finished}/{total_rows}", eta=eta)
+
+        def on_round(labels: list[str]) -> None:
+            # what runs now, e.g. "sse 200,000@20 +3" (the runs total is an estimate: a search's
+            # length is known only as it goes)
+            more = f" +{len(labels) - 1}" if len(labels) > 1 else ""
+            bar.update(task, now=f"[dim]{labels[0]}{more}[/dim]")
+            refresh()
+
+        def on_run(key: str, metrics: dict[str, float]) -> None:
+            nonlocal done
+            done += 1
+            if store is not None:
+                store.on_run(key, metrics)
+            refresh()
+
+        def on_row(row: PlanRow) -> None:
+            if store is not None:
+                store.on_row(row)
+            refresh()
+
+        return planner.run(workers, None, on_run, on_row, on_round)
+
+
+def _nodes_text(row: PlanRow, max_nodes: int) -> str:
+    return str(row.nodes) if row.feasible else f"> {max_nodes}"
+
+
+def _print_plan(rows: list[PlanRow], planner: Planner, max_nodes: int) -> None:
+    tuned = list(planner.tune)
+    columns = [Column("mechanism", "left", key=True), Column("clients", key=True)]
+    if tuned:
+        columns.append(Column("setting", "left"))
+    columns += [Column("nodes"), Column("binding", "left")]
+    metrics = list(dict.fromkeys(s.metric for s in planner.slos))
+    if planner.allow_loss:
+        metrics += [m for m in ("connections.refused", "deliveries.lost", "deliveries.pending") if m not in metrics]
+    columns += [Column(m) for m in metrics]
+    columns += [Column("$/hour"), Column("$/month"), Column("runs")]
+    notes = any(row.notes for row in rows)
+    if notes:
+        columns.append(Column("note", "left"))
+    table_rows = []
+    for row in rows:
+        per_hour = row.metrics.get("cost.per_hour")
+        cells = [row.mechanism, f"{row.clients:,}"]
+        if tuned:
+            cells.append(", ".join(f"{k.removeprefix('mechanism.')}={v}" for k, v in row.setting.items()) or "-")
+        cells += [_nodes_text(row, max_nodes), row.binding]
+        cells += [format_metric(m, row.metrics.get(m)) for m in metrics]
+        if row.feasible and per_hour is not None:
+            cells += [format_value(per_hour, "$").replace(",", ""), f"${per_hour * HOURS_PER_MONTH:,.0f}"]
+        else:
+            cells += ["-", "-"]
+        cells.append(str(row.runs))
+        if notes:
+            cells.append("; ".join(row.notes) or "-")
+        table_rows.append(cells)
+    rule = "every client served" if not planner.allow_loss else "loss allowed"
+    title = f"Fewest nodes meeting {', '.join(map(str, planner.slos))} ({rule})"
+    print_table(console, title, columns, table_rows)
+    if len(planner.mechanisms) > 1:
+        best = cheapest(rows)
+        for n in planner.clients:
+            row = best.get(n)
+            if row is None:
+                console.print(f"cheapest for {n:,} clients: none meets every constraint")
+                continue
+            per_hour = row.metrics.get("cost.per_hour", 0.0)
+            setting = "".join(f", {k}={v}" for k, v in row.setting.items())
+            console.print(f"cheapest for {n:,} clients: {row.mechanism}{setting} on {row.nodes} node(s),"
+                          f" ${per_hour:,.2f}/hour (${per_hour * HOURS_PER_MONTH:,.0f}/month)")

@@ -146,6 +146,7 @@ class ExperimentSection(Section):
 class ClientsSection(Section):
     count: Count = Field(1000, ge=1, le=100_000_000, description="Number of clients (subscribers, or webhook receivers).")
     connect_over: Seconds = Field(_s("10s"), description="Clients start uniformly spread over this window from time 0.")
+    kind: Literal["browser", "mobile", "backend"] = Field("browser", description="Who the clients are: a webhook needs a reachable backend; `sim plan` says when a mechanism cannot serve this kind.")
 
 
 class BackoffSection(Section):
@@ -260,6 +261,10 @@ class ExperimentConfig(Section):
             mech.update(params.model_dump(mode="json"))
         mech["backoff"] = data["mechanism"]["backoff"]
         data["mechanism"] = mech
+        if data["clients"]["kind"] == "browser":
+            # The resolved [clients] seeds sweep replications: without the default
+            # kind, configs written before `kind` existed keep their seeds.
+            del data["clients"]["kind"]
         failures = [
             {k: v for k, v in f.items() if k in FAILURE_KEYS[f["kind"]]} for f in data["failures"]
         ]

@@ -1,30 +1,58 @@
 """Capacity planning: the fewest nodes that meet every SLO, per mechanism and client count.
 
 ``sim plan CONFIG --clients 1000,100000 --slo 'latency.p99<=2s' --slo
-'server.cpu_utilization<=0.7'`` runs the experiment with ``server.nodes`` = 1, 2,
-4, ... until every SLO holds, then bisects down to the fewest nodes that still
-meet them.  This assumes that adding nodes never makes a metric worse, which
-holds for the load-driven metrics (latency, CPU, queue wait, memory per node)
-this is meant for.  The answer comes with the metrics at that size and its
-cost per hour and per month (730 hours).
+'server.cpu_utilization<=70%'`` runs the experiment with ``server.nodes`` set to
+a first guess (the fewest nodes whose connection slots and memory can hold
+every client, computed without simulating; 1 when nothing limits), doubles it
+until every constraint holds, then bisects down to the fewest nodes that still
+meet them, so the size one node smaller is always simulated and seen to fail.
+This assumes that adding nodes never makes a metric worse, which holds for the
+load-driven metrics (latency, CPU, queue wait, memory per node) this is meant
+for.
+
+Besides the user's SLOs a fleet must serve every client: no refused
+connection, and at most 0.1 % of the deliveries owed still pending or lost at
+the end (``allow_loss`` turns these two off).  Each answer names its *binding
+constraint*: what failed at one node fewer.
+
+``tune`` (``--tune KEY=V1,V2``) searches a setting together with the node
+count; each row then reports the cheapest (setting, nodes) pair meeting every
+constraint (ties: fewer nodes, then the value order given).  Every simulation
+goes through the sweep executor (:func:`simulator.workflow.sweep.execute`), in
+rounds: each round runs the next size every unfinished search needs.  No
+(config, seed) is simulated twice.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import itertools
+import math
 import operator
 import re
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from simulator.config import ConfigError, ExperimentConfig, load_config
+from simulator.config import (
+    ConfigError,
+    ExperimentConfig,
+    load_config,
+    parse_override_value,
+    read_toml,
+    registry,
+    set_dotted,
+    validate_config,
+)
 from simulator.config.units import parse_duration, parse_size
-from simulator.engine.runner import run
-from simulator.output.catalogue import CATALOGUE
+from simulator.output.catalogue import CATALOGUE, describe, format_metric
 
 HOURS_PER_MONTH = 730.0
 METRIC_SET = frozenset(CATALOGUE)
+#: Deliveries still pending or lost at the end that a plan tolerates, as a share of those owed.
+UNSERVED_ALLOWED = 0.001
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -35,23 +63,49 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _SLO = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|<|>)\s*(.+?)\s*$")
 
 
+# ---------------------------------------------------------------------------
+# Constraints
+
+
+def constraint_name(metric: str) -> str:
+    """What a limit on ``metric`` is called in the binding-constraint column."""
+    if metric.startswith("connections."):
+        return "connections"
+    if metric.startswith("server.cpu_utilization"):
+        return "cpu"
+    if metric.startswith("server.memory_peak"):
+        return "memory"
+    return metric
+
+
 @dataclass(frozen=True)
 class Slo:
-    """``metric op value``, e.g. ``latency.p99 <= 2.0`` (value in the metric's unit)."""
+    """``metric op value``, e.g. ``latency.p99 <= 2.0`` (value in the metric's base unit)."""
 
     metric: str
     op: str
     value: float
 
     def holds(self, metrics: dict[str, float]) -> bool:
-        return _OPS[self.op](metrics[self.metric], self.value)
+        value = metrics.get(self.metric)
+        return value is not None and not math.isnan(value) and _OPS[self.op](value, self.value)
+
+    @property
+    def constraint(self) -> str:
+        return constraint_name(self.metric)
 
     def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.value:g}"
+        shown = format_metric(self.metric, self.value) if self.metric in CATALOGUE else f"{self.value:g}"
+        return f"{self.metric}{self.op}{shown}"
 
 
-def parse_slo(text: str, known_metrics: set[str] | None = None) -> Slo:
-    """An :class:`Slo` from ``'latency.p99<=2s'``; durations and sizes may carry units."""
+def parse_slo(text: str, known_metrics: set[str] | frozenset[str] | None = None) -> Slo:
+    """An :class:`Slo` from ``'latency.p99<=2s'``.
+
+    The value is read in the metric's unit (catalogue): durations for seconds,
+    sizes for bytes, and for a fraction either ``70%`` or ``0.7``; a fraction
+    compared with a number above 1 is refused with the percent it meant.
+    """
     match = _SLO.match(text)
     if not match:
         raise ConfigError(f"error: --slo {text!r}: expected METRIC<=VALUE, e.g. 'latency.p99<=2s'")
@@ -62,16 +116,173 @@ def parse_slo(text: str, known_metrics: set[str] | None = None) -> Slo:
         close = difflib.get_close_matches(metric, sorted(known_metrics), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"error: --slo {text!r}: unknown metric {metric!r}{hint}")
+    entry = describe(metric)
+    known = metric in CATALOGUE
     value: float | None = None
-    for parse in (float, parse_duration, parse_size):
+    if raw.endswith("%"):
+        if known and not entry.is_fraction:
+            raise ConfigError(f"error: --slo {text!r}: {metric} is not a fraction; a percent does not apply")
         try:
-            value = float(parse(raw))
-            break
+            value = float(raw[:-1]) / 100.0
         except ValueError:
-            continue
+            pass
+    else:
+        parsers: list[Callable[[str], float]] = [float]
+        if not known or entry.unit == "s":
+            parsers.append(parse_duration)
+        if not known or entry.unit in ("B", "B/s"):
+            parsers.append(lambda s: parse_size(s.removesuffix("/s")))
+        for parse in parsers:
+            try:
+                value = float(parse(raw))
+                break
+            except ValueError:
+                continue
     if value is None:
         raise ConfigError(f"error: --slo {text!r}: cannot read the value {raw!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"error: --slo {text!r}: the value must be a finite number, got {raw!r}")
+    if entry.is_fraction and not raw.endswith("%") and abs(value) > 1:
+        raise ConfigError(
+            f"error: --slo {text!r}: {metric} is a fraction (0 to 1); did you mean {metric}{op}{value:g}%?"
+        )
     return Slo(metric, op, value)
+
+
+def failures(metrics: dict[str, float], slos: list[Slo], allow_loss: bool = False) -> list[str]:
+    """The constraints ``metrics`` break, by name, serving every client first, then the SLOs."""
+    failed: list[str] = []
+    if not allow_loss:
+        if metrics.get("connections.refused", 0) > 0:
+            failed.append("connections")
+        unserved = metrics.get("deliveries.pending", 0) + metrics.get("deliveries.lost", 0)
+        if unserved > UNSERVED_ALLOWED * metrics.get("deliveries.owed", 0):
+            failed.append("loss")
+    for slo in slos:
+        if not slo.holds(metrics) and slo.constraint not in failed:
+            failed.append(slo.constraint)
+    return failed
+
+
+# ---------------------------------------------------------------------------
+# Limits computable without simulating
+
+
+def holds_connection(config: ExperimentConfig) -> bool:
+    """Whether every client keeps a connection (a slot of ``max_connections``) open all along."""
+    kind = config.mechanism.kind
+    params = config.mechanism.params
+    http, idle = config.http, config.cluster.idle_timeout
+    reuse = min(http.keep_alive_timeout, idle) if idle > 0 else http.keep_alive_timeout
+    if kind in ("sse", "websocket"):
+        return True
+    if kind == "long_polling":
+        return http.keep_alive and params.rerequest_delay < reuse and (idle == 0 or idle > params.hold)
+    if kind == "short_polling":  # a kept-alive connection outlives every gap between polls
+        return http.keep_alive and params.interval.is_constant and params.interval.mean < reuse
+    return False  # webhooks connect out; unknown kinds: assume nothing
+
+
+def node_floor(config: ExperimentConfig, slos: list[Slo], allow_loss: bool) -> tuple[int, str | None]:
+    """A first guess of the fewest nodes: what connection slots and per-node memory need.
+
+    ``(nodes, constraint)``.  Only a guess (the search simulates one node fewer
+    too), so it may be rough where connections come and go.
+    """
+    if not holds_connection(config):
+        return 1, None
+    clients, server = config.clients.count, config.server
+    floor, why = 1, None
+    if not allow_loss:
+        need = math.ceil(clients / server.max_connections)
+        if need > floor:
+            floor, why = need, "connections"
+    for slo in slos:
+        if slo.metric == "server.memory_peak_per_node" and slo.op in ("<=", "<"):
+            budget = slo.value - server.memory_base
+            if 0 < budget < server.max_connections * server.memory_per_connection:
+                need = math.ceil(clients * server.memory_per_connection / budget)
+                if need > floor:
+                    floor, why = need, "memory"
+    return floor, why
+
+
+# ---------------------------------------------------------------------------
+# The search over the node count
+
+
+class NodeSearch:
+    """The fewest passing node count in [1, max_nodes]: from a first guess, doubling, then bisection.
+
+    Feed it with :meth:`feed`; :meth:`next` says which size to simulate next
+    (None when done).  When the guess passes, the size one below is tried
+    next, so a good guess costs two runs.
+    """
+
+    def __init__(self, floor: int, max_nodes: int):
+        self.max_nodes = max_nodes
+        self.probe: int | None = max(1, min(floor, max_nodes))
+        self.low = 0  # largest size known to fail (0: none)
+        self.high: int | None = None  # smallest size known to pass
+        self.passed: dict[int, bool] = {}
+
+    @property
+    def done(self) -> bool:
+        return self.probe is None
+
+    @property
+    def nodes(self) -> int | None:
+        return self.high if self.done else None
+
+    def next(self) -> int | None:
+        return self.probe
+
+    def feed(self, nodes: int, passed: bool) -> None:
+        self.passed[nodes] = passed
+        if passed:
+            self.high = nodes if self.high is None else min(self.high, nodes)
+        else:
+            self.low = max(self.low, nodes)
+        if self.high is None:  # still looking for a size that passes
+            self.probe = None if self.low >= self.max_nodes else min(self.max_nodes, max(1, self.low * 2))
+        elif self.high - self.low <= 1:
+            self.probe = None
+        elif len(self.passed) == 1:
+            self.probe = self.high - 1  # the first guess passed: is it the fewest?
+        else:
+            self.probe = (self.low + self.high) // 2
+
+    def remaining(self) -> int:
+        """About how many more runs this search needs (for the progress estimate)."""
+        if self.done:
+            return 0
+        if self.high is None:  # one more size, then bisection between it and the one before
+            return 2 if self.low == 0 else 1 + math.ceil(math.log2(max(2, self.low)))
+        return max(1, math.ceil(math.log2(max(2, self.high - self.low))))
+
+
+# ---------------------------------------------------------------------------
+# Plan rows
+
+
+@dataclass
+class Candidate:
+    """One (mechanism, clients, --tune setting): its config data and node search."""
+
+    setting: dict[str, Any]
+    data: dict[str, Any]  # raw config data, clients.count and the setting applied; nodes set per run
+    floor: int
+    floor_reason: str | None
+    search: NodeSearch
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)  # nodes -> {metrics, failed}
+    error: str | None = None
+    #: A proxy of one run's wall time (clients x simulated seconds), for scheduling and the ETA.
+    cost: float = 0.0
+
+    def data_at(self, nodes: int) -> dict[str, Any]:
+        data = copy.deepcopy(self.data)
+        set_dotted(data, "server.nodes", nodes)
+        return data
 
 
 @dataclass
@@ -80,95 +291,437 @@ class PlanRow:
 
     mechanism: str
     clients: int
-    nodes: int | None  # None: no size up to max_nodes meets the SLOs
+    nodes: int | None  # None: no size up to max_nodes meets the constraints
     metrics: dict[str, float] = field(default_factory=dict)
-    tried: dict[int, bool] = field(default_factory=dict)
+    tried: dict[int, bool] = field(default_factory=dict)  # of the chosen setting
+    setting: dict[str, Any] = field(default_factory=dict)
+    binding: str = ""
+    runs: int = 0
+    applicable: bool = True
+    notes: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)  # resolved config of the answer's run
+    error: str | None = None
 
     @property
     def feasible(self) -> bool:
         return self.nodes is not None
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.mechanism, self.clients
+
+    @property
+    def config_name(self) -> str:
+        return f"{self.mechanism}-{self.clients}.toml"
+
     def as_dict(self, slos: list[Slo]) -> dict[str, Any]:
-        out: dict[str, Any] = {"mechanism": self.mechanism, "clients": self.clients, "nodes": self.nodes}
+        """One line of ``plan.csv``: the answer, then every metric of its run."""
+        out: dict[str, Any] = {"mechanism": self.mechanism, "clients": self.clients}
+        out.update(self.setting)
+        out.update(nodes=self.nodes, binding=self.binding, applicable=self.applicable)
         for slo in slos:
             out[slo.metric] = self.metrics.get(slo.metric)
-        out["cost.per_hour"] = self.metrics.get("cost.per_hour")
         per_hour = self.metrics.get("cost.per_hour")
+        out["cost.per_hour"] = per_hour
         out["cost.per_month"] = per_hour * HOURS_PER_MONTH if per_hour is not None else None
-        out["runs"] = len(self.tried)
+        out["runs"] = self.runs
+        out["note"] = "; ".join(self.notes)
+        out["config"] = f"configs/{self.config_name}" if self.config else ""
+        for name in CATALOGUE:
+            out.setdefault(name, self.metrics.get(name))
+        for name, value in self.metrics.items():
+            out.setdefault(name, value)
         return out
 
+    def state(self) -> dict[str, Any]:
+        """Everything to rebuild the row (``manifest.json``)."""
+        return {
+            "mechanism": self.mechanism, "clients": self.clients, "nodes": self.nodes,
+            "metrics": self.metrics, "tried": {str(k): v for k, v in self.tried.items()},
+            "setting": self.setting, "binding": self.binding, "runs": self.runs,
+            "applicable": self.applicable, "notes": self.notes, "config": self.config, "error": self.error,
+        }
 
-def _config_for(base: dict[str, Any], mechanism: str, clients: int, nodes: int) -> ExperimentConfig:
-    data = {**base}
-    overrides = {"clients.count": clients, "server.nodes": nodes}
-    if mechanism != base["mechanism"]["kind"]:
-        # A different mechanism: its own parameters at their defaults, backoff kept.
-        data = {**data, "mechanism": {"kind": mechanism, "backoff": base["mechanism"]["backoff"]}}
-    from simulator.config import set_dotted, validate_config
-
-    data = _deep_copy(data)
-    for key, value in overrides.items():
-        set_dotted(data, key, value)
-    return validate_config(data, "<plan>")
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> PlanRow:
+        row = cls(**{k: v for k, v in state.items() if k != "tried"})
+        row.tried = {int(k): bool(v) for k, v in state.get("tried", {}).items()}
+        return row
 
 
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
+def cheapest(rows: list[PlanRow]) -> dict[int, PlanRow]:
+    """Per client count, the cheapest feasible row a mechanism can serve (ties: fewer nodes, then order)."""
+    best: dict[int, PlanRow] = {}
+    for row in rows:
+        if not (row.feasible and row.applicable):
+            continue
+        current = best.get(row.clients)
+        if current is None or _price(row) < _price(current):
+            best[row.clients] = row
+    return best
+
+
+def _price(row: PlanRow) -> tuple[float, int]:
+    return row.metrics.get("cost.per_hour", math.inf), row.nodes or 0
+
+
+# ---------------------------------------------------------------------------
+# Inputs: the config data, mechanisms and --tune settings
+
+
+def parse_tune(items: list[str] | tuple[str, ...] | dict[str, list[Any]] | None) -> dict[str, list[Any]]:
+    """``["mechanism.interval=1s,2s"]`` (or a mapping) -> ``{"mechanism.interval": ["1s", "2s"]}``."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return {k: list(v) for k, v in items.items()}
+    from simulator.workflow.grid import parse_set
+
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        try:
+            key, values = parse_set(item)
+        except ConfigError as exc:
+            raise ConfigError([line.replace("--set", "--tune", 1) for line in exc.lines]) from None
+        if key in ("server.nodes", "clients.count", "mechanism.kind"):
+            what = {"server.nodes": "the node count is what the plan searches",
+                    "clients.count": "use --clients", "mechanism.kind": "use --mechanisms"}[key]
+            raise ConfigError(f"error: --tune {item!r}: {key} cannot be tuned ({what})")
+        if key in out:
+            raise ConfigError(f"error: --tune {item!r}: {key} is given twice")
+        out[key] = values
+    return out
+
+
+def plan_data(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The config as written (``--set`` applied), every mechanism's keys kept, without ``[sweep]``.
+
+    Validated first (bad input raises :class:`ConfigError`); the raw data keeps
+    the parameters of the kinds a file compares (``hold`` for long polling in a
+    short-polling file with a mechanism sweep), which the resolved config drops.
+    """
+    load_config(path, list(overrides))
+    data = read_toml(path) if path is not None else {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        set_dotted(data, key.strip(), parse_override_value(value.strip()))
+    data.pop("sweep", None)
     return data
 
 
-def plan_one(
-    base: dict[str, Any], mechanism: str, clients: int, slos: list[Slo], max_nodes: int
-) -> PlanRow:
-    """Search the fewest nodes for one mechanism and client count (doubling, then bisection)."""
-    row = PlanRow(mechanism, clients, None)
-    results: dict[int, dict[str, float]] = {}
+def _kind_fields(kind: str) -> set[str]:
+    return set(registry.get(kind).Params.model_fields)
 
-    def ok(nodes: int) -> bool:
-        if nodes not in results:
-            results[nodes] = run(_config_for(base, mechanism, clients, nodes)).metrics
-            row.tried[nodes] = all(slo.holds(results[nodes]) for slo in slos)
-        return row.tried[nodes]
 
-    low, high = 0, 1  # low: largest size known to fail (0 = none tried)
-    while not ok(high):
-        low = high
-        if high >= max_nodes:
-            row.metrics = results[high]
-            return row
-        high = min(max_nodes, high * 2)
-    while high - low > 1:
-        mid = (low + high) // 2
-        if ok(mid):
-            high = mid
+def mechanism_data(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    """``data`` for mechanism ``kind``: the keys of ``[mechanism]`` that kind has, the others dropped."""
+    out = copy.deepcopy(data)
+    mech = out.setdefault("mechanism", {})
+    mech["kind"] = kind
+    fields = _kind_fields(kind)
+    for key in [k for k in mech if k not in ("kind", "backoff") and k not in fields]:
+        del mech[key]
+    return out
+
+
+def _applies(key: str, kind: str) -> bool:
+    parts = key.split(".")
+    return not (parts[0] == "mechanism" and len(parts) > 1 and parts[1] != "backoff" and parts[1] not in _kind_fields(kind))
+
+
+def check_tune(tune: dict[str, list[Any]], kinds: list[str]) -> None:
+    """Each tuned key names a config key some planned mechanism has (a typo is an error)."""
+    from simulator.config import validate_dotted_key
+
+    for key in tune:
+        if key.startswith("mechanism.") and key.split(".")[1] != "backoff":
+            if not any(_applies(key, kind) for kind in kinds):
+                import difflib
+
+                every = sorted(set().union(*(_kind_fields(k) for k in kinds)))
+                close = difflib.get_close_matches(key.split(".")[1], every, n=1)
+                hint = f"; did you mean 'mechanism.{close[0]}'?" if close else ""
+                raise ConfigError(f"error: --tune {key}: not a parameter of {', '.join(kinds)}{hint}")
         else:
-            low = mid
-    row.nodes = high
-    row.metrics = results[high]
-    return row
+            try:
+                validate_dotted_key(key, source="--tune")
+            except ConfigError as exc:
+                raise ConfigError([line.replace("--set", "--tune") for line in exc.lines]) from None
+
+
+def settings_for(tune: dict[str, list[Any]], kind: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The --tune settings that apply to ``kind`` (product of the values, in the order given)."""
+    keys = [k for k in tune if _applies(k, kind)]
+    skipped = [k for k in tune if k not in keys]
+    notes = [f"{', '.join(skipped)}: not a setting of {kind}"] if skipped else []
+    combos = itertools.product(*(tune[k] for k in keys))
+    return [dict(zip(keys, combo, strict=True)) for combo in combos], notes
+
+
+def client_kind_note(kind: str, client_kind: str) -> str | None:
+    """Why ``kind`` cannot serve ``clients.kind = client_kind`` (None if it can)."""
+    served = registry.get(kind).client_kinds
+    if client_kind in served:
+        return None
+    return f"not applicable: {kind} serves {' or '.join(served)} clients, not {client_kind}"
+
+
+# ---------------------------------------------------------------------------
+# The planner
+
+
+@dataclass
+class Planner:
+    """Every row of a plan and its searches; :meth:`run` simulates what is missing."""
+
+    data: dict[str, Any]
+    clients: list[int]
+    slos: list[Slo]
+    mechanisms: list[str]
+    max_nodes: int = 64
+    tune: dict[str, list[Any]] = field(default_factory=dict)
+    allow_loss: bool = False
+    source: str = "<plan>"
+    rows: dict[tuple[str, int], PlanRow] = field(default_factory=dict)  # finished rows
+    #: Simulations already made (also by an earlier session): task key -> metrics.
+    known: dict[str, dict[str, float]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    work_done: float = 0.0  # cost of the runs made by this session (the ETA)
+
+    def __post_init__(self) -> None:
+        check_tune(self.tune, self.mechanisms)
+        first = self.mechanisms[0] if self.mechanisms else "short_polling"
+        self.seed = int(validate_config(mechanism_data(self.data, first), self.source).experiment.seed)
+        self.candidates: dict[tuple[str, int], list[Candidate]] = {}
+        self.row_notes: dict[tuple[str, int], list[str]] = {}
+        client_kind = (self.data.get("clients") or {}).get("kind", "browser")
+        for kind in self.mechanisms:
+            kind_note = client_kind_note(kind, client_kind)
+            if kind_note:
+                self.warnings.append(f"{kind} cannot serve clients.kind = {client_kind!r} (it serves"
+                                     f" {' or '.join(registry.get(kind).client_kinds)} clients): its rows are"
+                                     " marked not applicable and never chosen as the cheapest")
+            settings, notes = settings_for(self.tune, kind)
+            for n in self.clients:
+                cands = []
+                for setting in settings:
+                    data = mechanism_data(self.data, kind)
+                    set_dotted(data, "clients.count", n)
+                    for key, value in setting.items():
+                        set_dotted(data, key, value)
+                    config = self._validate(data, kind, n, setting)
+                    floor, why = node_floor(config, self.slos, self.allow_loss)
+                    e = config.experiment
+                    cost = n * (e.warmup + e.duration)
+                    cands.append(Candidate(setting, data, floor, why, NodeSearch(floor, self.max_nodes), cost=cost))
+                self.candidates[(kind, n)] = cands
+                self.row_notes[(kind, n)] = ([kind_note] if kind_note else []) + notes
+
+    def _validate(self, data: dict[str, Any], kind: str, clients: int, setting: dict[str, Any]) -> ExperimentConfig:
+        from simulator.engine.runner import check_fits
+
+        where = ", ".join([f"mechanism {kind}", f"{clients} clients", *(f"{k}={v}" for k, v in setting.items())])
+        try:
+            config = validate_config(copy.deepcopy(data), self.source)
+            check_fits(config, self.source)
+        except ConfigError as exc:
+            raise ConfigError([f"{line} (plan: {where})" for line in exc.lines]) from None
+        return config
+
+    # -- bookkeeping ------------------------------------------------------
+
+    def task_key(self, cand: Candidate, nodes: int) -> str:
+        from simulator.workflow.grid import Task
+
+        return Task(cand.data_at(nodes), self.source, "", 0, self.seed).key()
+
+    def row_keys(self) -> list[tuple[str, int]]:
+        return [(kind, n) for kind in self.mechanisms for n in self.clients]
+
+    def pending_rows(self) -> list[tuple[str, int]]:
+        return [key for key in self.row_keys() if key not in self.rows]
+
+    def runs_estimate(self) -> int:
+        """Runs still to do, about (progress)."""
+        return sum(c.search.remaining() for key in self.pending_rows() for c in self.candidates[key]
+                   if c.error is None)
+
+    def work_estimate(self) -> float:
+        """The cost (clients x simulated seconds) of the runs still to do, about (the ETA)."""
+        return sum(c.search.remaining() * c.cost for key in self.pending_rows() for c in self.candidates[key]
+                   if c.error is None)
+
+    def _feed(self, cand: Candidate, nodes: int, metrics: dict[str, float]) -> None:
+        failed = failures(metrics, self.slos, self.allow_loss)
+        cand.results[nodes] = {"metrics": metrics, "failed": failed}
+        cand.search.feed(nodes, not failed)
+
+    def _advance(self, cand: Candidate) -> None:
+        """Feed ``cand`` every size already simulated, up to the next one to run."""
+        while cand.error is None and (nodes := cand.search.next()) is not None:
+            metrics = self.known.get(self.task_key(cand, nodes))
+            if metrics is None:
+                return
+            self._feed(cand, nodes, metrics)
+
+    def _finish(self, key: tuple[str, int]) -> PlanRow | None:
+        """The row, if all its searches are done."""
+        cands = self.candidates[key]
+        if any(c.error is None and not c.search.done for c in cands):
+            return None
+        kind, clients = key
+        notes = list(self.row_notes[key])
+        row = PlanRow(kind, clients, None, applicable=not any(n.startswith("not applicable") for n in notes))
+        row.runs = sum(len(c.results) for c in cands)
+        errors = [c for c in cands if c.error is not None]
+        ok = [c for c in cands if c.error is None and c.search.nodes is not None]
+        if ok:
+            order = {id(c): i for i, c in enumerate(cands)}
+            best = min(ok, key=lambda c: (c.results[c.search.nodes]["metrics"].get("cost.per_hour", math.inf),
+                                          c.search.nodes, order[id(c)]))
+        else:
+            best = next((c for c in cands if c.error is None), None)
+        if best is None:
+            row.error = errors[0].error
+            row.binding = "error"
+            notes.append(f"error: {row.error}")
+        else:
+            row.setting = dict(best.setting)
+            row.tried = dict(best.search.passed)
+            if best.search.nodes is not None:
+                row.nodes = best.search.nodes
+                below = best.search.low
+                if below == 0:
+                    row.binding = "none (1 node is the minimum)"
+                else:
+                    row.binding = ", ".join(best.results[below]["failed"])
+                shown = row.nodes
+            else:
+                shown = best.search.low
+                failed = best.results[shown]["failed"] if shown in best.results else []
+                row.binding = f"{', '.join(failed)} (still at {shown} nodes)"
+            row.metrics = dict(best.results[shown]["metrics"])
+            config = validate_config(best.data_at(shown), self.source).to_dict()
+            config.pop("sweep", None)
+            row.config = config
+            if errors:
+                notes.append(f"{len(errors)} setting(s) failed to run: {errors[0].error}")
+        row.notes = notes
+        self.rows[key] = row
+        return row
+
+    # -- running ------------------------------------------------------------
+
+    def run(
+        self,
+        workers: int = 1,
+        scheduler: Any = None,
+        on_run: Callable[[str, dict[str, float]], None] | None = None,
+        on_row: Callable[[PlanRow], None] | None = None,
+        on_round: Callable[[list[str]], None] | None = None,
+    ) -> list[PlanRow]:
+        """Simulate until every row is answered; rows in the order planned.
+
+        ``on_run(task_key, metrics)`` after each simulation, ``on_row(row)`` as
+        each row is answered, ``on_round(labels)`` before each round (what runs).
+        """
+        from simulator.workflow.grid import Task
+        from simulator.workflow.sweep import execute
+
+        for key in self.pending_rows():
+            for cand in self.candidates[key]:
+                self._advance(cand)
+            row = self._finish(key)
+            if row is not None and on_row is not None:
+                on_row(row)
+        while True:
+            todo: dict[str, list[tuple[tuple[str, int], Candidate, int]]] = {}
+            tasks: list[Task] = []
+            labels: list[str] = []
+            for key in self.pending_rows():
+                for cand in self.candidates[key]:
+                    nodes = cand.search.next() if cand.error is None else None
+                    if nodes is None:
+                        continue
+                    tkey = self.task_key(cand, nodes)
+                    if tkey not in todo:
+                        tasks.append(Task(cand.data_at(nodes), self.source, tkey, 0, self.seed, cost=cand.cost))
+                        labels.append(f"{key[0]} {key[1]:,}@{nodes}")
+                    todo.setdefault(tkey, []).append((key, cand, nodes))
+            if not tasks:
+                break
+            if on_round is not None:
+                on_round(labels)
+
+            def emit(record: dict[str, Any], todo: dict = todo) -> None:
+                tkey = record["point"]
+                self.work_done += todo[tkey][0][1].cost if tkey in todo else 0.0
+                if record.get("status") == "ok":
+                    self.known[tkey] = record["metrics"]
+                    if on_run is not None:
+                        on_run(tkey, record["metrics"])
+                touched = []
+                for key, cand, nodes in todo.pop(tkey, []):
+                    if record.get("status") == "ok":
+                        self._feed(cand, nodes, record["metrics"])
+                        self._advance(cand)
+                    else:
+                        cand.error = str(record.get("error", "the run failed")).splitlines()[0]
+                    touched.append(key)
+                for key in dict.fromkeys(touched):
+                    row = self._finish(key) if key not in self.rows else None
+                    if row is not None and on_row is not None:
+                        on_row(row)
+
+            execute(tasks, min(workers, len(tasks)), scheduler, emit)
+        return [self.rows[key] for key in self.row_keys()]
+
+    # -- identity (for --resume) -----------------------------------------------
+
+    def fingerprint(self) -> dict[str, str]:
+        """What a resumed plan must share, each part hashed: config, SLOs and search settings."""
+        from simulator.workflow.grid import canonical
+
+        config = copy.deepcopy(self.data)
+        for key in ("name", "description"):
+            config.get("experiment", {}).pop(key, None)
+        parts = {
+            "config": config,
+            "--slo": [[s.metric, s.op, s.value] for s in self.slos],
+            "--tune": self.tune,
+            "--allow-loss": self.allow_loss,
+            "--max-nodes": self.max_nodes,
+        }
+        return {name: hashlib.sha256(canonical(value).encode()).hexdigest()[:16] for name, value in parts.items()}
 
 
 def plan(
-    config: ExperimentConfig,
+    config: ExperimentConfig | dict[str, Any] | str | Path | None,
     clients: list[int],
     slos: list[Slo],
     mechanisms: list[str] | None = None,
     max_nodes: int = 64,
     workers: int = 1,
+    tune: dict[str, list[Any]] | list[str] | None = None,
+    allow_loss: bool = False,
+    scheduler: Any = None,
 ) -> list[PlanRow]:
-    """Plan every (mechanism, client count) pair; rows in the order given."""
-    base = config.to_dict()
-    kinds = mechanisms or [config.mechanism.kind]
-    jobs = [(kind, n) for kind in kinds for n in clients]
-    if workers <= 1 or len(jobs) == 1:
-        return [plan_one(base, kind, n, slos, max_nodes) for kind, n in jobs]
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = [pool.submit(plan_one, base, kind, n, slos, max_nodes) for kind, n in jobs]
-        return [f.result() for f in futures]
+    """Plan every (mechanism, client count) pair; rows in the order given.
+
+    ``config`` is a loaded config (its mechanism's parameters only), raw TOML
+    data or a path (every mechanism's parameters it holds are kept).
+    """
+    if isinstance(config, ExperimentConfig):
+        data = config.to_dict()
+        data.pop("sweep", None)
+    elif isinstance(config, dict):
+        data = copy.deepcopy(config)
+        data.pop("sweep", None)
+    else:
+        data = plan_data(config)
+    kinds = mechanisms or [(data.get("mechanism") or {}).get("kind", "short_polling")]
+    planner = Planner(data, list(clients), list(slos), list(kinds), max_nodes, parse_tune(tune), allow_loss)
+    return planner.run(workers, scheduler)
 
 
 def load_plan_config(path: str, overrides: list[str]) -> ExperimentConfig:
