@@ -34,3 +34,12 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class WriteFailed(Exception):
+    """Results could not be written (disk full, read-only, ...): one line for the user, exit 1."""
+
+    def __init__(self, path: str | Path, error: OSError):
+        self.path = Path(path)
+        self.error = error
+        super().__init__(f"cannot write {path}: {error.strerror or error}")

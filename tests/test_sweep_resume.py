@@ -145,7 +145,7 @@ def test_existing_folder_is_refused_without_resume_or_force(tmp_path):
     forced = runner.invoke(main, [*args, "--force", "--set", "clients.count=10,20"])
     assert forced.exit_code == 0 and len(rows(out)) == 4
     changed = runner.invoke(main, [*args, "--resume", "--set", "workload.rate=1.0"])
-    assert changed.exit_code == 2 and "different config" in changed.output
+    assert changed.exit_code == 2 and "config differs" in changed.output
 
 
 class _Failing:
@@ -234,5 +234,5 @@ def test_resume_after_a_code_change_warns_and_keeps_both_versions(tmp_path, monk
     assert before == [store.code_fingerprint()]
     monkeypatch.setattr(store, "code_fingerprint", lambda: "edited-model")
     with pytest.warns(UserWarning, match="code changed"):
-        simulator.sweep(config, grid={"clients.count": [10, 30]}, workers=1, out=out, resume=True)
+        simulator.sweep(config, grid={"clients.count": [10]}, workers=1, out=out, resume=True)
     assert json.loads((out / "manifest.json").read_text())["code"] == [*before, "edited-model"]
