@@ -41,5 +41,5 @@ class WriteFailed(Exception):
 
     def __init__(self, path: str | Path, error: OSError):
         self.path = Path(path)
-        self.error = error
-        super().__init__(f"cannot write {path}: {error.strerror or error}")
+        self.reason = error.strerror or str(error)
+        super().__init__(f"cannot write {path}: {self.reason}")

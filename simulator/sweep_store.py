@@ -106,7 +106,7 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 #: Modules that only present results: editing them does not change any metric.
 PRESENTATION = {"cli.py", "cli_workflow.py", "cli_plan.py", "plots.py", "report.py", "make_figures.py",
-                "figures.py", "results.py", "sweep_store.py", "sweep_exec.py"}
+                "figures.py", "results.py", "sweep_store.py", "sweep_exec.py", "executor.py"}
 
 
 @functools.cache
