@@ -96,7 +96,8 @@ def test_interrupt_then_resume_gives_exactly_the_full_set(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "--resume" in err
+    hint = err.strip().splitlines()[-1].split("finish with: ")[1]
+    assert hint == f"sim sweep --resume {out}"  # the stored invocation is enough
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     first = len(records(out))
@@ -113,8 +114,9 @@ def test_interrupt_then_resume_gives_exactly_the_full_set(tmp_path):
     assert len(rows(out)) <= second  # tables may lag the records, never lead or duplicate
     before = {p: p.read_bytes() for p in records(out)}
 
-    # 3. Resume to the end: only the missing runs run; every (point, replication) once.
-    done = subprocess.run(sweep_cmd(str(config), *common, "--resume"), env=env, capture_output=True, text=True)
+    # 3. Resume to the end with the hint's command: only the missing runs run; every (point, replication) once.
+    done = subprocess.run(sweep_cmd(*hint.split()[2:], "--quiet", "--no-figures"), env=env,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     for path, content in before.items():
         assert path.read_bytes() == content  # finished runs were not re-run
