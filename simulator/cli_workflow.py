@@ -69,9 +69,13 @@ def sweep_command(config: str | None, sets: tuple[str, ...], replications: int |
             raise click.UsageError("--resume DIR finishes the sweep as it was started: --set and --replications"
                                    " cannot change it (start a new one with CONFIG --out DIR --force)")
         out_dir = folder if folder is not None else Path(out)
-        plan, stored = resume_plan(out_dir)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _warn_line
+            plan, stored = resume_plan(out_dir)
+        # --workers alone runs here even if the sweep was started on a (perhaps lost) Dask cluster
+        scheduler = scheduler or (stored.get("scheduler") if workers is None else None)
         workers = workers or stored.get("workers")
-        scheduler = scheduler or stored.get("scheduler")
         invocation = {**stored, "workers": workers, "scheduler": scheduler}
         source = stored.get("config") or str(out_dir / "config.toml")
     else:
@@ -92,7 +96,7 @@ def sweep_command(config: str | None, sets: tuple[str, ...], replications: int |
     # Ctrl-C and SIGTERM end the sweep cleanly (run_sweep): what finished is recorded.
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = lambda message, *_a, **_k: click.echo(f"warning: {message}", err=True)
+        warnings.showwarning = _warn_line
         try:
             if quiet:
                 outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force, invocation=invocation)
@@ -122,6 +126,10 @@ def sweep_command(config: str | None, sets: tuple[str, ...], replications: int |
         click.echo(f"error: {counts['runs_failed']} run(s) failed at {counts['points_failed']} point(s);"
                    f" see {out_dir}/manifest.json", err=True)
         sys.exit(1)
+
+
+def _warn_line(message, *_args, **_kwargs) -> None:
+    click.echo(f"warning: {message}", err=True)
 
 
 def _with_progress(plan, out_dir, workers, scheduler, resume, force, console, invocation=None):

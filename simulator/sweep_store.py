@@ -200,6 +200,9 @@ def resume_plan(out: str | Path) -> tuple[Plan, dict[str, Any]]:
             first_error = first_error or exc.lines[0]
             continue
         if manifest is None or not plan_differences(plan, manifest):
+            if config != candidates[0][0]:
+                warnings.warn(f"{candidates[0][0]} no longer gives this sweep; resuming with its own copy {config}",
+                              stacklevel=2)
             return plan, invocation
     why = f" ({first_error.removeprefix('error: ')})" if first_error else ""
     raise ConfigError(

@@ -112,6 +112,19 @@ def test_resume_dir_alone_uses_the_stored_invocation(tiny, tmp_path):
     assert rerun["metrics"] == json.loads(kept)["metrics"]  # the very same run again
 
 
+def test_resume_dir_after_the_config_was_edited_uses_the_folders_copy(tiny, tmp_path):
+    out = tmp_path / "out"
+    assert sim("sweep", tiny, *QUIET, "--out", out).exit_code == 0
+    tiny.write_text(TINY.replace("seed = 5", "seed = 6"))  # edited after the sweep started
+    lost = next(out.glob("points/*/rep-000.json"))
+    kept = json.loads(lost.read_text())
+    lost.unlink()
+    again = sim("sweep", "--resume", out, "--quiet", "--no-figures")
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith(f"warning: {tiny} no longer gives this sweep")
+    assert json.loads(lost.read_text())["metrics"] == kept["metrics"]
+
+
 def test_resume_with_another_grid_refuses_and_names_the_command(tiny, tmp_path):
     out = tmp_path / "out"
     assert sim("sweep", tiny, *QUIET, "--out", out, "--set", "clients.count=10,20,30").exit_code == 0
