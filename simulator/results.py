@@ -20,7 +20,7 @@ from typing import Any
 
 import tomli_w
 
-from simulator.atomic import WriteFailed, write_atomic
+from simulator.atomic import WriteFailed, unwritable, write_atomic
 from simulator.config import ConfigError
 from simulator.runner import Result
 
@@ -113,8 +113,9 @@ class RunFolder:
             raise ConfigError(f"error: --out {out}: already holds {what}; choose another --out"
                               " (or --force to write there, keeping the earlier run's files aside)")
         self._created: list[Path] = []  # parent folders made here, removed again if nothing is published
+        existed = out.exists()
         try:
-            if out.exists():
+            if existed:
                 self.stage = out / f".sim-run-{os.getpid()}.partial"
             else:
                 parent = out.absolute().parent
@@ -125,7 +126,7 @@ class RunFolder:
             self.stage.mkdir()
         except OSError as exc:
             self._remove_created()
-            raise ConfigError(f"error: --out {out}: cannot write there: {exc.strerror or exc}") from None
+            raise ConfigError(unwritable(out, exc, existed)) from None
 
     def publish(self) -> Path:
         """Move the staged files into the folder (``summary.json`` last: it marks a finished run)."""

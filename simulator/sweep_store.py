@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from simulator.atomic import WriteFailed, write_atomic
+from simulator.atomic import WriteFailed, unwritable, write_atomic
 from simulator.config import ConfigError
 from simulator.sweep_plan import Plan, Task, make_plan
 
@@ -251,13 +251,14 @@ class SweepStore:
         assert out is not None
         if out.exists() and not out.is_dir():
             raise ConfigError(f"error: {out}: exists and is not a folder")
+        existed = out.exists()
         try:  # before any run: a folder we cannot write is refused at once
             has_sweep = (out / MANIFEST).exists() or (out / "points").exists()
             non_empty = out.exists() and any(p.name != LOCK for p in out.iterdir())
             out.mkdir(parents=True, exist_ok=True)
             self._lock()
         except OSError as exc:
-            raise ConfigError(f"error: --out {out}: cannot write there: {exc.strerror or exc}") from None
+            raise ConfigError(unwritable(out, exc, existed)) from None
         try:
             self._check_folder(resume, force, has_sweep, non_empty)
             self._write(out / "config.toml", tomli_w.dumps(self.plan.sweep_config()))

@@ -226,7 +226,27 @@ def test_read_only_out_is_refused_before_simulating(tiny, tmp_path, monkeypatch)
     for command in ("run", "sweep"):
         result = sim(command, tiny, "--out", locked / "out", "--quiet", "--no-figures")
         assert result.exit_code == 2, result.output
-        assert error_lines(result) == [f"error: --out {locked / 'out'}: cannot write there: Permission denied"]
+        assert error_lines(result) == [f"error: --out {locked / 'out'}: cannot create the folder: Permission denied"]
+    assert list(locked.iterdir()) == []
+
+
+def test_existing_read_only_out_is_refused_before_simulating(tiny, tmp_path, monkeypatch):
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    real_open = os.open
+
+    def open_(path, flags, *args, **kwargs):  # no new file either (the sweep's lock)
+        if flags & os.O_CREAT and Path(path).absolute().is_relative_to(locked):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    _deny_mkdir_under(monkeypatch, locked)
+    monkeypatch.setattr(os, "open", open_)
+    _no_simulation(monkeypatch)
+    for command in ("run", "sweep"):
+        result = sim(command, tiny, "--out", locked, "--quiet", "--no-figures")
+        assert result.exit_code == 2, result.output
+        assert error_lines(result) == [f"error: --out {locked}: cannot write there: Permission denied"]
     assert list(locked.iterdir()) == []
 
 
