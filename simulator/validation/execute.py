@@ -77,14 +77,14 @@ def run_scenario(scenario: Scenario, replication: int) -> Metrics:
 def _task(scenario: Scenario, replication: int) -> Metrics | str:
     # Errors travel back as text: a failing run fails its cases, not the suite.
     where = f"{scenario.key} (replication {replication})"
-    if scenario.function is None:
-        record = run_task(sweep_task(scenario, replication))
-        if record["status"] != "ok":
-            return f"error in {where}: {record['error']}"
-        return record["metrics"]
     try:
+        if scenario.function is None:
+            record = run_task(sweep_task(scenario, replication))
+            if record["status"] != "ok":
+                return f"error in {where}: {record['error']}"
+            return record["metrics"]
         return scenario.function(function_seed(replication))
-    except Exception as exc:  # noqa: BLE001 - reported in the table
+    except Exception as exc:  # noqa: BLE001 - reported in the table (a bad scenario config, a failing function)
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return f"error in {where}: {last}"
 
