@@ -97,7 +97,8 @@ def test_interrupt_then_resume_gives_exactly_the_full_set(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "--resume" in err
+    hint = err.strip().splitlines()[-1].split("finish with: ")[1]
+    assert hint == f"sim sweep --resume {out}"  # the stored invocation is enough
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     first = len(records(out))
@@ -114,8 +115,9 @@ def test_interrupt_then_resume_gives_exactly_the_full_set(tmp_path):
     assert len(rows(out)) <= second  # tables may lag the records, never lead or duplicate
     before = {p: p.read_bytes() for p in records(out)}
 
-    # 3. Resume to the end: only the missing runs run; every (point, replication) once.
-    done = subprocess.run(sweep_cmd(str(config), *common, "--resume"), env=env, capture_output=True, text=True)
+    # 3. Resume to the end with the hint's command: only the missing runs run; every (point, replication) once.
+    done = subprocess.run(sweep_cmd(*hint.split()[2:], "--quiet", "--no-figures"), env=env,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     for path, content in before.items():
         assert path.read_bytes() == content  # finished runs were not re-run
@@ -146,7 +148,7 @@ def test_existing_folder_is_refused_without_resume_or_force(tmp_path):
     forced = runner.invoke(main, [*args, "--force", "--set", "clients.count=10,20"])
     assert forced.exit_code == 0 and len(rows(out)) == 4
     changed = runner.invoke(main, [*args, "--resume", "--set", "workload.rate=1.0"])
-    assert changed.exit_code == 2 and "different config" in changed.output
+    assert changed.exit_code == 2 and "config differs" in changed.output
 
 
 class _Failing(Mechanism):
@@ -236,5 +238,5 @@ def test_resume_after_a_code_change_warns_and_keeps_both_versions(tmp_path, monk
     assert before == [store.code_fingerprint()]
     monkeypatch.setattr(store, "code_fingerprint", lambda: "edited-model")
     with pytest.warns(UserWarning, match="code changed"):
-        simulator.sweep(config, grid={"clients.count": [10, 30]}, workers=1, out=out, resume=True)
+        simulator.sweep(config, grid={"clients.count": [10]}, workers=1, out=out, resume=True)
     assert json.loads((out / "manifest.json").read_text())["code"] == [*before, "edited-model"]

@@ -7,14 +7,17 @@ or a few lines, exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from simulator.cli.common import console, default_out, err_console
-from simulator.config import ConfigError, load_config, registry
+from simulator.config import load_config, registry
 from simulator.engine.runner import check_fits, run
 from simulator.engine.summary import BooksDoNotBalance
 from simulator.output.catalogue import CATALOGUE, format_value
@@ -39,44 +42,65 @@ def summary_table(metrics: dict[str, float], title: str) -> Table:
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (dotted), e.g. network.latency=80ms.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Result folder (default results/<name>/<timestamp>).")
+@click.option("--force", is_flag=True, help="Write into a non-empty --out; an earlier run's files are moved to DIR/.old-<time>/.")
 @click.option("--quiet", is_flag=True, help="No progress and no table.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Figure format.")
 @click.option("--no-figures", is_flag=True, help="Skip the figures (faster).")
-def run_command(config: str, overrides: tuple[str, ...], out: str | None, quiet: bool, fmt: str, no_figures: bool) -> None:
-    """Run one simulation of CONFIG and write its results."""
-    from simulator.output.results import write_run
+def run_command(config: str, overrides: tuple[str, ...], out: str | None, force: bool, quiet: bool, fmt: str,
+                no_figures: bool) -> None:
+    """Run one simulation of CONFIG and write its results.
+
+    Exit code 1 if the books do not balance or the results cannot be written,
+    130 if interrupted (nothing is written then).
+    """
+    from simulator.output.atomic import WriteFailed
+    from simulator.output.results import RunFolder, write_run
 
     cfg = load_config(config, list(overrides))
     check_fits(cfg, config)
     out_dir = Path(out) if out else default_out(cfg.experiment.name)
-    try:  # fail before the run, not after it, if the results cannot be written
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"error: --out {out_dir}: cannot create the folder: {exc.strerror}") from None
+    # Checked before the run, not after it: a folder we may not or cannot write is refused at once.
+    folder = RunFolder(out_dir, cfg.to_dict(), force=force)
     try:
-        if quiet:
-            result = run(cfg)
-        else:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        with _sigterm_as_interrupt():
+            if quiet:
+                result = run(cfg)
+            else:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[sim]}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task(f"{cfg.experiment.name} ({cfg.mechanism.kind})", total=1.0, sim="")
+                with Progress(
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.fields[sim]}"),
+                    TimeElapsedColumn(),
+                    console=err_console,
+                    transient=True,
+                ) as bar:
+                    task = bar.add_task(f"{cfg.experiment.name} ({cfg.mechanism.kind})", total=1.0, sim="")
 
-                def progress(now: float, end: float) -> None:
-                    bar.update(task, completed=now / end, sim=f"{now:,.0f}/{end:,.0f} s simulated")
+                    def progress(now: float, end: float) -> None:
+                        bar.update(task, completed=now / end, sim=f"{now:,.0f}/{end:,.0f} s simulated")
 
-                result = run(cfg, progress=progress)
+                    result = run(cfg, progress=progress)
+            write_run(result, folder.stage, figures=not no_figures, fmt=fmt)
+            folder.publish()
+    except KeyboardInterrupt:
+        folder.discard()
+        click.echo(f"interrupted: nothing written to {out_dir}", err=True)
+        sys.exit(130)
     except BooksDoNotBalance as exc:
+        folder.discard()
         click.echo(f"error: {config}: {exc}", err=True)
         sys.exit(1)
-    write_run(result, out_dir, figures=not no_figures, fmt=fmt)
+    except WriteFailed as exc:
+        folder.discard()
+        click.echo(f"error: --out {out_dir}: cannot write {exc.path.name}: {exc.reason}; nothing written", err=True)
+        sys.exit(1)
+    except BaseException:
+        folder.discard()
+        raise
+    if folder.moved_aside is not None:
+        click.echo(f"earlier run moved to {folder.moved_aside}", err=True)
     if not quiet:
         title = f"{cfg.experiment.name}: {cfg.mechanism.kind}, {cfg.clients.count:,} clients, {cfg.experiment.duration:g} s measured"
         console.print(summary_table(result.metrics, title))
@@ -86,6 +110,23 @@ def run_command(config: str, overrides: tuple[str, ...], out: str | None, quiet:
             f" ({r['events_per_second']:,.0f} events/s)[/dim]"
         )
         console.print(f"results: {out_dir}")
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM ends ``sim run`` like Ctrl-C (exit 130, nothing written)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("mechanisms")

@@ -19,7 +19,7 @@ FORMATS = click.Choice(["png", "svg", "pdf"])
 
 
 @click.command("sweep")
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", required=False, type=click.Path())
 @click.option("--set", "sets", multiple=True, metavar="KEY=V1,V2,...",
               help="Add or replace a grid axis (several values) or override a key (one value).")
 @click.option("--replications", type=click.IntRange(min=1), default=None,
@@ -30,49 +30,91 @@ FORMATS = click.Choice(["png", "svg", "pdf"])
               help="Run on a Dask distributed cluster, e.g. tcp://host:8786.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Result folder (default results/<name>/<timestamp>).")
-@click.option("--resume", is_flag=True, help="Finish the sweep in --out: run only the missing runs.")
-@click.option("--force", is_flag=True, help="Delete the sweep results already in --out and start over.")
+@click.option("--resume", is_flag=True,
+              help="Finish a sweep: `sim sweep --resume DIR` (as it was started), or CONFIG ... --out DIR --resume.")
+@click.option("--force", is_flag=True, help="Start over in --out; earlier results are moved to DIR/.old-<time>/.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table.")
 @click.option("--format", "fmt", type=FORMATS, default="png", show_default=True, help="Figure format.")
 @click.option("--no-figures", is_flag=True, help="Skip the figures.")
-def sweep_command(config: str, sets: tuple[str, ...], replications: int | None, workers: int | None,
+def sweep_command(config: str | None, sets: tuple[str, ...], replications: int | None, workers: int | None,
                   scheduler: str | None, out: str | None, resume: bool, force: bool, quiet: bool,
                   fmt: str, no_figures: bool) -> None:
     """Run CONFIG over a grid of parameters, several replications per point, in parallel.
 
     The grid is [sweep.grid] of CONFIG plus every --set with several values,
     e.g. --set clients.count=100,1000,10000 --set mechanism.kind=short_polling,sse.
-    Exit code 1 if any run failed (the others are kept), 130 if interrupted.
+    `sim sweep --resume DIR` finishes an interrupted sweep with the options it
+    was started with.  Exit code 1 if any run failed (the others are kept),
+    130 if interrupted.
     """
+    import shlex
+
     from simulator.cli.common import default_out, err_console
     from simulator.engine.runner import check_fits
+    from simulator.output.atomic import WriteFailed
+    from simulator.workflow.executor import SchedulerLost
     from simulator.workflow.grid import make_plan
+    from simulator.workflow.store import resume_command, resume_plan
     from simulator.workflow.sweep import check_sweep_fits, default_workers, run_sweep
 
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
-    if resume and out is None:
-        raise click.UsageError("--resume needs --out DIR (the sweep folder to finish)")
-    plan = make_plan(config, grid=list(sets), replications=replications)
+    folder = Path(config) if config is not None and Path(config).is_dir() else None
+    if folder is not None and not resume:
+        raise click.UsageError(f"{config} is a folder; to finish the sweep in it: sim sweep --resume {shlex.quote(config)}")
+    if resume and (folder is not None or config is None):
+        if folder is None and out is None:
+            raise click.UsageError("--resume needs the sweep folder: sim sweep --resume DIR")
+        if folder is not None and out is not None and Path(out).resolve() != folder.resolve():
+            raise click.UsageError(f"--out {out}: differs from the folder to resume ({config})")
+        if sets or replications is not None:
+            raise click.UsageError("--resume DIR finishes the sweep as it was started: --set and --replications"
+                                   " cannot change it (start a new one with CONFIG --out DIR --force)")
+        out_dir = folder if folder is not None else Path(out)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _warn_line
+            plan, stored = resume_plan(out_dir)
+        # --workers alone runs here even if the sweep was started on a (perhaps lost) Dask cluster
+        scheduler = scheduler or (stored.get("scheduler") if workers is None else None)
+        workers = workers or stored.get("workers")
+        invocation = {**stored, "workers": workers, "scheduler": scheduler}
+        source = stored.get("config") or str(out_dir / "config.toml")
+    else:
+        if config is None:
+            raise click.UsageError("missing CONFIG (or `sim sweep --resume DIR` to finish a sweep)")
+        if resume and out is None:
+            raise click.UsageError("--resume needs --out DIR (the sweep folder to finish), or: sim sweep --resume DIR")
+        plan = make_plan(config, grid=list(sets), replications=replications)
+        invocation = {"config": str(Path(config).resolve()), "set": list(sets), "replications": replications,
+                      "workers": workers, "scheduler": scheduler}
+        out_dir = Path(out) if out else default_out(plan.experiment.name)
+        source = config
     if scheduler is None:  # a Dask cluster's memory is its workers', not ours
-        check_sweep_fits(plan, workers or default_workers(), config)
+        check_sweep_fits(plan, workers or default_workers(), source)
     else:
         for point in plan.points:
-            check_fits(point.config, config)
-    out_dir = Path(out) if out else default_out(plan.experiment.name)
+            check_fits(point.config, source)
     # Ctrl-C and SIGTERM end the sweep cleanly (run_sweep): what finished is recorded.
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = lambda message, *_a, **_k: click.echo(f"warning: {message}", err=True)
-        if quiet:
-            outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force)
-        else:
-            outcome = _with_progress(plan, out_dir, workers, scheduler, resume, force, err_console)
+        warnings.showwarning = _warn_line
+        try:
+            if quiet:
+                outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force, invocation=invocation)
+            else:
+                outcome = _with_progress(plan, out_dir, workers, scheduler, resume, force, err_console, invocation)
+        except (WriteFailed, SchedulerLost) as exc:
+            click.echo(f"error: {out_dir}: {exc}; the runs recorded so far are kept;"
+                       f" finish with: {resume_command(out_dir)}", err=True)
+            sys.exit(1)
+    if outcome.store.moved_aside is not None:
+        click.echo(f"earlier results moved to {outcome.store.moved_aside}", err=True)
     counts = outcome.counts
     if outcome.interrupted:
         click.echo(
             f"interrupted: {counts['runs_ok']}/{counts['runs']} runs recorded in {out_dir};"
-            f" finish with: sim sweep {config} --out {out_dir} --resume", err=True)
+            f" finish with: {resume_command(out_dir)}", err=True)
         sys.exit(130)
     if not no_figures and counts["runs_ok"]:
         from simulator.output.sweep_figures import sweep_figures
@@ -88,7 +130,11 @@ def sweep_command(config: str, sets: tuple[str, ...], replications: int | None, 
         sys.exit(1)
 
 
-def _with_progress(plan, out_dir, workers, scheduler, resume, force, console):
+def _warn_line(message, *_args, **_kwargs) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _with_progress(plan, out_dir, workers, scheduler, resume, force, console, invocation=None):
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -110,7 +156,7 @@ def _with_progress(plan, out_dir, workers, scheduler, resume, force, console):
             bar.update(task, total=state.runs_total, completed=state.runs_done,
                        points=f"points {state.points_done}/{state.points_total}{failed}")
 
-        return run_sweep(plan, out_dir, workers, scheduler, resume, force, progress)
+        return run_sweep(plan, out_dir, workers, scheduler, resume, force, progress, invocation)
 
 
 def _error_lines(outcome) -> list[str]:

@@ -34,3 +34,19 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class WriteFailed(Exception):
+    """Results could not be written (disk full, read-only, ...): one line for the user, exit 1."""
+
+    def __init__(self, path: str | Path, error: OSError):
+        self.path = Path(path)
+        self.reason = error.strerror or str(error)
+        super().__init__(f"cannot write {path}: {self.reason}")
+
+
+def unwritable(out: str | Path, error: OSError, existed: bool) -> str:
+    """The one-line refusal of an output folder that cannot be created or written."""
+    reason = "a file is in the way" if isinstance(error, FileExistsError) else error.strerror or str(error)
+    what = "cannot write there" if existed else "cannot create the folder"
+    return f"error: --out {out}: {what}: {reason}"

@@ -3,8 +3,9 @@
 A *scenario* is something to simulate once per replication: an experiment
 config (dotted overrides on the defaults, docs/design.md §4) or a plain function of the
 replication's seed (for building blocks such as the backoff, checked without
-a run).  Replication ``r`` runs with ``experiment.seed = r + 1`` in every
-scenario, so two scenarios of one case see the same random numbers in the same
+a run).  Replication ``r`` runs with the seed ``sim sweep`` gives it
+(:func:`simulator.workflow.grid.replication_seed`), so two scenarios of one case
+with the same clients and workload see the same random numbers in the same
 replication (common random numbers) and a paired ratio is meaningful.
 
 A *case* names a quantity, the value theory or a publication gives for it

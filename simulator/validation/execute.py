@@ -3,13 +3,16 @@
 The cases of a suite share scenarios (the short-polling delay and request-rate
 rows come from the same runs), so the suite first collects the distinct
 ``(scenario, replication)`` tasks, runs each exactly once, then judges every
-case from the metrics.  Tasks run on a local process pool (``workers`` > 1) or
-in this process; the results do not depend on which, nor on the order in which
-tasks finish, because each task's seed is fixed by its replication number.
-A simulation task is a sweep task (:class:`simulator.workflow.grid.Task`, run by
+case from the metrics.  Tasks run on the executor sweeps use
+(:mod:`simulator.workflow.executor`: in this process, or a process pool when
+``workers`` > 1, with the same Ctrl-C and lost-worker handling); the results
+do not depend on which, nor on the order in which tasks finish, because each
+task's seed follows the sweeps' replication-seed rule
+(:func:`simulator.workflow.grid.replication_seed`).  A simulation task is a sweep
+task (:class:`simulator.workflow.grid.Task`, run by
 :func:`simulator.workflow.grid.run_task`): the very run ``sim sweep`` would do
-for that config and seed.  Function scenarios (building blocks checked
-without a run) share the same pool.
+for that config and replication.  Function scenarios (building blocks checked
+without a run) share the same executor.
 
 A task that raises (a config error, books that do not balance) does not stop
 the suite: the cases that need it fail with the error as their note.
@@ -17,12 +20,11 @@ the suite: the cases that need it fail with the error as their note.
 
 from __future__ import annotations
 
-import os
+import copy
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from simulator.config import registry, set_dotted
+from simulator.config import ExperimentSection, registry, set_dotted, validate_config
 from simulator.validation.core import (
     Case,
     Metrics,
@@ -32,23 +34,35 @@ from simulator.validation.core import (
     measure_case,
     skipped,
 )
-from simulator.workflow.grid import Task, run_task
+from simulator.workflow.executor import default_workers, run_all
+from simulator.workflow.grid import Task, replication_seed, run_task, workload_of
 
 TaskKey = tuple[str, int]  # (scenario key, replication)
 
 
-def replication_seed(replication: int) -> int:
-    """The experiment seed of replication ``replication`` (0-based), the same in every scenario."""
-    return replication + 1
+#: The base seed of every scenario (the default ``experiment.seed``).
+BASE_SEED = ExperimentSection().seed
 
 
 def sweep_task(scenario: Scenario, replication: int) -> Task:
-    """The sweep task that runs replication ``replication`` of a simulation scenario."""
+    """The sweep task that runs replication ``replication`` of a simulation scenario.
+
+    Its seed is the one ``sim sweep`` gives that replication of that config:
+    scenarios with the same clients and workload share their random numbers
+    replication by replication (common random numbers).
+    """
     data: dict = {}
     for key, value in scenario.overrides:
         set_dotted(data, key, value)
-    seed = replication_seed(replication)
-    return Task(data, f"validation:{scenario.key}", scenario.key, replication, seed)
+    source = f"validation:{scenario.key}"
+    config = validate_config(copy.deepcopy(data), source)
+    seed = replication_seed(config.experiment.seed, workload_of(config), replication)
+    return Task(data, source, scenario.key, replication, seed)
+
+
+def function_seed(replication: int) -> int:
+    """The seed of replication ``replication`` of a function scenario (the same rule, no workload)."""
+    return replication_seed(BASE_SEED, {}, replication)
 
 
 def run_scenario(scenario: Scenario, replication: int) -> Metrics:
@@ -62,24 +76,20 @@ def run_scenario(scenario: Scenario, replication: int) -> Metrics:
 def _task(scenario: Scenario, replication: int) -> Metrics | str:
     # Errors travel back as text: a failing run fails its cases, not the suite.
     where = f"{scenario.key} (replication {replication})"
-    if scenario.function is None:
-        record = run_task(sweep_task(scenario, replication))
-        if record["status"] != "ok":
-            return f"error in {where}: {record['error']}"
-        return record["metrics"]
     try:
-        return scenario.function(replication_seed(replication))
-    except Exception as exc:  # noqa: BLE001 - reported in the table
+        if scenario.function is None:
+            record = run_task(sweep_task(scenario, replication))
+            if record["status"] != "ok":
+                return f"error in {where}: {record['error']}"
+            return record["metrics"]
+        return scenario.function(function_seed(replication))
+    except Exception as exc:  # noqa: BLE001 - reported in the table (a bad scenario config, a failing function)
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return f"error in {where}: {last}"
 
 
-def default_workers() -> int:
-    """All the cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+def _run_item(item: tuple[Scenario, int]) -> Metrics | str:
+    return _task(*item)
 
 
 def run_cases(
@@ -112,18 +122,16 @@ def run_cases(
     order = sorted(tasks, key=lambda t: (-scenarios[t[0]].cost, t))
     results: dict[TaskKey, Metrics | str] = {}
     workers = default_workers() if workers is None else max(1, workers)
-    if workers == 1 or len(order) <= 1:
-        for i, (key, rep) in enumerate(order):
-            results[(key, rep)] = _task(scenarios[key], rep)
-            if progress:
-                progress(i + 1, len(order))
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(order))) as pool:
-            futures = {pool.submit(_task, scenarios[key], rep): (key, rep) for key, rep in order}
-            for i, future in enumerate(as_completed(futures)):
-                results[futures[future]] = future.result()
-                if progress:
-                    progress(i + 1, len(order))
+
+    def done(item: tuple[Scenario, int], value: Metrics | str) -> None:
+        results[(item[0].key, item[1])] = value
+        if progress:
+            progress(len(results), len(order))
+
+    def lost(item: tuple[Scenario, int], reason: str) -> None:
+        done(item, f"error in {item[0].key} (replication {item[1]}): {reason}")
+
+    run_all(_run_item, [(scenarios[key], rep) for key, rep in order], done, workers=workers, on_lost=lost)
     verdicts = []
     for case in cases:
         if case.name in missing:

@@ -389,7 +389,9 @@ def run_task(task: Task) -> dict[str, Any]:
     from simulator.engine.runner import run
 
     started = time.perf_counter()
-    record: dict[str, Any] = {"point": task.point, "replication": task.replication, "seed": task.seed}
+    # The task key (config and seed) lets --resume prove a record belongs to its plan.
+    record: dict[str, Any] = {"point": task.point, "replication": task.replication, "seed": task.seed,
+                              "key": task.key()}
     try:
         result = run(task.config())
     except Exception as exc:  # recorded, and the sweep goes on

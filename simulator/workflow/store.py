@@ -18,7 +18,14 @@ end; so a sweep killed at any instant leaves whole files, at worst tables a
 second behind the records, and ``--resume`` (which rebuilds the tables) runs
 exactly the runs without an ``ok`` record: a row can never be duplicated,
 because a run's record has one path.
+
+``--resume`` reuses a record only if it provably belongs to the plan: each
+record holds its task key (a hash of the point's resolved config and its
+seed), checked against the plan's before anything is written; the manifest's
+fingerprint and points must match too.  The manifest also stores the
+invocation, so ``sim sweep --resume DIR`` alone continues a sweep.
 """
+
 
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ import io
 import json
 import math
 import os
-import shutil
+import shlex
 import time
 import warnings
 from collections.abc import Sequence
@@ -41,12 +48,12 @@ import numpy as np
 import tomli_w
 
 from simulator.config import ConfigError
-from simulator.output.atomic import write_atomic
-from simulator.workflow.grid import Plan, Task
+from simulator.output.atomic import WriteFailed, unwritable, write_atomic
+from simulator.workflow.grid import Plan, Task, make_plan
 
 MANIFEST = "manifest.json"
 LOCK = ".sweep.lock"
-#: What --force may delete in an existing folder (never anything else).
+#: What --force moves aside (into ``DIR/.old-<timestamp>/``) in an existing folder; nothing else.
 OWN_FILES = ("manifest.json", "config.toml", "runs.csv", "summary.csv", "report.md", "report.html")
 OWN_DIRS = ("points", "figures")
 
@@ -135,8 +142,77 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def read_manifest(out: str | Path) -> dict[str, Any] | None:
+    """The folder's manifest, or None if it is missing or unreadable (empty, not JSON, not an object)."""
+    try:
+        manifest = json.loads((Path(out) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def resume_command(out: str | Path) -> str:
+    """The command that continues the sweep in ``out`` (it needs nothing else: see :func:`resume_plan`)."""
+    return f"sim sweep --resume {shlex.quote(str(out))}"
+
+
+def plan_differences(plan: Plan, manifest: dict[str, Any]) -> list[str]:
+    """How ``plan`` differs from the sweep a manifest describes (empty: the same runs)."""
+    problems = []
+    if manifest.get("fingerprint") not in (None, plan.fingerprint()):
+        problems.append("the config differs from the sweep's")
+    stored = [p.get("id") for p in manifest.get("points") or [] if isinstance(p, dict)]
+    if "points" in manifest and sorted(stored) != sorted(p.id for p in plan.points):
+        there = json.dumps(manifest.get("axes"), default=str)
+        here = json.dumps(plan.grid, default=str)
+        problems.append(f"the grid differs from the sweep's ({there} there, {here} here)")
+    if manifest.get("replications") not in (None, plan.replications):
+        problems.append(f"the replications differ ({manifest['replications']} there, {plan.replications} here)")
+    return problems
+
+
+def resume_plan(out: str | Path) -> tuple[Plan, dict[str, Any]]:
+    """The plan and stored invocation of the sweep in ``out`` (``sim sweep --resume DIR``).
+
+    The plan is rebuilt from the stored invocation (config, ``--set``,
+    ``--replications``); if that config was edited or moved since, from the
+    folder's own ``config.toml`` (the sweep's config with its grid).  Either
+    way the records are then checked against it run by run.
+    """
+    out = Path(out)
+    if not (out / MANIFEST).exists() and not (out / "points").exists():
+        raise ConfigError(f"error: {out}: --resume: not a sweep folder (no {MANIFEST})")
+    manifest = read_manifest(out)
+    invocation = dict((manifest or {}).get("invocation") or {})
+    candidates = []
+    if isinstance(invocation.get("config"), str):
+        candidates.append((invocation["config"], list(invocation.get("set") or []), invocation.get("replications")))
+    candidates.append((str(out / "config.toml"), [], None))
+    first_error = None
+    for config, sets, replications in candidates:
+        try:
+            plan = make_plan(config, grid=sets, replications=replications)
+        except ConfigError as exc:
+            first_error = first_error or exc.lines[0]
+            continue
+        if manifest is None or not plan_differences(plan, manifest):
+            if config != candidates[0][0]:
+                warnings.warn(f"{candidates[0][0]} no longer gives this sweep; resuming with its own copy {config}",
+                              stacklevel=2)
+            return plan, invocation
+    why = f" ({first_error.removeprefix('error: ')})" if first_error else ""
+    raise ConfigError(
+        f"error: {out}: --resume: neither the sweep's config nor {out / 'config.toml'} gives the sweep"
+        f" recorded there{why}; start over with CONFIG --out {out} --force (the old results are kept aside)"
+    )
+
+
 class SweepStore:
-    """The records of one sweep: in memory, and in ``out`` when a folder is given."""
+    """The records of one sweep: in memory, and in ``out`` when a folder is given.
+
+    ``invocation`` (config path, ``--set``, ``--replications``, ``--workers``,
+    ``--scheduler``) is kept in the manifest for ``sim sweep --resume DIR``.
+    """
 
     def __init__(
         self,
@@ -145,13 +221,16 @@ class SweepStore:
         resume: bool = False,
         force: bool = False,
         refresh_every: float = 1.0,
+        invocation: dict[str, Any] | None = None,
     ):
         self.plan = plan
         self.out = Path(out) if out is not None else None
         self.refresh_every = refresh_every
+        self.invocation = invocation
         self.records: dict[tuple[str, int], dict[str, Any]] = {}
         self.status = "running"
         self.created = _now()
+        self.moved_aside: Path | None = None  # where --force put the old results
         self._last_refresh = 0.0
         self._dirty: set[str] = set()  # points whose summary.json is to be rewritten
         self._stale: set[str] = set()  # points whose cached summary row is out of date
@@ -166,36 +245,50 @@ class SweepStore:
     def _prepare(self, resume: bool, force: bool) -> None:
         out = self.out
         assert out is not None
-        has_sweep = (out / MANIFEST).exists() or (out / "points").exists()
         if out.exists() and not out.is_dir():
             raise ConfigError(f"error: {out}: exists and is not a folder")
-        non_empty = out.exists() and any(p.name != LOCK for p in out.iterdir())
-        out.mkdir(parents=True, exist_ok=True)
-        self._lock()
+        existed = out.exists()
+        try:  # before any run: a folder we cannot write is refused at once
+            has_sweep = (out / MANIFEST).exists() or (out / "points").exists()
+            non_empty = out.exists() and any(p.name != LOCK for p in out.iterdir())
+            out.mkdir(parents=True, exist_ok=True)
+            self._lock()
+        except OSError as exc:
+            raise ConfigError(unwritable(out, exc, existed)) from None
         try:
             self._check_folder(resume, force, has_sweep, non_empty)
+            self._write(out / "config.toml", tomli_w.dumps(self.plan.sweep_config()))
+            for point in self.plan.points:
+                self._write(out / "points" / point.id / "config.toml", tomli_w.dumps(point.config.to_dict()))
+            self.refresh(force=True)
         except BaseException:
             self.close()
             raise
-        write_atomic(out / "config.toml", tomli_w.dumps(self.plan.sweep_config()))
-        for point in self.plan.points:
-            write_atomic(out / "points" / point.id / "config.toml", tomli_w.dumps(point.config.to_dict()))
-        self.refresh(force=True)
+
+    def _write(self, path: Path, text: str) -> None:
+        try:
+            write_atomic(path, text)
+        except OSError as exc:
+            raise WriteFailed(path, exc) from exc
 
     def _check_folder(self, resume: bool, force: bool, has_sweep: bool, non_empty: bool) -> None:
         out = self.out
         assert out is not None
         if force and non_empty:
-            self._remove_own_files()
+            self._move_aside()
         elif resume and has_sweep:
             self._load_existing()
         elif resume and non_empty:
             raise ConfigError(f"error: {out}: --resume: not a sweep folder (no manifest.json); choose another --out")
-        elif non_empty:
-            what = "a sweep" if has_sweep else "other files"
+        elif non_empty and has_sweep:
             raise ConfigError(
-                f"error: {out}: already holds {what}; add --resume to finish it, --force to start"
-                " over (deletes its results), or choose another --out"
+                f"error: {out}: already holds a sweep; finish it with: {resume_command(out)}"
+                " (or --force to start over, keeping the old results aside, or another --out)"
+            )
+        elif non_empty:
+            raise ConfigError(
+                f"error: {out}: already holds other files; choose another --out"
+                " (or --force to write there, keeping earlier sweep results aside)"
             )
 
     def _lock(self) -> None:
@@ -229,40 +322,61 @@ class SweepStore:
             (self.out / LOCK).unlink(missing_ok=True)
             self._locked = False
 
-    def _remove_own_files(self) -> None:
+    def _move_aside(self) -> None:
+        """``--force``: move the earlier sweep's files into ``DIR/.old-<timestamp>/`` (never delete them)."""
         assert self.out is not None
-        for name in OWN_FILES:
-            (self.out / name).unlink(missing_ok=True)
-        for name in OWN_DIRS:
-            shutil.rmtree(self.out / name, ignore_errors=True)
+        present = [name for name in (*OWN_FILES, *OWN_DIRS) if (self.out / name).exists()]
+        if not present:
+            return
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        aside = self.out / f".old-{stamp}"
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.out / f".old-{stamp}-{n}"
+        aside.mkdir()
+        for name in present:
+            os.replace(self.out / name, aside / name)
+        self.moved_aside = aside
 
     def _load_existing(self) -> None:
+        """Take over the folder's records, each proven to be a run of this plan; else refuse."""
         assert self.out is not None
-        try:
-            manifest = json.loads((self.out / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            manifest = {}
-        stored = manifest.get("fingerprint")
-        if stored is not None and stored != self.plan.fingerprint():
-            raise ConfigError(
-                f"error: {self.out}: was swept with a different config (only [sweep], the grid and"
-                " the replications may change on --resume); use --force or another --out"
-            )
-        self.created = manifest.get("created", self.created)
-        self.code = list(manifest.get("code", []))
+        out = self.out
+        manifest = read_manifest(out)
+        if manifest is not None:
+            problems = plan_differences(self.plan, manifest)
+            if problems:
+                raise ConfigError(f"error: {out}: --resume: {'; '.join(problems)}; nothing was changed;"
+                                  f" resume it with: {resume_command(out)}")
+            self.created = manifest.get("created", self.created)
+            self.code = [c for c in manifest.get("code") or [] if isinstance(c, str)]
+            if self.invocation is None and isinstance(manifest.get("invocation"), dict):
+                self.invocation = manifest["invocation"]
         if self.code and self.code[-1] != code_fingerprint():
             warnings.warn(
-                f"{self.out}: the simulator's code changed since these runs were recorded; the tables"
+                f"{out}: the simulator's code changed since these runs were recorded; the tables"
                 " will mix runs of both versions (use --force for a clean sweep)", stacklevel=2)
-        for point in self.plan.points:
-            for path in sorted((self.out / "points" / point.id).glob("rep-*.json")):
-                try:
-                    record = json.loads(path.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    continue  # cannot happen with atomic writes; rerun it if it does
-                r = record.get("replication")
-                if isinstance(r, int) and r < self.plan.replications:
-                    self.records[(point.id, r)] = record
+        tasks = {(t.point, t.replication): t for t in self.plan.tasks()}
+        for path in sorted(out.glob("points/*/rep-*.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError, UnicodeDecodeError):
+                continue  # cannot happen with atomic writes; rerun it if it does
+            if not isinstance(record, dict) or record.get("status") not in ("ok", "error"):
+                continue  # not a record: rerun it
+            task = tasks.get((path.parent.name, record.get("replication")))
+            # A record without a key (older versions) is trusted on its seed only under a matching manifest.
+            if task is None or record.get("point") != task.point or (
+                record.get("key", None if manifest is None else task.key()) != task.key()
+                or record.get("seed") != task.seed
+            ):
+                raise ConfigError(
+                    f"error: {path}: --resume: this run was recorded for another config, grid or seed than"
+                    f" the one given; nothing was changed; resume it with: {resume_command(out)}")
+            if record["status"] == "ok" and not isinstance(record.get("metrics"), dict):
+                continue  # damaged: rerun it
+            self.records[(task.point, task.replication)] = record
 
     # -- recording -------------------------------------------------------------
 
@@ -275,7 +389,7 @@ class SweepStore:
         key = (record["point"], record["replication"])
         if self.out is not None:
             path = self.out / "points" / key[0] / f"rep-{key[1]:03d}.json"
-            write_atomic(path, json.dumps(record, indent=1) + "\n")
+            self._write(path, json.dumps(record, indent=1) + "\n")
         self.records[key] = record
         self._dirty.add(key[0])
         self._stale.add(key[0])
@@ -292,13 +406,20 @@ class SweepStore:
             return
         self._last_refresh = now
         runs, summary = self.rows(), self.summary_rows()
-        write_atomic(self.out / "runs.csv", csv_text(runs, self.run_columns()))
-        write_atomic(self.out / "summary.csv", csv_text(summary, self.summary_columns()))
+        self._write(self.out / "runs.csv", csv_text(runs, self.run_columns()))
+        self._write(self.out / "summary.csv", csv_text(summary, self.summary_columns()))
         for row in summary:
             if force or row["point"] in self._dirty:  # not every point every second
                 self._write_point_summary(row)
         self._dirty.clear()
-        write_atomic(self.out / MANIFEST, json.dumps(self.manifest(), indent=1, default=str) + "\n")
+        self.write_manifest()
+
+    def write_manifest(self, status: str | None = None) -> None:
+        """Rewrite the manifest alone (small: after a write failure it may still fit)."""
+        if status is not None:
+            self.status = status
+        if self.out is not None:
+            self._write(self.out / MANIFEST, json.dumps(self.manifest(), indent=1, default=str) + "\n")
 
     def _write_point_summary(self, row: dict[str, Any]) -> None:
         assert self.out is not None
@@ -310,7 +431,7 @@ class SweepStore:
         data = {"point": row["point"], "values": self._index[row["point"]].values,
                 "replications": row["replications"], "failed": row["failed"], "metrics": metrics}
         text = json.dumps(data, indent=1, default=str)
-        write_atomic(self.out / "points" / row["point"] / "summary.json", text + "\n")
+        self._write(self.out / "points" / row["point"] / "summary.json", text + "\n")
 
     # -- tables ----------------------------------------------------------------
 
@@ -412,5 +533,5 @@ class SweepStore:
             "code": self.code if self.code[-1:] == [code_fingerprint()] else [*self.code, code_fingerprint()],
             "axes": self.plan.grid, "replications": self.plan.replications,
             "seed": exp.seed, "seed_rule": "SeedSequence([experiment.seed, sha256(resolved [clients] and [workload] of the point), replication])",
-            "counts": self.counts(), "points": points,
+            "invocation": self.invocation, "counts": self.counts(), "points": points,
         }

@@ -7,23 +7,25 @@ worker, N workers or Dask; only the order in which runs finish differs.
 
 Two runs with the same resolved config and seed (say an SSE point swept over a
 polling interval SSE does not have) are run once and recorded for both.
+
+The executor itself (pool, Dask, Ctrl-C, lost workers) is :mod:`simulator.workflow.executor`,
+shared with ``sim plan`` and ``sim validate``.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from simulator.config import ConfigError, ExperimentConfig
+from simulator.output.atomic import WriteFailed
+from simulator.workflow.executor import SchedulerLost, connect, default_workers, run_all
 from simulator.workflow.grid import Plan, Task, make_plan, run_task
 from simulator.workflow.store import SweepStore
 
@@ -55,13 +57,6 @@ class SweepOutcome:
         return self.counts.get("runs_failed", 0) > 0
 
 
-def default_workers() -> int:
-    """Every core this process may run on (the affinity mask, where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 def run_sweep(
     plan: Plan,
     out: str | Path | None = None,
@@ -70,26 +65,31 @@ def run_sweep(
     resume: bool = False,
     force: bool = False,
     progress: Callable[[SweepProgress], None] | None = None,
+    invocation: dict[str, Any] | None = None,
 ) -> SweepOutcome:
     """Run the plan's missing runs, recording each as it finishes; Ctrl-C keeps what finished.
 
     Ctrl-C and SIGTERM stop the sweep (``outcome.interrupted``) but never in
     the middle of recording a run: they are held back until the record and
-    the tables are written, so the folder is always consistent.
+    the tables are written, so the folder is always consistent.  A lost Dask
+    scheduler (:class:`~simulator.workflow.executor.SchedulerLost`) or a failed write
+    (:class:`~simulator.output.atomic.WriteFailed`) is raised after the manifest says
+    so (``status`` "failed: ..."); ``--resume`` then continues.
+    ``invocation`` is stored in the manifest (for ``sim sweep --resume DIR``).
     """
     started = time.perf_counter()
     if scheduler is not None and not hasattr(scheduler, "submit"):
         # Connect before touching the folder: a wrong address is bad input, not a failed sweep.
         scheduler, own = connect(scheduler)
         try:
-            return run_sweep(plan, out, workers, scheduler, resume, force, progress)
+            return run_sweep(plan, out, workers, scheduler, resume, force, progress, invocation)
         finally:
             if own:
                 scheduler.close()
     guard = _InterruptGuard()
     with guard.installed():
         with guard.critical(deliver=False):  # an interrupt here is delivered just below
-            store = SweepStore(plan, out, resume=resume, force=force)
+            store = SweepStore(plan, out, resume=resume, force=force, invocation=invocation)
             tasks = plan.tasks()
             todo = store.pending(tasks)
             state = _Tracker(plan, store, todo, progress, guard)
@@ -104,6 +104,14 @@ def run_sweep(
                 counts = store.counts()
                 status = "interrupted" if interrupted else "failed" if counts["runs_failed"] else "complete"
                 store.refresh(force=True, status=status)
+        except (SchedulerLost, WriteFailed) as exc:
+            with guard.critical(deliver=False):
+                what = "write error: " if isinstance(exc, WriteFailed) else ""
+                try:  # the manifest alone: small, so it may still fit on a full disk
+                    store.write_manifest(status=f"failed: {what}{exc}")
+                except WriteFailed:
+                    pass
+            raise
         finally:
             store.close()
     return SweepOutcome(plan, store, state.ran, len(tasks) - len(todo),
@@ -255,11 +263,15 @@ class _Tracker:
 
 
 # ---------------------------------------------------------------------------
-# Executors
+# Running tasks (on the one executor, simulator.workflow.executor)
 
 
 def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dict[str, Any]], None]) -> None:
-    """Run ``tasks`` and call ``emit(record)`` in the calling thread as each finishes."""
+    """Run ``tasks`` and call ``emit(record)`` in the calling thread as each finishes.
+
+    Runs with identical configs and seeds run once (their record is emitted
+    for each); a worker that dies under a run gives that run an error record.
+    """
     groups: dict[str, list[Task]] = {}
     for task in tasks:
         groups.setdefault(task.key(), []).append(task)
@@ -267,106 +279,13 @@ def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dic
     # Longest first (a proxy of the cost: clients x simulated time) keeps the pool's tail short.
     unique.sort(key=lambda t: t.cost, reverse=True)
 
-    group_of = {(t.point, t.replication): key for key, t in zip(groups, unique_first(groups), strict=True)}
+    def fan_out(task: Task, record: dict[str, Any]) -> None:
+        for twin in groups[task.key()]:
+            emit({**record, "point": twin.point, "replication": twin.replication})
 
-    def fan_out(record: dict[str, Any]) -> None:
-        for task in groups[group_of[(record["point"], record["replication"])]]:
-            emit({**record, "point": task.point, "replication": task.replication})
+    def lost(task: Task, reason: str) -> None:
+        fan_out(task, {"point": task.point, "replication": task.replication, "seed": task.seed,
+                       "key": task.key(), "status": "error", "error": reason})
 
-    if not unique:
-        return
-    if scheduler is not None:
-        _run_dask(unique, scheduler, fan_out)
-    elif workers <= 1 or len(unique) == 1:
-        for task in unique:
-            fan_out(run_task(task))
-    else:
-        _run_pool(unique, min(workers, len(unique)), fan_out)
-
-
-def unique_first(groups: dict[str, list[Task]]) -> list[Task]:
-    return [group[0] for group in groups.values()]
-
-
-def _ignore_sigint() -> None:
-    # Ctrl-C goes to the whole process group: the parent alone handles it (it
-    # records what finished, then terminates the workers).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (fork inherits it)
-
-
-def _completed(futures, poll: float = 0.2):
-    """Futures as they finish (any future type with ``done()``), waking every ``poll``
-    seconds: a signal delivered to another thread then still reaches the main
-    thread's handler promptly, which a blocking wait would postpone to the next
-    completion."""
-    pending = list(futures)
-    wake = threading.Event()
-    for future in pending:
-        future.add_done_callback(lambda _: wake.set())
-    while pending:
-        wake.wait(poll)
-        wake.clear()
-        still = []
-        for future in pending:
-            if future.done():
-                yield future
-            else:
-                still.append(future)
-        pending = still
-
-
-def _run_pool(tasks: list[Task], workers: int, emit: Callable[[dict[str, Any]], None]) -> None:
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
-    futures = {pool.submit(run_task, task): task for task in tasks}
-    try:
-        for future in _completed(futures):
-            try:
-                record = future.result()
-            except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                task = futures[future]
-                record = {"point": task.point, "replication": task.replication, "seed": task.seed,
-                          "status": "error", "error": f"worker process died: {exc}"}
-            emit(record)
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        # The executor has no public terminate(): stop running workers now rather
-        # than wait for their (possibly long) runs to finish.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-
-
-def connect(scheduler: Any) -> tuple[Any, bool]:
-    """A Dask client for an address, a LocalCluster or a Client: ``(client, we_own_it)``."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ConfigError(
-            "error: --scheduler needs dask.distributed: pip install 'notifysim[dask]'"
-        ) from None
-    if isinstance(scheduler, Client):
-        return scheduler, False
-    address = getattr(scheduler, "scheduler_address", scheduler)  # a LocalCluster works too
-    try:
-        return Client(address, timeout="10s"), True
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"error: --scheduler {address}: cannot connect: {exc}") from None
-
-
-def _run_dask(tasks: list[Task], scheduler: Any, emit: Callable[[dict[str, Any]], None]) -> None:
-    client, own = connect(scheduler)
-    futures = client.map(run_task, tasks, key=[f"notifysim-run-{t.key()[:24]}" for t in tasks], pure=False)
-    try:
-        for future in _completed(futures):
-            emit(future.result())
-            future.release()
-    except BaseException:
-        client.cancel(futures)
-        raise
-    finally:
-        if own:
-            client.close()
+    run_all(run_task, unique, fan_out, workers=workers, scheduler=scheduler, on_lost=lost,
+            keys=[f"notifysim-run-{t.key()[:24]}" for t in unique])
