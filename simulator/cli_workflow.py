@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from simulator.output.catalogue import format_metric
+from simulator.output.catalogue import format_metric, label_of, table_metrics
 
 FORMATS = click.Choice(["png", "svg", "pdf"])
 
@@ -129,15 +129,15 @@ def _print_outcome(outcome, out_dir: Path) -> None:
     from simulator.cli import console
 
     plan, store = outcome.plan, outcome.store
-    shown = {"latency.mean": "latency mean", "latency.p99": "latency p99", "requests.per_second": "req/s",
-             "server.cpu_utilization": "CPU", "server.memory_peak": "memory"}
+    rows = store.summary_rows()
+    shown = table_metrics(rows)
     table = Table(title=f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications")
     for key in plan.grid:
         table.add_column(key.split(".")[-1] if len(plan.grid) > 1 else key, overflow="fold")
     table.add_column("n", justify="right")
-    for label in shown.values():
-        table.add_column(label, justify="right")
-    for row in store.summary_rows():
+    for key in shown:
+        table.add_column(label_of(key), justify="right")
+    for row in rows:
         cells = [str(row[k]) for k in plan.grid] + [str(row["replications"])]
         cells += [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for k in shown]
         table.add_row(*cells)

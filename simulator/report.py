@@ -17,7 +17,7 @@ from pathlib import Path
 
 from simulator.atomic import write_atomic
 from simulator.config import ConfigError
-from simulator.output.catalogue import CATALOGUE, KEY_METRICS, format_metric, label_of
+from simulator.output.catalogue import CATALOGUE, format_metric, label_of, table_metrics
 from simulator.plots import load_sweep, slug
 
 
@@ -51,7 +51,7 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         blocks.append(Block("h2", "Grid"))
         rows = [["axis", "values"]] + [[k, ", ".join(map(str, v))] for k, v in data.axes.items()]
         blocks.append(Block("table", rows=rows))
-    metrics = [k for k in KEY_METRICS if k in data.metrics()]
+    metrics = table_metrics(data.rows)
     blocks.append(Block("h2", "Key metrics"))
     header = [*data.axes, "n", *[label_of(k) for k in metrics]]
     table = [header]
@@ -93,7 +93,9 @@ def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         f" {run.get('events_processed', 0):,} events in {run.get('wall_seconds', 0):.2f} s wall.")))
     blocks.append(Block("h2", "Key metrics"))
     rows = [["metric", "value", "key"]]
-    for key in [*KEY_METRICS, "latency.p50", "deliveries.delivered", "deliveries.lost", "connections.mean"]:
+    shown = table_metrics([metrics])
+    for key in [*shown, *(k for k in ("latency.p50", "deliveries.delivered", "deliveries.lost", "connections.mean")
+                          if k not in shown)]:
         if key in metrics:
             rows.append([label_of(key), format_metric(key, metrics[key]), key])
     blocks.append(Block("table", rows=rows))
