@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -81,3 +79,61 @@ def test_sweep_table_and_report_show_refusals_and_cost_per_month(crowded_sweep):
     key_table = md.split("## Key metrics", 1)[1].split("##", 1)[0]
     assert "connections refused" in key_table and "cost per month (730 h)" in key_table
     assert "duplicate deliveries" not in key_table
+
+
+# -- item 10: counts from zero; a metric 0 everywhere is said, not drawn ------------------------
+
+
+def _sweep_data(metric_values: dict[str, list[float]]):
+    """Three client counts x two mechanisms, with the given metric values (point by point)."""
+    from pathlib import Path
+
+    from simulator.plots import SweepData
+
+    axes = {"clients.count": [10, 20, 40], "mechanism.kind": ["short_polling", "sse"]}
+    points = [(n, k) for k in axes["mechanism.kind"] for n in axes["clients.count"]]
+    rows = []
+    for i, (n, kind) in enumerate(points):
+        row = {"point": f"p{i}", "clients.count": n, "mechanism.kind": kind, "replications": 2.0}
+        for metric, values in metric_values.items():
+            row[metric], row[f"{metric}.ci95"] = values[i], 0.01 * values[i]
+        rows.append(row)
+    return SweepData(Path("."), {"experiment": "synthetic"}, axes, rows)
+
+
+def test_a_count_is_drawn_from_zero():
+    import matplotlib.pyplot as plt
+
+    from simulator.plots import draw_metric
+
+    # 10,250 .. 12,000 lost: a 15 % spread that a tight axis would show as a 5x drop
+    data = _sweep_data({"deliveries.lost": [12000, 11500, 11000, 10250, 10500, 10800],
+                        "latency.mean": [1.0, 1.1, 1.2, 1.05, 1.1, 1.15]})
+    fig, (lost, latency) = plt.subplots(1, 2)
+    draw_metric(lost, data, data.rows, "deliveries.lost", "clients.count", "mechanism.kind")
+    draw_metric(latency, data, data.rows, "latency.mean", "clients.count", "mechanism.kind")
+    assert lost.get_yscale() == "linear" and lost.get_ylim()[0] == 0
+    assert latency.get_ylim()[0] > 0.5  # not a count: the axis follows the data
+    plt.close(fig)
+
+
+def test_a_metric_zero_everywhere_is_noted_not_drawn(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    import simulator.plots
+    from simulator.plots import draw_metric, overview
+
+    data = _sweep_data({"deliveries.duplicates": [0.0] * 6, "latency.mean": [1.0, 1.1, 1.2, 1.05, 1.1, 1.15]})
+    fig, ax = plt.subplots()
+    draw_metric(ax, data, data.rows, "deliveries.duplicates", "clients.count", "mechanism.kind")
+    assert not ax.get_lines() and not ax.collections  # no flat line on a -0.04..0.04 axis
+    assert [t.get_text() for t in ax.texts] == ["duplicate deliveries: 0 at every point"]
+    plt.close(fig)
+    # in an overview the legend moves to the first panel that has lines
+    saved = []
+    monkeypatch.setattr(simulator.plots, "save_figure", lambda fig, path: saved.append(fig))
+    overview(data, data.rows, ["deliveries.duplicates", "latency.mean"], "clients.count",
+             "mechanism.kind", tmp_path / "overview.png", "")
+    zero_panel, latency_panel = saved[0].axes[:2]
+    assert zero_panel.get_legend() is None and latency_panel.get_legend() is not None
+    plt.close(saved[0])
