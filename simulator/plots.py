@@ -127,7 +127,14 @@ def sweep_figures(
     fmt: str = "png",
     out: str | Path | None = None,
 ) -> list[Path]:
-    """Draw ``y`` (default :data:`KEY_METRICS`) against ``x`` per ``by``; the files written."""
+    """Draw ``y`` (default :data:`KEY_METRICS`) against ``x`` per ``by``; the files written.
+
+    Without ``x``, ``y`` or ``by`` these are the sweep's own figures
+    (``METRIC--vs-X--by-BY``, ``overview``); with any of them, a custom plot
+    named ``plot-METRIC--vs-X--by-BY`` (and ``plot-M1-M2--vs-...`` for several
+    metrics together), so it never overwrites the sweep's figures.
+    """
+    custom = bool(x or y or by)
     data = load_sweep(folder)
     out_dir = Path(out) if out is not None else data.folder / "figures"
     available = data.metrics()
@@ -146,17 +153,32 @@ def sweep_figures(
             continue
         suffix = "".join(f"--{slug(k)}-{slug(str(v))}" for k, v in fixed.items())
         where = ", ".join(f"{k} = {v}" for k, v in fixed.items())
+        along = (f"--vs-{slug(x)}" if x else "") + (f"--by-{slug(by)}" if by else "")
+        prefix = "plot-" if custom else ""
         for metric in metrics:
             fig, ax = plt.subplots(figsize=(6.4, 4.2))
             draw_metric(ax, data, rows, metric, x, by)
             title = f"{label_of(metric)} — {data.name}"
             ax.set_title(title + (f"\n{where}" if where else ""), fontsize=10)
-            name = f"{slug(metric)}" + (f"--vs-{slug(x)}" if x else "") + (f"--by-{slug(by)}" if by else "")
-            path = out_dir / f"{name}{suffix}.{fmt}"
+            path = out_dir / f"{prefix}{slug(metric)}{along}{suffix}.{fmt}"
             save_figure(fig, path)
             made.append(path)
-        made.append(overview(data, rows, metrics, x, by, out_dir / f"overview{suffix}.{fmt}", where))
+        if not custom:
+            made.append(overview(data, rows, metrics, x, by, out_dir / f"overview{suffix}.{fmt}", where))
+        elif len(metrics) > 1:
+            path = out_dir / f"plot-{_metrics_slug(metrics)}{along}{suffix}.{fmt}"
+            made.append(overview(data, rows, metrics, x, by, path, where))
     return made
+
+
+def _metrics_slug(metrics: list[str]) -> str:
+    """``latency_p99-connections_peak`` (slugs never hold ``-``); a short digest past four
+    metrics, so that file names stay short."""
+    if len(metrics) <= 4:
+        return "-".join(slug(m) for m in metrics)
+    import hashlib
+
+    return f"{len(metrics)}_metrics_" + hashlib.sha1("\n".join(metrics).encode()).hexdigest()[:8]
 
 
 def _series(rows: list[dict[str, Any]], metric: str, scale: float) -> tuple[np.ndarray, np.ndarray]:

@@ -137,7 +137,13 @@ def _caption(path: str) -> str:
     parts = Path(path).stem.split("--")
     names = {slug(m): label_of(m) for m in CATALOGUE}
     head = parts[0]
-    words = ["all key metrics" if head == "overview" else names.get(head, head.replace("_", " "))]
+    if head == "overview":
+        words = ["all key metrics"]
+    elif head.startswith("plot-"):  # a custom `sim plot`: one or several metrics
+        heads = head[len("plot-"):].split("-")
+        words = [" and ".join(names.get(h, h.replace("_", " ")) for h in heads)]
+    else:
+        words = [names.get(head, head.replace("_", " "))]
     for part in parts[1:]:
         if part.startswith("vs-"):
             words.append(f"against {_unslug(part[3:])}")

@@ -137,3 +137,13 @@ def test_a_metric_zero_everywhere_is_noted_not_drawn(tmp_path, monkeypatch):
     zero_panel, latency_panel = saved[0].axes[:2]
     assert zero_panel.get_legend() is None and latency_panel.get_legend() is not None
     plt.close(saved[0])
+
+
+# -- item 12: a custom plot's caption names its metrics -----------------------------------------
+
+
+def test_custom_plot_caption():
+    from simulator.report import _caption
+
+    assert _caption("figures/plot-latency_p99-connections_peak--vs-clients_count--by-mechanism_kind.png") == (
+        "latency p99 and open connections peak, against clients.count, one line per mechanism.kind")
