@@ -131,7 +131,8 @@ def _figures(folder: Path, fmt: str, sweep: bool, draw: bool = True) -> list[str
 def _caption(path: str) -> str:
     """``latency_p99--vs-clients_count--by-mechanism_kind`` -> a sentence for humans."""
     fixed = {"latency_cdf": "Latency CDF: the fraction of deliveries at most this late",
-             "timeseries": "Time series: connections, requests/s, CPU, bytes/s, memory, latency"}
+             "timeseries": "Time series: connections, requests/s (and reconnects/s when there were any), CPU,"
+                           " bytes/s, memory, latency; shaded: the warm-up (grey) and each failure (red)"}
     if Path(path).stem in fixed:
         return fixed[Path(path).stem]
     parts = Path(path).stem.split("--")

@@ -12,7 +12,7 @@ from rich.console import Console  # noqa: E402
 import simulator.cli  # noqa: E402
 from simulator.cli import main  # noqa: E402
 from simulator.output.catalogue import CATALOGUE, KEY_METRICS, table_metrics  # noqa: E402
-from tests.conftest import run_metrics  # noqa: E402
+from tests.conftest import SMALL, run_metrics  # noqa: E402
 
 #: 5 or 20 SSE clients on a node that takes 10 connections: at 20, 10 are refused and retry.
 CROWDED = """
@@ -147,3 +147,59 @@ def test_custom_plot_caption():
 
     assert _caption("figures/plot-latency_p99-connections_peak--vs-clients_count--by-mechanism_kind.png") == (
         "latency p99 and open connections peak, against clients.count, one line per mechanism.kind")
+
+
+# -- item 13: the run figure marks the warm-up and failures, and shows reconnects ---------------
+
+CRASH = {
+    "experiment.duration": "20s", "experiment.warmup": "5s", "clients.count": 20, "clients.connect_over": "2s",
+    "mechanism.kind": "websocket", "server.nodes": 2,
+    "failures": [{"kind": "node_crash", "node": 0, "at": "10s", "duration": "5s"}],
+}
+
+
+def _timeseries_figure(tmp_path, monkeypatch, overrides, base=None):
+    """Run ``overrides`` into ``tmp_path`` and return the time-series figure (not saved)."""
+    import simulator.figures
+    from simulator.results import write_run
+    from simulator.runner import run
+    from tests.conftest import make_config
+
+    write_run(run(make_config(overrides, base)), tmp_path, figures=False)
+    drawn = []
+    monkeypatch.setattr(simulator.figures, "save_figure", lambda fig, path: drawn.append(fig))
+    simulator.figures.run_figures(tmp_path)
+    return drawn[1]
+
+
+def _spans_of(ax) -> list[tuple[float, float]]:
+    return sorted((round(p.get_x(), 6), round(p.get_x() + p.get_width(), 6)) for p in ax.patches)
+
+
+def test_run_figure_marks_warmup_and_failures_and_shows_reconnects(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    push = {k: v for k, v in SMALL.items() if k != "mechanism.interval"}
+    fig = _timeseries_figure(tmp_path, monkeypatch, CRASH, base=push)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    labels = [ax.get_ylabel() for ax in panels]
+    assert "reconnects / s" in labels and len(panels) == 7
+    for ax in panels:
+        assert _spans_of(ax) == [(0.0, 5.0), (10.0, 15.0)]  # the warm-up, node 0 down
+    assert [t.get_text() for t in panels[0].texts] == ["warm-up", "node 0 down"]
+    # the gauge sampled at the end of window [9 s, 10 s) is drawn at 10 s, inside the failure
+    connections = panels[labels.index("open connections")].get_lines()[0]
+    xs, ys = connections.get_xdata(), connections.get_ydata()
+    after_warmup = [(y, x) for x, y in zip(xs, ys, strict=True) if x > 5]
+    assert min(after_warmup)[1] == 10.0
+    plt.close(fig)
+
+
+def test_run_figure_without_reconnects_has_no_reconnect_panel(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    fig = _timeseries_figure(tmp_path, monkeypatch, {"experiment.duration": "10s", "clients.count": 5})
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert "reconnects / s" not in [ax.get_ylabel() for ax in panels] and len(panels) == 6
+    assert _spans_of(panels[0]) == [(0.0, 10.0)]  # SMALL's 10 s warm-up, no failure
+    plt.close(fig)
