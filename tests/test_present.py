@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -203,3 +205,54 @@ def test_run_figure_without_reconnects_has_no_reconnect_panel(tmp_path, monkeypa
     assert "reconnects / s" not in [ax.get_ylabel() for ax in panels] and len(panels) == 6
     assert _spans_of(panels[0]) == [(0.0, 10.0)]  # SMALL's 10 s warm-up, no failure
     plt.close(fig)
+
+
+# -- item 15: one config, another mechanism --------------------------------------------------------
+
+POLLING = """
+[experiment]
+name = "polling"
+duration = "5s"
+warmup = "1s"
+[clients]
+count = 5
+connect_over = "1s"
+[mechanism]
+kind = "short_polling"
+interval = "2s"
+schedule = "after_response"
+"""
+
+
+def test_run_with_another_mechanism_sets_the_files_other_keys_aside(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(POLLING)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["run", str(config), "--set", "mechanism.kind=sse", "--out", str(tmp_path / "sse"),
+                              "--quiet", "--no-figures"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stderr == (f"note: {config}: ignored: mechanism.interval and mechanism.schedule apply to"
+                         " short_polling, not sse\n")
+    summary = json.loads((tmp_path / "sse" / "summary.json").read_text())
+    assert summary["config"]["mechanism"]["kind"] == "sse" and "interval" not in summary["config"]["mechanism"]
+    # a key given on purpose for the wrong kind, or a key of no kind, is still refused
+    for given, expected in (("mechanism.hold=5s", "(a long_polling key)"),
+                            ("mechanism.heartbeet=5s", "did you mean 'heartbeat'?")):
+        refused = runner.invoke(main, ["run", str(config), "--set", "mechanism.kind=sse", "--set", given,
+                                       "--out", str(tmp_path / "no"), "--quiet"])
+        assert refused.exit_code == 2 and expected in refused.stderr, refused.output
+    assert not (tmp_path / "no").exists()
+
+
+def test_one_rule_sets_other_kinds_keys_aside():
+    from simulator.config_load import set_aside_other_kinds
+    from simulator.sweep_plan import _fit_mechanism
+
+    mechanism = {"kind": "sse", "interval": "2s", "hold": "5s", "heartbeat": "5s", "heartbeet": 1, "backoff": {}}
+    notes = set_aside_other_kinds(mechanism, "sse")
+    assert notes == ["ignored: mechanism.interval applies to short_polling, not sse",
+                     "ignored: mechanism.hold applies to long_polling, not sse"]
+    assert mechanism == {"kind": "sse", "heartbeat": "5s", "heartbeet": 1, "backoff": {}}  # a typo stays
+    point = {"mechanism": {"kind": "websocket", "interval": "2s", "heartbeat": "5s", "heartbeet": 1}}
+    _fit_mechanism(point)  # a sweep point: the same rule
+    assert point["mechanism"] == {"kind": "websocket", "heartbeat": "5s", "heartbeet": 1}
