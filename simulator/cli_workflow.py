@@ -124,28 +124,54 @@ def _error_lines(outcome) -> list[str]:
 
 
 def _print_outcome(outcome, out_dir: Path) -> None:
+    """The sweep's key-metric table; columns that do not fit the terminal go on in a
+    second table (whole columns, never a cut value), each repeating the swept keys."""
     from rich.table import Table
 
     from simulator.cli import console
 
     plan, store = outcome.plan, outcome.store
     rows = store.summary_rows()
-    shown = table_metrics(rows)
-    table = Table(title=f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications")
-    for key in plan.grid:
-        table.add_column(key.split(".")[-1] if len(plan.grid) > 1 else key, overflow="fold")
-    table.add_column("n", justify="right")
-    for key in shown:
-        table.add_column(label_of(key), justify="right")
-    for row in rows:
-        cells = [str(row[k]) for k in plan.grid] + [str(row["replications"])]
-        cells += [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for k in shown]
-        table.add_row(*cells)
-    console.print(table)
+    fixed = {(key.split(".")[-1] if len(plan.grid) > 1 else key): [str(row[key]) for row in rows] for key in plan.grid}
+    fixed["n"] = [str(row["replications"]) for row in rows]
+    cells = {label_of(k): [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for row in rows]
+             for k in table_metrics(rows)}
+    title = f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications"
+    for i, group in enumerate(_column_groups(console.width, fixed, cells)):
+        table = Table(title=title if i == 0 else None)
+        for header in fixed:
+            table.add_column(header, overflow="fold")
+        for header in group:
+            table.add_column(header, justify="right")
+        for r in range(len(rows)):
+            table.add_row(*[col[r] for col in fixed.values()], *[cells[h][r] for h in group])
+        console.print(table)
     c = outcome.counts
     console.print(f"[dim]{outcome.ran} runs in {outcome.wall_seconds:.1f} s wall"
                   f" ({outcome.skipped} already done); {c['runs_ok']}/{c['runs']} ok[/dim]")
     console.print(f"results: {out_dir}")
+
+
+def _column_groups(width: int, fixed: dict[str, list[str]], columns: dict[str, list[str]]) -> list[list[str]]:
+    """``columns`` in runs that fit ``width`` next to the ``fixed`` ones (at least one each).
+
+    A column needs its widest value or its header's longest word (headers wrap at
+    spaces), plus 3 for padding and its border.
+    """
+    def need(header: str, values: list[str]) -> int:
+        return max([len(v) for v in values] + [len(w) for w in header.split()]) + 3
+
+    budget = width - 1 - sum(need(h, v) for h, v in fixed.items())
+    groups: list[list[str]] = [[]]
+    used = 0
+    for header, values in columns.items():
+        cost = need(header, values)
+        if groups[-1] and used + cost > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(header)
+        used += cost
+    return groups
 
 
 @click.command("plot")

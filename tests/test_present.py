@@ -14,6 +14,7 @@ from rich.console import Console  # noqa: E402
 import simulator.cli  # noqa: E402
 from simulator.cli import main  # noqa: E402
 from simulator.output.catalogue import CATALOGUE, KEY_METRICS, table_metrics  # noqa: E402
+from simulator.report import write_report  # noqa: E402
 from tests.conftest import SMALL, run_metrics  # noqa: E402
 
 #: 5 or 20 SSE clients on a node that takes 10 connections: at 20, 10 are refused and retry.
@@ -35,20 +36,23 @@ max_connections = 10
 
 @pytest.fixture(scope="module")
 def crowded_sweep(tmp_path_factory):
-    """A two-point sweep through the CLI, its table printed 400 columns wide."""
+    """A two-point sweep through the CLI; its table printed 400, then 80 columns wide."""
     root = tmp_path_factory.mktemp("crowded")
     config = root / "c.toml"
     config.write_text(CROWDED)
     out = root / "sweep"
-    wide = Console(width=400, record=True)
-    saved, simulator.cli.console = simulator.cli.console, wide
-    try:
-        result = CliRunner().invoke(main, ["sweep", str(config), "--set", "clients.count=5,20", "--replications",
-                                           "1", "--workers", "1", "--out", str(out), "--no-figures"])
-    finally:
-        simulator.cli.console = saved
-    assert result.exit_code == 0, result.output
-    return out, wide.export_text()
+    tables = []
+    for width, again in ((400, []), (80, ["--resume"])):  # the second only prints the table again
+        console = Console(width=width, record=True)
+        saved, simulator.cli.console = simulator.cli.console, console
+        try:
+            result = CliRunner().invoke(main, ["sweep", str(config), "--set", "clients.count=5,20", "--replications",
+                                               "1", "--workers", "1", "--out", str(out), "--no-figures", *again])
+        finally:
+            simulator.cli.console = saved
+        assert result.exit_code == 0, result.output
+        tables.append(console.export_text())
+    return out, *tables
 
 
 # -- item 9: trouble and the monthly bill in the key-metric tables ------------------------------
@@ -71,16 +75,27 @@ def test_trouble_columns_appear_only_when_not_zero_everywhere():
 
 
 def test_sweep_table_and_report_show_refusals_and_cost_per_month(crowded_sweep):
-    out, table = crowded_sweep
+    out, table, _ = crowded_sweep
     header = next(line for line in table.splitlines() if "latency p99" in line)
     for label in ("connections refused", "cost per month (730 h)", "cost of the measured window", "latency p99"):
         assert label in header, header
     assert "duplicate deliveries" not in header  # 0 everywhere: left out
-    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0
+    write_report(out, draw=False)
     md = (out / "report.md").read_text()
     key_table = md.split("## Key metrics", 1)[1].split("##", 1)[0]
     assert "connections refused" in key_table and "cost per month (730 h)" in key_table
     assert "duplicate deliveries" not in key_table
+
+
+def test_sweep_table_wraps_whole_columns_at_80_columns(crowded_sweep):
+    _, wide, narrow = crowded_sweep
+    lines = narrow.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in narrow
+    assert sum("clients.count" in line for line in lines) >= 2  # continued in a second table
+    values = {cell.strip() for line in wide.splitlines() if line.startswith("│") for cell in line.split("│")}
+    assert "$" in "".join(values)
+    for value in values - {""}:  # every value whole, as in the wide table
+        assert value in narrow, value
 
 
 # -- item 10: counts from zero; a metric 0 everywhere is said, not drawn ------------------------
