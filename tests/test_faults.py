@@ -214,7 +214,7 @@ def _no_simulation(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("simulated although the output cannot be written")
 
-    monkeypatch.setattr("simulator.cli.run", refuse)
+    monkeypatch.setattr("simulator.cli.run.run", refuse)
     monkeypatch.setattr("simulator.workflow.sweep.run_task", refuse)
 
 

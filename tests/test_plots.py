@@ -116,6 +116,22 @@ def test_sim_plot_custom_svg_and_facets(sweep_dir, tmp_path):
     assert swapped.exit_code == 0, swapped.output
 
 
+def test_custom_plots_never_overwrite_the_sweeps_figures(sweep_dir):
+    own = {name: name.encode() for name in ("overview.png", "latency_p99--vs-clients_count--by-mechanism_kind.png")}
+    for name, data in own.items():  # stand-ins for the sweep's own figures
+        (sweep_dir / "figures").mkdir(exist_ok=True)
+        (sweep_dir / "figures" / name).write_bytes(data)
+    result = CliRunner().invoke(main, ["plot", str(sweep_dir), "--y", "latency.p99", "--y", "connections.peak"])
+    assert result.exit_code == 0, result.output
+    custom = [line.rsplit("/", 1)[-1] for line in result.output.split()]
+    assert custom == ["plot-latency_p99--vs-clients_count--by-mechanism_kind.png",
+                      "plot-connections_peak--vs-clients_count--by-mechanism_kind.png",
+                      "plot-latency_p99-connections_peak--vs-clients_count--by-mechanism_kind.png"]
+    assert not set(custom) & set(own)
+    for name, data in own.items():
+        assert (sweep_dir / "figures" / name).read_bytes() == data, name
+
+
 def test_sim_plot_bad_input(sweep_dir):
     runner = CliRunner()
     bad_x = runner.invoke(main, ["plot", str(sweep_dir), "--x", "clients.cont"])
@@ -132,9 +148,10 @@ def test_three_axes_give_one_figure_per_facet(tmp_path):
     out = tmp_path / "facets"
     simulator.sweep(config, grid={"clients.count": [10, 20], "mechanism.kind": ["short_polling", "sse"],
                                   "network.latency": ["10ms", "80ms"]}, replications=1, workers=1, out=out)
-    made = sweep_figures(out, y=["latency.mean"])
-    assert sorted(p.name for p in made if p.name.startswith("overview")) == [
-        "overview--network_latency-10ms.png", "overview--network_latency-80ms.png"]
+    made = sweep_figures(out, y=["latency.mean", "latency.p99"])
+    assert sorted(p.name for p in made if p.name.startswith("plot-latency_mean-latency_p99")) == [
+        "plot-latency_mean-latency_p99--vs-clients_count--by-mechanism_kind--network_latency-10ms.png",
+        "plot-latency_mean-latency_p99--vs-clients_count--by-mechanism_kind--network_latency-80ms.png"]
 
 
 def test_sim_plot_on_a_run_folder(tmp_path):

@@ -13,7 +13,19 @@ from pathlib import Path
 
 import click
 
-from simulator.output.catalogue import format_metric
+from simulator.cli.common import console, default_out, err_console
+from simulator.cli.figures import make_figures
+from simulator.config import ConfigError
+from simulator.engine.runner import check_fits
+from simulator.output.atomic import WriteFailed
+from simulator.output.catalogue import format_metric, label_of, table_metrics
+from simulator.output.report import write_report
+from simulator.output.run_figures import run_figures
+from simulator.output.sweep_figures import sweep_figures
+from simulator.workflow.executor import SchedulerLost
+from simulator.workflow.grid import make_plan
+from simulator.workflow.store import resume_command, resume_plan
+from simulator.workflow.sweep import check_sweep_fits, default_workers, run_sweep
 
 FORMATS = click.Choice(["png", "svg", "pdf"])
 
@@ -49,13 +61,6 @@ def sweep_command(config: str | None, sets: tuple[str, ...], replications: int |
     """
     import shlex
 
-    from simulator.cli.common import default_out, err_console
-    from simulator.engine.runner import check_fits
-    from simulator.output.atomic import WriteFailed
-    from simulator.workflow.executor import SchedulerLost
-    from simulator.workflow.grid import make_plan
-    from simulator.workflow.store import resume_command, resume_plan
-    from simulator.workflow.sweep import check_sweep_fits, default_workers, run_sweep
 
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
@@ -117,7 +122,6 @@ def sweep_command(config: str | None, sets: tuple[str, ...], replications: int |
             f" finish with: {resume_command(out_dir)}", err=True)
         sys.exit(130)
     if not no_figures and counts["runs_ok"]:
-        from simulator.output.sweep_figures import sweep_figures
 
         sweep_figures(out_dir, fmt=fmt)
     if not quiet:
@@ -144,7 +148,6 @@ def _with_progress(plan, out_dir, workers, scheduler, resume, force, console, in
         TimeRemainingColumn,
     )
 
-    from simulator.workflow.sweep import run_sweep
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("runs · {task.fields[points]}"), TimeElapsedColumn(), TextColumn("ETA"),
@@ -170,28 +173,53 @@ def _error_lines(outcome) -> list[str]:
 
 
 def _print_outcome(outcome, out_dir: Path) -> None:
+    """The sweep's key-metric table; columns that do not fit the terminal go on in a
+    second table (whole columns, never a cut value), each repeating the swept keys."""
     from rich.table import Table
 
-    from simulator.cli.common import console
 
     plan, store = outcome.plan, outcome.store
-    shown = {"latency.mean": "latency mean", "latency.p99": "latency p99", "requests.per_second": "req/s",
-             "server.cpu_utilization": "CPU", "server.memory_peak": "memory"}
-    table = Table(title=f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications")
-    for key in plan.grid:
-        table.add_column(key.split(".")[-1] if len(plan.grid) > 1 else key, overflow="fold")
-    table.add_column("n", justify="right")
-    for label in shown.values():
-        table.add_column(label, justify="right")
-    for row in store.summary_rows():
-        cells = [str(row[k]) for k in plan.grid] + [str(row["replications"])]
-        cells += [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for k in shown]
-        table.add_row(*cells)
-    console.print(table)
+    rows = store.summary_rows()
+    fixed = {(key.split(".")[-1] if len(plan.grid) > 1 else key): [str(row[key]) for row in rows] for key in plan.grid}
+    fixed["n"] = [str(row["replications"]) for row in rows]
+    cells = {label_of(k): [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for row in rows]
+             for k in table_metrics(rows)}
+    title = f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications"
+    for i, group in enumerate(_column_groups(console.width, fixed, cells)):
+        table = Table(title=title if i == 0 else None)
+        for header in fixed:
+            table.add_column(header, overflow="fold")
+        for header in group:
+            table.add_column(header, justify="right")
+        for r in range(len(rows)):
+            table.add_row(*[col[r] for col in fixed.values()], *[cells[h][r] for h in group])
+        console.print(table)
     c = outcome.counts
     console.print(f"[dim]{outcome.ran} runs in {outcome.wall_seconds:.1f} s wall"
                   f" ({outcome.skipped} already done); {c['runs_ok']}/{c['runs']} ok[/dim]")
     console.print(f"results: {out_dir}")
+
+
+def _column_groups(width: int, fixed: dict[str, list[str]], columns: dict[str, list[str]]) -> list[list[str]]:
+    """``columns`` in runs that fit ``width`` next to the ``fixed`` ones (at least one each).
+
+    A column needs its widest value or its header's longest word (headers wrap at
+    spaces), plus 3 for padding and its border.
+    """
+    def need(header: str, values: list[str]) -> int:
+        return max([len(v) for v in values] + [len(w) for w in header.split()]) + 3
+
+    budget = width - 1 - sum(need(h, v) for h, v in fixed.items())
+    groups: list[list[str]] = [[]]
+    used = 0
+    for header, values in columns.items():
+        cost = need(header, values)
+        if groups[-1] and used + cost > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(header)
+        used += cost
+    return groups
 
 
 @click.command("plot")
@@ -202,17 +230,14 @@ def _print_outcome(outcome, out_dir: Path) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="png", show_default=True)
 def plot_command(folder: str, x: str | None, ys: tuple[str, ...], by: str | None, fmt: str) -> None:
     """Draw the figures of a run folder or a sweep folder (into FOLDER or FOLDER/figures)."""
-    from simulator.config import ConfigError
 
     path = Path(folder)
     if (path / "manifest.json").exists():
-        from simulator.output.sweep_figures import sweep_figures
 
         made = sweep_figures(path, x=x, y=list(ys) or None, by=by, fmt=fmt)
     elif (path / "summary.json").exists():
         if x or ys or by:
             raise ConfigError(f"error: {path}: --x/--y/--by apply to sweep folders; this is a run folder")
-        from simulator.output.run_figures import run_figures
 
         made = run_figures(path, fmt=fmt)
     else:
@@ -231,7 +256,6 @@ def report_command(folder: str, fmt: str, embed: bool) -> None:
     Both link the figures with paths relative to FOLDER, so the folder can be
     moved or copied whole; --embed puts the figures inside report.html.
     """
-    from simulator.output.report import write_report
 
     for p in write_report(folder, fmt=fmt, embed=embed):
         click.echo(str(p))
@@ -244,7 +268,6 @@ def report_command(folder: str, fmt: str, embed: bool) -> None:
 @click.option("--quiet", is_flag=True)
 def figures_command(out: str, workers: int | None, quiet: bool) -> None:
     """Regenerate the README figures from experiments/scaling_clients.toml."""
-    from simulator.cli.figures import make_figures
 
     kwargs = {"out": out} if out else {}
     for p in make_figures(workers=workers, quiet=quiet, **kwargs):

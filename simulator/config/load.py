@@ -15,7 +15,9 @@ from __future__ import annotations
 import copy
 import math
 import re
+import sys
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,7 @@ def load_config(
     """
     source = str(path) if path is not None else "<defaults>"
     data: dict[str, Any] = read_toml(path) if path is not None else {}
+    file_kind = data.get("mechanism", {}).get("kind", "short_polling") if isinstance(data.get("mechanism"), dict) else None
     if isinstance(overrides, dict):
         items = list(overrides.items())
     else:
@@ -115,7 +118,16 @@ def load_config(
             set_dotted(data, key, value)
         except ValueError as exc:
             raise ConfigError(f"error: --set: {exc}") from None
-    return validate_config(data, source, [k for k, _ in items])
+    notes = []
+    mechanism = data.get("mechanism")
+    if isinstance(mechanism, dict) and mechanism.get("kind", "short_polling") != file_kind:
+        # the file's settings of its own kind do not apply to the kind --set chose
+        given = {k.split(".")[1] for k, _ in items if k.startswith("mechanism.")}
+        notes = set_aside_other_kinds(mechanism, mechanism.get("kind", "short_polling"), given)
+    config = validate_config(data, source, [k for k, _ in items])
+    for note in notes:
+        print(f"note: {source}: {note}", file=sys.stderr)
+    return config
 
 
 def validate_config(
@@ -183,22 +195,42 @@ def check(data: Any) -> tuple[ExperimentConfig | None, list[Problem]]:
 def _without_other_swept_kinds(
     extra: dict[str, Any], kind: str, model: type[BaseModel], data: dict[str, Any]
 ) -> dict[str, Any]:
-    """Drop ``[mechanism]`` keys that belong to another kind the sweep grid compares.
+    """``extra`` without the parameters of other kinds, when the sweep grid compares kinds.
 
     A config comparing mechanisms (``[sweep.grid] "mechanism.kind" = [...]``) holds the
-    parameters of every swept kind; ``sim run`` on it runs ``mechanism.kind`` with its
-    own keys, as each sweep point does.  A key no swept kind has is still an error.
+    parameters of several kinds; ``sim run`` on it runs ``mechanism.kind`` with its
+    own keys, as each sweep point does (:func:`set_aside_other_kinds`).
     """
     grid = (data.get("sweep") or {}).get("grid") if isinstance(data.get("sweep"), dict) else None
-    kinds = grid.get("mechanism.kind") if isinstance(grid, dict) else None
-    if not isinstance(kinds, list):
+    if not isinstance(grid, dict) or not isinstance(grid.get("mechanism.kind"), list):
         return extra
-    others: set[str] = set()
-    for other in kinds:
-        if isinstance(other, str) and other != kind and kind_problem(other) is None:
-            others |= set(registry.get(other).Params.model_fields)
-    own = set(model.model_fields)
-    return {k: v for k, v in extra.items() if k in own or k not in others}
+    extra = dict(extra)
+    set_aside_other_kinds(extra, kind)
+    return extra
+
+
+def set_aside_other_kinds(mechanism: dict[str, Any], kind: Any, keep: Iterable[str] = ()) -> list[str]:
+    """Remove, in place, the ``[mechanism]`` parameters of other kinds; notes saying which.
+
+    A config written for one kind and run as another (``--set mechanism.kind=sse``
+    on a short-polling file, each point of a sweep over kinds) keeps what applies
+    to ``kind`` and sets aside what applies only to other kinds (``interval`` for
+    SSE).  Keys in ``keep`` (given on purpose, by ``--set``) and keys of no kind at
+    all stay, for validation to refuse with a suggestion.
+    """
+    if not isinstance(mechanism, dict) or not isinstance(kind, str) or kind_problem(kind) is not None:
+        return []  # an unknown kind is reported by validation
+    own = set(registry.get(kind).Params.model_fields)
+    by_owners: dict[str, list[str]] = {}
+    for key in list(mechanism):
+        if key in ("kind", "backoff") or key in own or key in keep:
+            continue
+        owners = [k for k in registry.kinds() if key in registry.get(k).Params.model_fields]
+        if owners:
+            del mechanism[key]
+            by_owners.setdefault(" and ".join(owners), []).append(f"mechanism.{key}")
+    return [f"ignored: {' and '.join(keys)} appl{'y' if len(keys) > 1 else 'ies'} to {owners}, not {kind}"
+            for owners, keys in by_owners.items()]
 
 
 def kind_problem(kind: str) -> str | None:

@@ -75,6 +75,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "webhook.gave_up": m.webhook_gave_up,
         "cost.total": cost_total,
         "cost.per_hour": cost_total / hours,
+        "cost.per_month": cost_total / hours * 730,  # 730 h: the mean month
         "cost.per_million_deliveries": cost_total / m.delivered * 1e6 if m.delivered else 0.0,
     }
     return {k: _number(v) for k, v in out.items()}

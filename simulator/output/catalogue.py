@@ -13,6 +13,7 @@ shown as percent), ``$`` dollars, ``/s`` a rate, ``J`` joules and ``""`` a count
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -27,6 +28,9 @@ class Metric:
     in_run_table: bool = False
     #: Drawn after every sweep and shown in the key-metric tables.
     key: bool = False
+    #: A sign of trouble (loss, refusals, a reconnect storm): the key-metric tables
+    #: add it whenever it is not 0 somewhere, and leave it out when it is 0 everywhere.
+    show_when_nonzero: bool = False
 
     @property
     def is_fraction(self) -> bool:
@@ -38,8 +42,9 @@ class Metric:
         return self.unit == ""
 
 
-def _m(name: str, label: str, unit: str = "", lower: bool | None = True, run: bool = False, key: bool = False) -> Metric:
-    return Metric(name, label, unit, lower, run, key)
+def _m(name: str, label: str, unit: str = "", lower: bool | None = True, run: bool = False, key: bool = False,
+       trouble: bool = False) -> Metric:
+    return Metric(name, label, unit, lower, run, key, trouble)
 
 
 _ALL: tuple[Metric, ...] = (
@@ -50,9 +55,9 @@ _ALL: tuple[Metric, ...] = (
     _m("latency.max", "latency max", "s", run=True),
     _m("deliveries.owed", "deliveries owed", "", None, run=True),
     _m("deliveries.delivered", "delivered", "", False, run=True),
-    _m("deliveries.lost", "lost", "", run=True),
-    _m("deliveries.pending", "pending at end", "", run=True),
-    _m("deliveries.duplicates", "duplicates", "", run=True),
+    _m("deliveries.lost", "deliveries lost", "", run=True, trouble=True),
+    _m("deliveries.pending", "deliveries pending at end", "", run=True, trouble=True),
+    _m("deliveries.duplicates", "duplicate deliveries", "", run=True, trouble=True),
     _m("requests.total", "HTTP requests", "", run=True),
     _m("requests.per_second", "requests / s", "/s", run=True, key=True),
     _m("requests.empty_fraction", "empty responses", "fraction", run=True),
@@ -60,12 +65,12 @@ _ALL: tuple[Metric, ...] = (
     _m("messages.heartbeats", "heartbeats", "", run=True),
     _m("messages.upstream", "upstream messages", "", None),
     _m("connections.opened", "connections opened", ""),
-    _m("connections.refused", "connections refused", "", run=True),
+    _m("connections.refused", "connections refused", "", run=True, trouble=True),
     _m("connections.dropped", "connections dropped", "", run=True),
     _m("connections.peak", "open connections peak", "", run=True, key=True),
     _m("connections.mean", "open connections mean", "", run=True),
     _m("reconnects.total", "reconnects", "", run=True),
-    _m("reconnects.peak_rate", "reconnects peak / s", "/s", run=True),
+    _m("reconnects.peak_rate", "reconnects peak / s", "/s", run=True, trouble=True),
     _m("server.cpu_utilization", "CPU utilisation", "fraction", run=True, key=True),
     _m("server.cpu_utilization_peak", "CPU peak (node-window)", "fraction", run=True),
     _m("server.queue_wait_mean", "queue wait mean", "s", run=True),
@@ -82,6 +87,7 @@ _ALL: tuple[Metric, ...] = (
     _m("webhook.gave_up", "webhook gave up", ""),
     _m("cost.total", "cost of the measured window", "$", run=True, key=True),
     _m("cost.per_hour", "cost per hour", "$", run=True),
+    _m("cost.per_month", "cost per month (730 h)", "$", run=True, key=True),
     _m("cost.per_million_deliveries", "cost per million deliveries", "$", run=True),
 )
 
@@ -90,6 +96,19 @@ CATALOGUE: dict[str, Metric] = {m.name: m for m in _ALL}
 
 KEY_METRICS: list[str] = [m.name for m in _ALL if m.key]
 """Drawn after every sweep and shown first in reports."""
+
+
+def table_metrics(rows: Iterable[Mapping[str, float]]) -> list[str]:
+    """The columns of a key-metric table over ``rows`` (a run's metrics, or sweep rows):
+    the key metrics, plus each :attr:`Metric.show_when_nonzero` metric that is not 0
+    (nor missing) in some row; in catalogue order."""
+    rows = list(rows)
+
+    def nonzero(name: str) -> bool:
+        return any(isinstance(v := row.get(name), int | float) and v == v and v != 0 for row in rows)
+
+    return [m.name for m in _ALL
+            if (m.key and any(m.name in row for row in rows)) or (m.show_when_nonzero and nonzero(m.name))]
 
 
 def describe(name: str) -> Metric:
@@ -134,8 +153,9 @@ def format_value(value: float | None, unit: str, ci: float | None = None) -> str
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     scale, label = display_scale(unit, abs(value))
-    if unit == "$":
-        text, ci_text = f"${value:,.4f}", f"{ci:,.4f}" if ci is not None else ""
+    if unit == "$":  # cents once there are dollars; a short window's cost needs more
+        digits = 2 if abs(value) >= 1 else 4
+        text, ci_text = f"${value:,.{digits}f}", f"{ci:,.{digits}f}" if ci is not None else ""
     else:
         digits = _digits(value * scale)
         suffix = "" if not label else (label if label == "%" else f" {label}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from simulator.config import ConfigError
 from simulator.output.atomic import write_atomic
-from simulator.output.catalogue import CATALOGUE, KEY_METRICS, format_metric, label_of
+from simulator.output.catalogue import CATALOGUE, format_metric, label_of, table_metrics
 from simulator.output.sweep_figures import load_sweep, slug
 
 
@@ -51,7 +51,7 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         blocks.append(Block("h2", "Grid"))
         rows = [["axis", "values"]] + [[k, ", ".join(map(str, v))] for k, v in data.axes.items()]
         blocks.append(Block("table", rows=rows))
-    metrics = [k for k in KEY_METRICS if k in data.metrics()]
+    metrics = table_metrics(data.rows)
     blocks.append(Block("h2", "Key metrics"))
     header = [*data.axes, "n", *[label_of(k) for k in metrics]]
     table = [header]
@@ -93,7 +93,9 @@ def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         f" {run.get('events_processed', 0):,} events in {run.get('wall_seconds', 0):.2f} s wall.")))
     blocks.append(Block("h2", "Key metrics"))
     rows = [["metric", "value", "key"]]
-    for key in [*KEY_METRICS, "latency.p50", "deliveries.delivered", "deliveries.lost", "connections.mean"]:
+    shown = table_metrics([metrics])
+    for key in [*shown, *(k for k in ("latency.p50", "deliveries.delivered", "deliveries.lost", "connections.mean")
+                          if k not in shown)]:
         if key in metrics:
             rows.append([label_of(key), format_metric(key, metrics[key]), key])
     blocks.append(Block("table", rows=rows))
@@ -129,13 +131,20 @@ def _figures(folder: Path, fmt: str, sweep: bool, draw: bool = True) -> list[str
 def _caption(path: str) -> str:
     """``latency_p99--vs-clients_count--by-mechanism_kind`` -> a sentence for humans."""
     fixed = {"latency_cdf": "Latency CDF: the fraction of deliveries at most this late",
-             "timeseries": "Time series: connections, requests/s, CPU, bytes/s, memory, latency"}
+             "timeseries": "Time series: connections, requests/s (and reconnects/s when there were any), CPU,"
+                           " bytes/s, memory, latency; shaded: the warm-up (grey) and each failure (red)"}
     if Path(path).stem in fixed:
         return fixed[Path(path).stem]
     parts = Path(path).stem.split("--")
     names = {slug(m): label_of(m) for m in CATALOGUE}
     head = parts[0]
-    words = ["all key metrics" if head == "overview" else names.get(head, head.replace("_", " "))]
+    if head == "overview":
+        words = ["all key metrics"]
+    elif head.startswith("plot-"):  # a custom `sim plot`: one or several metrics
+        heads = head[len("plot-"):].split("-")
+        words = [" and ".join(names.get(h, h.replace("_", " ")) for h in heads)]
+    else:
+        words = [names.get(head, head.replace("_", " "))]
     for part in parts[1:]:
         if part.startswith("vs-"):
             words.append(f"against {_unslug(part[3:])}")

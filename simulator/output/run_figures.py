@@ -37,21 +37,74 @@ def save_figure(fig, path: Path) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def _title(run_dir: Path) -> str:
+def _config(run_dir: Path) -> dict:
     try:
-        config = json.loads((run_dir / "summary.json").read_text())["config"]
+        return json.loads((run_dir / "summary.json").read_text())["config"]
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def _title(run_dir: Path, config: dict) -> str:
+    try:
         return (
             f"{config['experiment']['name']}: {config['mechanism']['kind']},"
             f" {config['clients']['count']:,} clients"
         )
-    except (OSError, KeyError, ValueError):
+    except KeyError:
         return run_dir.name
+
+
+#: timeseries.csv columns sampled at the end of their window; the others are per-window rates.
+GAUGES = ("open_connections", "memory_bytes")
+
+
+def _window_ends(starts: np.ndarray, config: dict) -> np.ndarray:
+    """Where each window ends: the next start, and the run's end for the last one."""
+    from simulator.config.units import parse_duration
+
+    if not len(starts):
+        return starts
+    exp = config.get("experiment", {})
+    try:
+        end = parse_duration(exp["warmup"]) + parse_duration(exp["duration"])
+    except (KeyError, ValueError):
+        end = starts[-1] + (starts[1] - starts[0] if len(starts) > 1 else 1.0)
+    return np.append(starts[1:], max(end, starts[-1]))
+
+
+def _per_window(ax, starts: np.ndarray, ends: np.ndarray, values: np.ndarray, **kw) -> None:
+    """A per-window value drawn flat across its window (a step), not as a point at its start."""
+    if len(starts):
+        ax.step(np.append(starts, ends[-1]), np.append(values, values[-1]), where="post", lw=1, **kw)
+
+
+def _spans(config: dict) -> list[tuple[float, float, str, str]]:
+    """``(start s, end s, label, colour)``: the warm-up, then each failure."""
+    from simulator.config import FailureSpec
+    from simulator.config.units import parse_duration
+
+    spans = []
+    try:
+        warmup = parse_duration(config.get("experiment", {}).get("warmup", 0))
+    except ValueError:
+        warmup = 0.0
+    if warmup > 0:
+        spans.append((0.0, warmup, "warm-up", "0.5"))
+    for raw in config.get("failures") or []:
+        try:
+            f = FailureSpec.model_validate(raw)
+        except ValueError:
+            continue
+        what = f"node {f.node} down" if f.kind == "node_crash" else f"{f.fraction:.0%} of receivers down"
+        spans.append((f.at, f.at + f.duration, what, "tab:red"))
+    return spans
 
 
 def run_figures(run_dir: str | Path, fmt: str = "png") -> list[Path]:
     """Draw ``latency_cdf.FMT`` and ``timeseries.FMT`` in ``run_dir``; their paths."""
     run_dir = Path(run_dir)
-    title = _title(run_dir)
+    config = _config(run_dir)
+    title = _title(run_dir, config)
     made = []
     cdf = read_csv_columns(run_dir / "latency_cdf.csv")
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -76,19 +129,36 @@ def run_figures(run_dir: str | Path, fmt: str = "png") -> list[Path]:
         ("memory_bytes", "server memory (MiB)", 1 / 2**20),
         ("latency_p99", "latency p50 / p99 (s)", 1.0),
     ]
-    fig, axes = plt.subplots(3, 2, figsize=(10, 7.5), sharex=True)
-    t = ts["time"]
-    for ax, (column, label, scale) in zip(axes.flat, panels, strict=True):
+    # reconnects_per_s is the docs/design.md name; runs written so far carry reconnects_per_second
+    reconnects = next((c for c in ("reconnects_per_s", "reconnects_per_second") if c in ts), None)
+    if reconnects and np.nansum(ts[reconnects]) > 0:
+        panels.insert(2, (reconnects, "reconnects / s", 1.0))
+    rows = -(-len(panels) // 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(10, 2.5 * rows), sharex=True, squeeze=False)
+    t = ts["time"]  # the start of each sample window
+    ends = _window_ends(t, config)
+    spans = _spans(config)
+    for i, (ax, (column, label, scale)) in enumerate(zip(axes.flat, panels, strict=False)):
+        for start, end, what, colour in spans:
+            ax.axvspan(start, end, color=colour, alpha=0.15, lw=0)
+            if i < 2:  # named once per column, at the top
+                ax.text((start + end) / 2, 1.01, what, transform=ax.get_xaxis_transform(), ha="center",
+                        va="bottom", fontsize=7, color=colour)
         if column == "latency_p99":
-            ax.plot(t, ts["latency_p50"], label="p50", lw=1)
-            ax.plot(t, ts["latency_p99"], label="p99", lw=1)
+            _per_window(ax, t, ends, ts["latency_p50"], label="p50")
+            _per_window(ax, t, ends, ts["latency_p99"], label="p99")
             ax.legend(fontsize=8)
+        elif column in GAUGES:  # sampled at the end of each window
+            ax.plot(ends, ts[column] * scale, lw=1)
         else:
-            ax.plot(t, ts[column] * scale, lw=1)
+            _per_window(ax, t, ends, ts[column] * scale)
         ax.set_ylabel(label, fontsize=9)
         ax.grid(True, alpha=0.3)
-    for ax in axes[-1]:
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    for ax in list(axes.flat)[len(panels) - 2:len(panels)]:
         ax.set_xlabel("simulated time (s)")
+        ax.xaxis.set_tick_params(labelbottom=True)
     fig.suptitle(f"Time series — {title}", fontsize=11)
     fig.tight_layout()
     path = run_dir / f"timeseries.{fmt}"

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from simulator.config import ConfigError  # noqa: E402
 from simulator.config.units import parse_duration, parse_rate, parse_size  # noqa: E402
-from simulator.output.catalogue import KEY_METRICS, display_scale, label_of, unit_of  # noqa: E402
+from simulator.output.catalogue import KEY_METRICS, describe, display_scale, label_of, unit_of  # noqa: E402
 from simulator.output.run_figures import save_figure  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -127,7 +127,14 @@ def sweep_figures(
     fmt: str = "png",
     out: str | Path | None = None,
 ) -> list[Path]:
-    """Draw ``y`` (default :data:`KEY_METRICS`) against ``x`` per ``by``; the files written."""
+    """Draw ``y`` (default :data:`KEY_METRICS`) against ``x`` per ``by``; the files written.
+
+    Without ``x``, ``y`` or ``by`` these are the sweep's own figures
+    (``METRIC--vs-X--by-BY``, ``overview``); with any of them, a custom plot
+    named ``plot-METRIC--vs-X--by-BY`` (and ``plot-M1-M2--vs-...`` for several
+    metrics together), so it never overwrites the sweep's figures.
+    """
+    custom = bool(x or y or by)
     data = load_sweep(folder)
     out_dir = Path(out) if out is not None else data.folder / "figures"
     available = data.metrics()
@@ -146,17 +153,32 @@ def sweep_figures(
             continue
         suffix = "".join(f"--{slug(k)}-{slug(str(v))}" for k, v in fixed.items())
         where = ", ".join(f"{k} = {v}" for k, v in fixed.items())
+        along = (f"--vs-{slug(x)}" if x else "") + (f"--by-{slug(by)}" if by else "")
+        prefix = "plot-" if custom else ""
         for metric in metrics:
             fig, ax = plt.subplots(figsize=(6.4, 4.2))
             draw_metric(ax, data, rows, metric, x, by)
             title = f"{label_of(metric)} — {data.name}"
             ax.set_title(title + (f"\n{where}" if where else ""), fontsize=10)
-            name = f"{slug(metric)}" + (f"--vs-{slug(x)}" if x else "") + (f"--by-{slug(by)}" if by else "")
-            path = out_dir / f"{name}{suffix}.{fmt}"
+            path = out_dir / f"{prefix}{slug(metric)}{along}{suffix}.{fmt}"
             save_figure(fig, path)
             made.append(path)
-        made.append(overview(data, rows, metrics, x, by, out_dir / f"overview{suffix}.{fmt}", where))
+        if not custom:
+            made.append(overview(data, rows, metrics, x, by, out_dir / f"overview{suffix}.{fmt}", where))
+        elif len(metrics) > 1:
+            path = out_dir / f"plot-{_metrics_slug(metrics)}{along}{suffix}.{fmt}"
+            made.append(overview(data, rows, metrics, x, by, path, where))
     return made
+
+
+def _metrics_slug(metrics: list[str]) -> str:
+    """``latency_p99-connections_peak`` (slugs never hold ``-``); a short digest past four
+    metrics, so that file names stay short."""
+    if len(metrics) <= 4:
+        return "-".join(slug(m) for m in metrics)
+    import hashlib
+
+    return f"{len(metrics)}_metrics_" + hashlib.sha1("\n".join(metrics).encode()).hexdigest()[:8]
 
 
 def _series(rows: list[dict[str, Any]], metric: str, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -166,9 +188,17 @@ def _series(rows: list[dict[str, Any]], metric: str, scale: float) -> tuple[np.n
 
 
 def draw_metric(ax, data: SweepData, rows: list[dict[str, Any]], metric: str, x: str | None, by: str | None) -> None:
-    """One metric on ``ax``: lines with CI bands over a numeric x, else grouped bars."""
+    """One metric on ``ax``: lines with CI bands over a numeric x, else grouped bars.
+
+    A count's y axis starts at 0 (a 12 % change must not look like 5x); a metric
+    that is 0 at every point is said in words, not drawn on a -0.04..0.04 axis.
+    """
     unit = unit_of(metric)
-    largest = max((abs(r.get(metric, 0.0)) for r in rows if not math.isnan(r.get(metric, math.nan))), default=0.0)
+    known = [r[metric] for r in rows if not math.isnan(r.get(metric, math.nan))]
+    if known and all(v == 0 for v in known):
+        _say_zero_everywhere(ax, metric, x)
+        return
+    largest = max((abs(v) for v in known), default=0.0)
     scale, unit_label = display_scale(unit, largest)
     groups = data.axes[by] if by else [None]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -221,10 +251,22 @@ def draw_metric(ax, data: SweepData, rows: list[dict[str, Any]], metric: str, x:
         ax.set_xticks(np.arange(len(cats)), [str(c) for c in cats], rotation=20 if len(cats) > 4 else 0)
         if x:
             ax.set_xlabel(x)
+    if describe(metric).is_count and ax.get_yscale() == "linear":
+        ax.set_ylim(bottom=0)
     ax.set_ylabel(metric_label(metric, unit_label))
     ax.grid(True, which="both", alpha=0.3)
     if by:
         ax.legend(title=by, fontsize=8, title_fontsize=8)
+
+
+def _say_zero_everywhere(ax, metric: str, x: str | None) -> None:
+    ax.text(0.5, 0.5, f"{label_of(metric)}: 0 at every point", transform=ax.transAxes,
+            ha="center", va="center", fontsize=10, color="0.25")
+    ax.set_yticks([])
+    ax.set_xticks([])
+    ax.set_ylabel(label_of(metric))
+    if x:
+        ax.set_xlabel(x)
 
 
 def _hashable(value: Any) -> Any:
@@ -275,11 +317,14 @@ def overview(data: SweepData, rows, metrics: list[str], x, by, path: Path, where
     cols = 2 if n <= 4 else 3 if n <= 9 else 4
     nrows = math.ceil(n / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.4 * nrows), squeeze=False)
+    legend_kept = False  # one legend, on the first panel that has one (a 0-everywhere panel has none)
     for ax, metric in zip(axes.flat, metrics, strict=False):
         draw_metric(ax, data, rows, metric, x, by)
         ax.set_title(label_of(metric), fontsize=9)
-        if ax.get_legend() is not None and ax is not axes.flat[0]:
-            ax.get_legend().remove()
+        if ax.get_legend() is not None:
+            if legend_kept:
+                ax.get_legend().remove()
+            legend_kept = True
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     fig.suptitle(f"{data.name}" + (f" ({where})" if where else ""), fontsize=11)

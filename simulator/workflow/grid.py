@@ -371,13 +371,11 @@ def _check_mechanism_keys(data: dict[str, Any], axes: dict[str, list[Any]], kind
 
 
 def _fit_mechanism(point_data: dict[str, Any]) -> None:
-    """Drop the ``[mechanism]`` parameters the point's kind does not have."""
+    """Set aside the ``[mechanism]`` parameters of other kinds than the point's."""
+    from simulator.config.load import set_aside_other_kinds
+
     mech = point_data.get("mechanism") or {}
-    fields = _kind_fields(mech.get("kind", "short_polling"))
-    if fields is None:
-        return
-    for key in [k for k in mech if k not in ("kind", "backoff") and k not in fields]:
-        del mech[key]
+    set_aside_other_kinds(mech, mech.get("kind", "short_polling") if isinstance(mech, dict) else None)
 
 
 # ---------------------------------------------------------------------------
