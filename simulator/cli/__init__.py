@@ -10,10 +10,11 @@ from __future__ import annotations
 import click
 
 from simulator.cli.common import SimGroup
+from simulator.cli.figures import figures_command
 from simulator.cli.plan import plan_command
 from simulator.cli.run import mechanisms_command, run_command
 from simulator.cli.validate import validate_command
-from simulator.cli.workflow import figures_command, plot_command, report_command, sweep_command
+from simulator.cli.workflow import plot_command, report_command, sweep_command
 
 
 @click.group(cls=SimGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from simulator.config import ConfigError
+from simulator.workflow.sweep import run_sweep
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,3 +39,18 @@ def default_out(name: str) -> Path:
     """``results/<name>/<timestamp>`` (local time, to the second)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("results") / name / stamp
+
+
+def sweep_with_progress(plan, out_dir, workers, scheduler, resume, force, console, invocation=None):
+    """Run a sweep with a progress bar (runs, points, failures, ETA) on ``console``."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("runs · {task.fields[points]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(plan.experiment.name, total=None, points="")
+
+        def progress(state) -> None:
+            failed = f" · [red]{state.runs_failed} failed[/red]" if state.runs_failed else ""
+            bar.update(task, total=state.runs_total, completed=state.runs_done,
+                       points=f"points {state.points_done}/{state.points_total}{failed}")
+
+        return run_sweep(plan, out_dir, workers, scheduler, resume, force, progress, invocation)

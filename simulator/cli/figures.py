@@ -2,7 +2,7 @@
 
 One command, no shell needed::
 
-    sim figures                      # or: python -m simulator.cli.figures
+    sim figures
 
 It sweeps clients 100 -> 100,000 (log-spaced) for every registered mechanism
 (a kind listed in the config but not registered is skipped with a warning),
@@ -19,8 +19,15 @@ import json
 import warnings
 from pathlib import Path
 
+import click
+
+from simulator.cli.common import err_console, sweep_with_progress
 from simulator.config import ConfigError
 from simulator.output.atomic import write_atomic
+from simulator.output.sweep_figures import sweep_figures
+from simulator.workflow.grid import make_plan
+from simulator.workflow.store import code_fingerprint
+from simulator.workflow.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: simulator/cli/figures.py
 CONFIG = ROOT / "experiments" / "scaling_clients.toml"
@@ -46,8 +53,6 @@ def make_figures(
     replications: int | None = None,
 ) -> list[Path]:
     """Sweep ``config`` (resuming a previous regeneration) and write the README figures."""
-    from simulator.output.sweep_figures import sweep_figures
-    from simulator.workflow.grid import make_plan
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -78,7 +83,6 @@ def make_figures(
 
 
 def _recorded_by_this_code(results: Path) -> bool:
-    from simulator.workflow.store import code_fingerprint
 
     try:
         manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
@@ -88,14 +92,11 @@ def _recorded_by_this_code(results: Path) -> bool:
 
 
 def _run(plan, results, workers, quiet, resume):
-    from simulator.workflow.sweep import run_sweep
 
     if quiet:
         return run_sweep(plan, results, workers, None, resume=resume, force=not resume)
-    from simulator.cli.common import err_console
-    from simulator.cli.workflow import _with_progress
 
-    return _with_progress(plan, results, workers, None, resume, not resume, err_console)
+    return sweep_with_progress(plan, results, workers, None, resume, not resume, err_console)
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -107,3 +108,16 @@ if __name__ == "__main__":
     from simulator.cli.workflow import figures_command
 
     figures_command()
+
+
+@click.command("figures")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder of the figures (default: figures/ of the repository).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Default: every core.")
+@click.option("--quiet", is_flag=True)
+def figures_command(out: str, workers: int | None, quiet: bool) -> None:
+    """Regenerate the README figures from experiments/scaling_clients.toml."""
+
+    kwargs = {"out": out} if out else {}
+    for p in make_figures(workers=workers, quiet=quiet, **kwargs):
+        click.echo(str(p))

@@ -17,10 +17,13 @@ import click
 from rich.table import Table
 
 from simulator.cli.common import console, default_out, err_console
-from simulator.config import load_config, registry
+from simulator.config import BackoffSection, load_config, registry
+from simulator.config.keys import field_docs
 from simulator.engine.runner import check_fits, run
 from simulator.engine.summary import BooksDoNotBalance
+from simulator.output.atomic import WriteFailed
 from simulator.output.catalogue import CATALOGUE, format_value
+from simulator.output.results import RunFolder, write_run
 
 
 def summary_table(metrics: dict[str, float], title: str) -> Table:
@@ -53,8 +56,6 @@ def run_command(config: str, overrides: tuple[str, ...], out: str | None, force:
     Exit code 1 if the books do not balance or the results cannot be written,
     130 if interrupted (nothing is written then).
     """
-    from simulator.output.atomic import WriteFailed
-    from simulator.output.results import RunFolder, write_run
 
     cfg = load_config(config, list(overrides))
     check_fits(cfg, config)
@@ -132,8 +133,6 @@ def _sigterm_as_interrupt():
 @click.command("mechanisms")
 def mechanisms_command() -> None:
     """List the mechanisms with their parameters, defaults and units."""
-    from simulator.config import BackoffSection
-    from simulator.config.keys import field_docs
 
     def params_table(title: str, model, units: dict[str, str], column: str) -> Table:
         table = Table(title=title, title_justify="left", show_header=True)

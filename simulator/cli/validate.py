@@ -9,6 +9,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from simulator.validation import build_cases, run_cases
+from simulator.validation.report import rich_table, summary_line, write_outputs
+
 # Piped or captured output gets a wide table rather than rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 180)
 err_console = Console(stderr=True)
@@ -30,8 +33,6 @@ def validate_command(quick: bool, out: str | None, workers: int | None, only: st
     model-resolution allowance.  Rows whose mechanism is not available are
     shown as skipped.  Exit code 1 if any row fails.
     """
-    from simulator.validation import build_cases, run_cases
-    from simulator.validation.report import rich_table, summary_line, write_outputs
 
     cases = build_cases(quick=quick, only=only)
     if not cases:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import click
 
-from simulator.cli.common import console, default_out, err_console
-from simulator.cli.figures import make_figures
+from simulator.cli.common import console, default_out, err_console, sweep_with_progress
 from simulator.config import ConfigError
 from simulator.engine.runner import check_fits
 from simulator.output.atomic import WriteFailed
@@ -108,7 +107,7 @@ def sweep_command(config: str | None, sets: tuple[str, ...], replications: int |
             if quiet:
                 outcome = run_sweep(plan, out_dir, workers, scheduler, resume, force, invocation=invocation)
             else:
-                outcome = _with_progress(plan, out_dir, workers, scheduler, resume, force, err_console, invocation)
+                outcome = sweep_with_progress(plan, out_dir, workers, scheduler, resume, force, err_console, invocation)
         except (WriteFailed, SchedulerLost) as exc:
             click.echo(f"error: {out_dir}: {exc}; the runs recorded so far are kept;"
                        f" finish with: {resume_command(out_dir)}", err=True)
@@ -136,30 +135,6 @@ def sweep_command(config: str | None, sets: tuple[str, ...], replications: int |
 
 def _warn_line(message, *_args, **_kwargs) -> None:
     click.echo(f"warning: {message}", err=True)
-
-
-def _with_progress(plan, out_dir, workers, scheduler, resume, force, console, invocation=None):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("runs · {task.fields[points]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(plan.experiment.name, total=None, points="")
-
-        def progress(state) -> None:
-            failed = f" · [red]{state.runs_failed} failed[/red]" if state.runs_failed else ""
-            bar.update(task, total=state.runs_total, completed=state.runs_done,
-                       points=f"points {state.points_done}/{state.points_total}{failed}")
-
-        return run_sweep(plan, out_dir, workers, scheduler, resume, force, progress, invocation)
 
 
 def _error_lines(outcome) -> list[str]:
@@ -258,17 +233,4 @@ def report_command(folder: str, fmt: str, embed: bool) -> None:
     """
 
     for p in write_report(folder, fmt=fmt, embed=embed):
-        click.echo(str(p))
-
-
-@click.command("figures")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder of the figures (default: figures/ of the repository).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Default: every core.")
-@click.option("--quiet", is_flag=True)
-def figures_command(out: str, workers: int | None, quiet: bool) -> None:
-    """Regenerate the README figures from experiments/scaling_clients.toml."""
-
-    kwargs = {"out": out} if out else {}
-    for p in make_figures(workers=workers, quiet=quiet, **kwargs):
         click.echo(str(p))

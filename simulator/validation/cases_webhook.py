@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.config import load_config, registry
+from simulator.engine.simulation import Simulation
 from simulator.validation.cases_backoff import (
     ATTEMPTS,
     CAP,
@@ -104,8 +106,6 @@ class WebhookTrace:
         }
 
     def __call__(self, seed: int) -> dict[str, float]:
-        from simulator.config import load_config, registry
-        from simulator.engine.simulation import Simulation
 
         config = load_config(None, {**self.overrides(), "experiment.seed": seed})
         sim = Simulation(config)

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from simulator.config.units import parse_duration
+
 Metrics = dict[str, float]
 
 
@@ -70,7 +72,6 @@ class Scenario:
         """A rough relative wall-time estimate (client-seconds), to schedule big runs first."""
         if self.function is not None:  # a function may say what it costs, in the same units
             return float(getattr(self.function, "cost", 1.0))
-        from simulator.config.units import parse_duration
 
         o = dict(self.overrides)
         clients = float(o.get("clients.count", 1000))

@@ -45,9 +45,13 @@ from simulator.config import (
     registry,
     set_dotted,
     validate_config,
+    validate_dotted_key,
 )
 from simulator.config.units import parse_duration, parse_size
+from simulator.engine.runner import check_fits
 from simulator.output.catalogue import CATALOGUE, describe, format_metric
+from simulator.workflow.grid import Task, canonical, parse_set
+from simulator.workflow.sweep import execute
 
 HOURS_PER_MONTH = 730.0
 METRIC_SET = frozenset(CATALOGUE)
@@ -375,7 +379,6 @@ def parse_tune(items: list[str] | tuple[str, ...] | dict[str, list[Any]] | None)
         return {}
     if isinstance(items, dict):
         return {k: list(v) for k, v in items.items()}
-    from simulator.workflow.grid import parse_set
 
     out: dict[str, list[Any]] = {}
     for item in items:
@@ -431,7 +434,6 @@ def _applies(key: str, kind: str) -> bool:
 
 def check_tune(tune: dict[str, list[Any]], kinds: list[str]) -> None:
     """Each tuned key names a config key some planned mechanism has (a typo is an error)."""
-    from simulator.config import validate_dotted_key
 
     for key in tune:
         if key.startswith("mechanism.") and key.split(".")[1] != "backoff":
@@ -518,7 +520,6 @@ class Planner:
                 self.row_notes[(kind, n)] = ([kind_note] if kind_note else []) + notes
 
     def _validate(self, data: dict[str, Any], kind: str, clients: int, setting: dict[str, Any]) -> ExperimentConfig:
-        from simulator.engine.runner import check_fits
 
         where = ", ".join([f"mechanism {kind}", f"{clients} clients", *(f"{k}={v}" for k, v in setting.items())])
         try:
@@ -531,7 +532,6 @@ class Planner:
     # -- bookkeeping ------------------------------------------------------
 
     def task_key(self, cand: Candidate, nodes: int) -> str:
-        from simulator.workflow.grid import Task
 
         return Task(cand.data_at(nodes), self.source, "", 0, self.seed).key()
 
@@ -625,8 +625,6 @@ class Planner:
         ``on_run(task_key, metrics)`` after each simulation, ``on_row(row)`` as
         each row is answered, ``on_round(labels)`` before each round (what runs).
         """
-        from simulator.workflow.grid import Task
-        from simulator.workflow.sweep import execute
 
         for key in self.pending_rows():
             for cand in self.candidates[key]:
@@ -680,7 +678,6 @@ class Planner:
 
     def fingerprint(self) -> dict[str, str]:
         """What a resumed plan must share, each part hashed: config, SLOs and search settings."""
-        from simulator.workflow.grid import canonical
 
         config = copy.deepcopy(self.data)
         for key in ("name", "description"):

@@ -38,14 +38,19 @@ from typing import Any
 
 import numpy as np
 
+from simulator import config as config_module
 from simulator.config import (
     ConfigError,
     ExperimentConfig,
+    SweepSection,
     parse_override_value,
     read_toml,
+    registry,
     set_dotted,
     validate_config,
 )
+from simulator.config.load import set_aside_other_kinds
+from simulator.engine.runner import run
 
 #: Sections of the resolved config that define who is owed what when: they alone vary the seed.
 SEED_SECTIONS = ("clients", "workload")
@@ -299,7 +304,6 @@ def make_plan(
 def _validate_sweep(raw: Any, source: str):
     from pydantic import ValidationError
 
-    from simulator.config import SweepSection
 
     try:
         return SweepSection.model_validate(raw)
@@ -311,7 +315,6 @@ def _validate_sweep(raw: Any, source: str):
 
 def _check_key(key: str, source: str) -> None:
     """An axis must name a config key: a typo is an error with a suggestion, never a no-op."""
-    from simulator import config as config_module
 
     if key.split(".")[0] == "sweep":
         raise ConfigError(f"error: {source}: {key}: the sweep section cannot be swept")
@@ -323,7 +326,6 @@ def _check_key(key: str, source: str) -> None:
 def _registered_only(kinds: list[Any]) -> list[Any]:
     import warnings
 
-    from simulator.config import registry
 
     known = registry.kinds()
     missing = [k for k in kinds if k not in known]
@@ -333,7 +335,6 @@ def _registered_only(kinds: list[Any]) -> list[Any]:
 
 
 def _kind_fields(kind: Any) -> set[str] | None:
-    from simulator.config import registry
 
     try:
         return set(registry.get(kind).Params.model_fields)
@@ -351,7 +352,6 @@ def _check_mechanism_keys(data: dict[str, Any], axes: dict[str, list[Any]], kind
     """
     import difflib
 
-    from simulator.config import registry
 
     swept: set[str] = set()
     for kind in kinds:
@@ -372,7 +372,6 @@ def _check_mechanism_keys(data: dict[str, Any], axes: dict[str, list[Any]], kind
 
 def _fit_mechanism(point_data: dict[str, Any]) -> None:
     """Set aside the ``[mechanism]`` parameters of other kinds than the point's."""
-    from simulator.config.load import set_aside_other_kinds
 
     mech = point_data.get("mechanism") or {}
     set_aside_other_kinds(mech, mech.get("kind", "short_polling") if isinstance(mech, dict) else None)
@@ -384,7 +383,6 @@ def _fit_mechanism(point_data: dict[str, Any]) -> None:
 
 def run_task(task: Task) -> dict[str, Any]:
     """Run one task; never raises: a failure is returned as a record with its error."""
-    from simulator.engine.runner import run
 
     started = time.perf_counter()
     # The task key (config and seed) lets --resume prove a record belongs to its plan.

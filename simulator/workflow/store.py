@@ -47,6 +47,9 @@ from typing import Any
 import numpy as np
 import tomli_w
 
+import models
+import simulator.config
+import simulator.engine
 from simulator.config import ConfigError
 from simulator.output.atomic import WriteFailed, unwritable, write_atomic
 from simulator.workflow.grid import Plan, Task, make_plan
@@ -112,9 +115,6 @@ def code_fingerprint() -> str:
     runs of two versions of the model.  Presentation (output, cli) and the
     workflow never change a metric, so editing them keeps the fingerprint.
     """
-    import models
-    import simulator.config
-    import simulator.engine
 
     digest = hashlib.sha256()
     for package in (simulator.config, simulator.engine, models):

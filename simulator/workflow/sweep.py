@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config import ConfigError, ExperimentConfig
+from simulator.engine.runner import check_fits, estimate_memory_bytes
 from simulator.output.atomic import WriteFailed
 from simulator.workflow.executor import SchedulerLost, connect, default_workers, run_all
 from simulator.workflow.grid import Plan, Task, make_plan, run_task
@@ -125,7 +126,6 @@ def check_sweep_fits(plan: Plan, workers: int, source: str) -> None:
     the ``workers`` largest points, which may run at once, together; the
     message suggests the number of workers that fits.
     """
-    from simulator.engine.runner import check_fits, estimate_memory_bytes
 
     for point in plan.points:
         check_fits(point.config, source)

@@ -18,6 +18,7 @@ from scipy import integrate, stats
 
 import simulator.validation as validation
 from simulator.cli import main
+from simulator.cli import validate as cli_validate
 from simulator.config import registry
 from simulator.validation.core import (
     Agree,
@@ -153,7 +154,7 @@ def test_a_run_that_raises_fails_its_case_not_the_suite():
 
 
 def _patch_cases(monkeypatch, cases):
-    monkeypatch.setattr(validation, "build_cases", lambda quick=False, only=None: cases)
+    monkeypatch.setattr(cli_validate, "build_cases", lambda quick=False, only=None: cases)
 
 
 def test_cli_exit_code_1_on_a_failing_case(monkeypatch, tmp_path):
