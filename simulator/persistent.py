@@ -114,6 +114,7 @@ class PersistentConnections(FanOut):
             self.payload,
             c.server.message_cost.mean,
             sim.streams.generator(f"{framing.name}.upstream"),
+            c.server.workers,
         )
         http = sim.http
         self.round_trips = http.handshake_round_trips + framing.extra_round_trips
