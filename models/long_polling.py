@@ -109,6 +109,8 @@ class LongPolling:
             [] if self.per_client else [{} for _ in range(sim.log.feeds)]
         )
         self.expiries: deque[tuple[float, int, int]] = deque()
+        self.late_empty: list[tuple[int, float]] = []  # (client, arrival): window polls ended empty after t_end
+        self._classified = False
         self.timer_armed = False
         for node in sim.cluster.nodes:
             node.crash_listeners.append(self._on_crash)
@@ -123,7 +125,45 @@ class LongPolling:
 
     def pending(self) -> int:
         """Deliveries still owed at the end: unread in the log (in flight counted by metrics)."""
+        if not self._classified:
+            self._classified = True
+            self._classify_late()
         return self.sim.log.pending_in_window()
+
+    def _ended_empty(self, c: int, t_arrived: float, now: float) -> None:
+        """The request of ``c`` received at ``t_arrived`` ended at ``now`` without news.
+
+        ``requests.empty_fraction`` counts the requests received in the window by how
+        they end.  One still held at ``t_end`` cannot be judged by how the drain ends it
+        (nothing is published after ``t_end``, so every such hold would run out empty):
+        it is judged at the end by the schedule (:meth:`_classify_late`).
+        """
+        m = self.sim.metrics
+        if m.t_start <= t_arrived <= m.t_end:
+            if now <= m.t_end:
+                m.empty_requests += 1
+            else:
+                self.late_empty.append((c, t_arrived))
+
+    def _classify_late(self) -> None:
+        """Count the window's polls held at ``t_end`` by how the feed's schedule would end them.
+
+        Such a poll (arrived at ``a``, nothing pending at ``t_end``) ends with news if its
+        feed publishes in ``(t_end, a + deadline]``, else empty; which of the two does not
+        depend on the drain's length or on ``sample_every``.
+        """
+        m = self.sim.metrics
+        log = self.sim.log
+        late = list(self.late_empty)
+        late += [
+            (c, a) for c, a in enumerate(self.held_since) if a >= 0 and m.t_start <= a <= m.t_end
+        ]
+        if not late:
+            return
+        first = log.first_after(m.t_end, self.deadline)
+        for c, a in late:
+            if first[log.feed_of(c)] > a + self.deadline:
+                m.empty_requests += 1
 
     def _at(self, t: float, client: int, callback) -> None:
         """Call ``callback(event)`` at time ``t`` with ``event.value == client`` (one SimPy event)."""
@@ -190,7 +230,7 @@ class LongPolling:
         finish = node.process(now, node.request_cost() + self.store_cost)
         self.req_finish[c] = finish
         if finish >= 0 and sim.log.peek(c, now):
-            self._respond(c, node, finish, now, sim.log.take(c, now))
+            self._respond(c, node, finish, sim.log.take(c, now))
             return
         # Nothing pending (or the crash will eat the answer): hold the request.
         self._hold(c, now)
@@ -214,14 +254,12 @@ class LongPolling:
             self.held_by_feed[self.sim.log.feed_of(c)].pop(c, None)
         return t_arrived
 
-    def _respond(self, c: int, node: ServerNode, finish: float, t_arrived: float, times) -> None:
+    def _respond(self, c: int, node: ServerNode, finish: float, times) -> None:
         """Write a response carrying ``times`` (publish times) that leaves the node at ``finish``."""
         sim = self.sim
         metrics = sim.metrics
         n = len(times)
         body = n * self.payload
-        if n == 0 and metrics.t_start <= t_arrived <= metrics.t_end:
-            metrics.empty_requests += 1
         metrics.send_down(finish, self.resp_headers + body, body)
         arrived = finish + sim.link.one_way(self.resp_headers + body)
         metrics.deliver_response(times, arrived)
@@ -247,8 +285,8 @@ class LongPolling:
         if finish < 0:
             return  # the crash comes first: stay held, the crash listener drops it
         finish = max(finish, self.req_finish[c])
-        t_arrived = self._unhold(c)
-        self._respond(c, node, finish, t_arrived, self.sim.log.take(c, t))
+        self._unhold(c)
+        self._respond(c, node, finish, self.sim.log.take(c, t))
 
     def _on_publish_feed(self, feed: int, seq: int, t: float) -> None:
         """Broadcast or topics: answer every poll held on ``feed`` with array work."""
@@ -327,17 +365,15 @@ class LongPolling:
         finish = node.process(now, node.message_cost())
         if finish < 0:
             return  # the crash comes first: stays held until the crash listener drops it
-        t_arrived = self._unhold(c)
-        self._respond(c, node, max(finish, self.req_finish[c]), t_arrived, ())
+        self._ended_empty(c, self._unhold(c), now)
+        self._respond(c, node, max(finish, self.req_finish[c]), ())
 
     def _cut(self, c: int, now: float) -> None:
         """The balancer drops a connection idle for ``idle_timeout`` (counted as dropped)."""
         sim = self.sim
         node = self.node_of[c]
-        t_arrived = self._unhold(c)
+        self._ended_empty(c, self._unhold(c), now)  # the request brought nothing back
         m = sim.metrics
-        if m.t_start <= t_arrived <= m.t_end:
-            m.empty_requests += 1  # the request brought nothing back
         sim.cluster.settle(now)
         node.close(now, self.epoch_of[c])
         m.connections_lost(now, 1)
@@ -347,12 +383,11 @@ class LongPolling:
     # -- node crash ----------------------------------------------------------------
     def _on_crash(self, node: ServerNode, t: float) -> None:
         """Every request held on ``node`` is dropped; each client backs off and reconnects."""
-        link, m = self.sim.link, self.sim.metrics
+        link = self.sim.link
         held_since, node_of = self.held_since, self.node_of
         for c in range(self.sim.clients):
             if node_of[c] is node and held_since[c] >= 0:
-                if m.t_start <= self._unhold(c) <= m.t_end:
-                    m.empty_requests += 1  # the request brought nothing back
+                self._ended_empty(c, self._unhold(c), t)  # the request brought nothing back
                 node_of[c] = None
                 self._back_off(c, t + link.one_way(0.0))
 
