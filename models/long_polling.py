@@ -43,6 +43,7 @@ import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import Seconds
+from simulator.engine.connections import Lifecycle
 from simulator.node import ServerNode
 from simulator.registry import register
 from simulator.runtime import Simulation
@@ -63,7 +64,7 @@ class LongPollingParams(BaseModel):
 
 
 @register
-class LongPolling:
+class LongPolling(Lifecycle):
     kind = "long_polling"
     Params = LongPollingParams
     summary = "the server holds each request until news arrives or hold expires; clients re-request"
@@ -75,10 +76,9 @@ class LongPolling:
         return workload.rate + 1.0 / params.hold
 
     def __init__(self, sim: Simulation):
-        self.sim = sim
+        super().__init__(sim)
         p = sim.params
         c = sim.config
-        self.env = sim.env
         self.gap = p.rerequest_delay
         idle = c.cluster.idle_timeout
         self.cut_by_balancer = 0 < idle < p.hold
@@ -96,14 +96,9 @@ class LongPolling:
         self.store_cost = sim.cluster.store_cost
         self.backplane = sim.cluster.backplane_latency
         n = sim.clients
-        self.node_of: list[ServerNode | None] = [None] * n
-        self.epoch_of = [0] * n
         self.held_since = [-1.0] * n  # arrival time of the held request, -1 when not held
         self.rid = [0] * n  # id of the client's latest hold, to recognise stale expiries
         self.req_finish = [0.0] * n  # when the node finished reading the current request
-        self.attempt = [0] * n  # consecutive failures (backoff attempt number)
-        self.previous = [0.0] * n  # last backoff delay (decorrelated jitter)
-        self.reconnecting = [False] * n
         self.per_client = sim.log.pattern == "per_client"
         self.held_by_feed: list[dict[int, None]] = (
             [] if self.per_client else [{} for _ in range(sim.log.feeds)]
@@ -112,15 +107,13 @@ class LongPolling:
         self.late_empty: list[tuple[int, float]] = []  # (client, arrival): window polls ended empty after t_end
         self._classified = False
         self.timer_armed = False
-        for node in sim.cluster.nodes:
-            node.crash_listeners.append(self._on_crash)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         sim = self.sim
         starts = sim.start_times()
         for c in range(sim.clients):
-            self._at(float(starts[c]), c, self._on_send)
+            self.call_at(float(starts[c]), c, self._fire_connect)
         sim.log.listen(self._on_publish if self.per_client else self._on_publish_feed)
 
     def pending(self) -> int:
@@ -165,66 +158,37 @@ class LongPolling:
             if first[log.feed_of(c)] > a + self.deadline:
                 m.empty_requests += 1
 
-    def _at(self, t: float, client: int, callback) -> None:
-        """Call ``callback(event)`` at time ``t`` with ``event.value == client`` (one SimPy event)."""
-        ev = self.env.timeout(t - self.env.now, client)
-        ev.callbacks.append(callback)
-
     # -- client side: sending ------------------------------------------------------
-    def _on_send(self, ev: simpy.Event) -> None:
-        """Open a connection (the balancer picks the node now) and send the request on it."""
-        c = ev.value
+    def on_open(self, c: int, node: ServerNode, now: float) -> None:
+        """A new connection (the balancer picked ``node`` now): send the request on it."""
         sim = self.sim
-        now = self.env.now
-        cluster, metrics, link, http = sim.cluster, sim.metrics, sim.link, sim.http
-        cluster.settle(now)
-        if self.reconnecting[c]:
-            metrics.reconnect(now)
-        target = cluster.pick(c)
-        if target is None:
-            metrics.connection_refused(now)  # no node up: the balancer answers 503
-        if target is None or not target.open(now):
-            self._back_off(c, now)
-            return
-        self.reconnecting[c] = False
-        self.node_of[c] = target
-        self.epoch_of[c] = target.epoch
+        metrics, link, http = sim.metrics, sim.link, sim.http
         setup = link.handshake(self.rtts)
         metrics.send_up(now, http.handshake_bytes_up, 0.0)
         metrics.send_down(now, http.handshake_bytes_down, 0.0)
         metrics.send_up(now + setup, self.req_bytes, 0.0)
-        self._at(now + setup + link.one_way(self.req_bytes), c, self._on_arrive)
+        self.call_at(now + setup + link.one_way(self.req_bytes), c, self._on_arrive)
 
     def _next_request(self, c: int, t_send: float, idle_from: float) -> None:
         """Send the next request at ``t_send``, reusing the connection if it is still open."""
-        node = self.node_of[c]
-        if node is not None and t_send - idle_from > self.reuse_window:
-            self.sim.cluster.close_later(node, idle_from + self.reuse_window)
-            self.node_of[c] = node = None
-        if node is None:
-            self._at(t_send, c, self._on_send)
+        index = self.node_of[c]
+        if index >= 0 and t_send - idle_from > self.reuse_window:
+            self.sim.cluster.close_later(self.nodes[index], idle_from + self.reuse_window)
+            self.node_of[c] = index = -1
+        if index < 0:
+            self.call_at(t_send, c, self._fire_connect)
             return
         self.sim.metrics.send_up(t_send, self.req_bytes, 0.0)
-        self._at(t_send + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
-
-    def _back_off(self, c: int, t_detect: float) -> None:
-        """The connection failed (refused, cut, crashed): retry after the backoff delay."""
-        k = self.attempt[c]
-        d = self.sim.backoff.delay(k, self.previous[c])
-        self.attempt[c] = k + 1
-        self.previous[c] = d
-        self.reconnecting[c] = True
-        self._at(t_detect + d, c, self._on_send)
+        self.call_at(t_send + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
 
     # -- at the node ---------------------------------------------------------------
     def _on_arrive(self, ev: simpy.Event) -> None:
         c = ev.value
         sim = self.sim
         now = self.env.now
-        node = self.node_of[c]
-        if node.epoch != self.epoch_of[c]:  # the node crashed since: the connection is gone
-            self.node_of[c] = None
-            self._back_off(c, now + sim.link.one_way(0.0))
+        node = self.nodes[self.node_of[c]]
+        if self.is_broken(c, node):  # the node crashed since: the connection is gone
+            self.back_off(c, now + sim.link.one_way(0.0))
             return
         sim.metrics.request(now, False)
         finish = node.process(now, node.request_cost() + self.store_cost)
@@ -267,11 +231,10 @@ class LongPolling:
 
     def _responded(self, c: int, node: ServerNode, finish: float, arrived: float) -> None:
         """A response reached the client at ``arrived``: schedule the next request."""
-        self.attempt[c] = 0
-        self.previous[c] = 0.0
+        self.went_live(c)
         if not self.keep_alive:
             self.sim.cluster.close_later(node, finish)  # Connection: close after the response
-            self.node_of[c] = None
+            self.node_of[c] = -1
         self._next_request(c, arrived + self.gap, arrived)
 
     # -- a publish answers held requests --------------------------------------------
@@ -280,7 +243,7 @@ class LongPolling:
         c = feed
         if self.held_since[c] < 0:
             return
-        node = self.node_of[c]
+        node = self.nodes[self.node_of[c]]
         finish = node.process(t + self.backplane, node.message_cost())
         if finish < 0:
             return  # the crash comes first: stay held, the crash listener drops it
@@ -295,14 +258,15 @@ class LongPolling:
             return
         clients = list(held)
         held.clear()
-        if len(self.sim.cluster.nodes) == 1:
-            self._answer_many(self.node_of[clients[0]], clients, feed, t)
+        if len(self.nodes) == 1:
+            self._answer_many(self.nodes[0], clients, feed, t)
             return
         groups: dict[int, list[int]] = {}
+        node_of = self.node_of
         for c in clients:
-            groups.setdefault(self.node_of[c].index, []).append(c)
+            groups.setdefault(int(node_of[c]), []).append(c)
         for index, members in groups.items():
-            self._answer_many(self.sim.cluster.nodes[index], members, feed, t)
+            self._answer_many(self.nodes[index], members, feed, t)
 
     def _answer_many(self, node: ServerNode, clients: list[int], feed: int, t: float) -> None:
         sim = self.sim
@@ -361,7 +325,7 @@ class LongPolling:
 
     def _expire(self, c: int, now: float) -> None:
         """``hold`` ran out: an empty response."""
-        node = self.node_of[c]
+        node = self.nodes[self.node_of[c]]
         finish = node.process(now, node.message_cost())
         if finish < 0:
             return  # the crash comes first: stays held until the crash listener drops it
@@ -371,25 +335,22 @@ class LongPolling:
     def _cut(self, c: int, now: float) -> None:
         """The balancer drops a connection idle for ``idle_timeout`` (counted as dropped)."""
         sim = self.sim
-        node = self.node_of[c]
+        node = self.nodes[self.node_of[c]]
         self._ended_empty(c, self._unhold(c), now)  # the request brought nothing back
-        m = sim.metrics
         sim.cluster.settle(now)
-        node.close(now, self.epoch_of[c])
-        m.connections_lost(now, 1)
-        self.node_of[c] = None
-        self._back_off(c, now + sim.link.one_way(0.0))
+        node.close(now, int(self.epoch_of[c]))
+        sim.metrics.connections_lost(now, 1)
+        self.back_off(c, now + sim.link.one_way(0.0))
 
     # -- node crash ----------------------------------------------------------------
-    def _on_crash(self, node: ServerNode, t: float) -> None:
+    def on_crash(self, node: ServerNode, t: float) -> None:
         """Every request held on ``node`` is dropped; each client backs off and reconnects."""
         link = self.sim.link
-        held_since, node_of = self.held_since, self.node_of
-        for c in range(self.sim.clients):
-            if node_of[c] is node and held_since[c] >= 0:
+        held_since = self.held_since
+        for c in np.nonzero(self.node_of == node.index)[0].tolist():
+            if held_since[c] >= 0:
                 self._ended_empty(c, self._unhold(c), t)  # the request brought nothing back
-                node_of[c] = None
-                self._back_off(c, t + link.one_way(0.0))
+                self.back_off(c, t + link.one_way(0.0))
 
 
 def zero_gap_request_rate(rate: float, hold: float) -> float:
