@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import PositiveSecondsDist
 from simulator.distributions import Distribution
+from simulator.engine.connections import Lifecycle
 from simulator.registry import register
 from simulator.runtime import Simulation
 
@@ -43,7 +44,7 @@ class ShortPollingParams(BaseModel):
 
 
 @register
-class ShortPolling:
+class ShortPolling(Lifecycle):
     kind = "short_polling"
     Params = ShortPollingParams
     summary = "clients poll on a timer; the server answers with what is pending or nothing"
@@ -55,7 +56,7 @@ class ShortPolling:
         return 2.0 / max(params.interval.mean, 1e-12)
 
     def __init__(self, sim: Simulation):
-        self.sim = sim
+        super().__init__(sim)
         p = sim.params
         self.interval = sim.streams.sampler("short_polling.interval", p.interval)
         self.phase_rng = sim.streams.generator("short_polling.phase")
@@ -92,30 +93,23 @@ class ShortPolling:
         t_end = sim.t_end
 
         node = None  # the node of the kept-alive connection, if any
-        epoch = -1
+        epoch = -1  # its epoch when opened (a local copy of the lifecycle's, for speed)
         expires = 0.0  # when that connection idles out
-        reconnecting = False  # the last connection was dropped or refused: attempts are reconnects
+        reconnecting = self.reconnecting
         yield env.timeout(first_send)
         while True:
             t_send = env.now
             if node is not None and (node.epoch != epoch or not node.up):
                 node = None  # the server dropped it (crash): this poll reconnects
-                reconnecting = True
+                reconnecting[client] = True
             setup = 0.0
             if node is None:
-                if reconnecting:
-                    metrics.reconnect(t_send)  # every attempt after a drop, as the other mechanisms count
-                cluster.settle(t_send)
-                target = cluster.pick(client)
-                if target is None:
-                    metrics.connection_refused(t_send)  # no node up: the balancer answers 503
-                if target is None or not target.open(t_send):
-                    reconnecting = True
-                    wait = interval()  # refused: try again on the next tick
+                node = self.open_connection(client, t_send)
+                if node is None:
+                    wait = interval()  # refused: try again on the next tick, not after a backoff
                     yield env.timeout(wait)
                     continue
-                reconnecting = False
-                node, epoch = target, target.epoch
+                epoch = node.epoch
                 setup = link.handshake(rtts)
                 metrics.send_up(t_send, http.handshake_bytes_up, 0.0)
                 metrics.send_down(t_send, http.handshake_bytes_down, 0.0)
