@@ -85,14 +85,9 @@ class LongPolling(Lifecycle):
         self.deadline = idle if self.cut_by_balancer else p.hold  # after arrival, seconds
         http = sim.http
         self.keep_alive = http.keep_alive
-        reuse = http.keep_alive_timeout
-        if idle > 0:
-            reuse = min(reuse, idle)  # the balancer also closes a connection idle between polls
-        self.reuse_window = reuse
         self.req_bytes = http.request_headers
         self.resp_headers = http.response_headers
         self.payload = c.workload.payload
-        self.rtts = http.handshake_round_trips
         self.store_cost = sim.cluster.store_cost
         self.backplane = sim.cluster.backplane_latency
         n = sim.clients
@@ -161,13 +156,9 @@ class LongPolling(Lifecycle):
     # -- client side: sending ------------------------------------------------------
     def on_open(self, c: int, node: ServerNode, now: float) -> None:
         """A new connection (the balancer picked ``node`` now): send the request on it."""
-        sim = self.sim
-        metrics, link, http = sim.metrics, sim.link, sim.http
-        setup = link.handshake(self.rtts)
-        metrics.send_up(now, http.handshake_bytes_up, 0.0)
-        metrics.send_down(now, http.handshake_bytes_down, 0.0)
-        metrics.send_up(now + setup, self.req_bytes, 0.0)
-        self.call_at(now + setup + link.one_way(self.req_bytes), c, self._on_arrive)
+        setup = self.handshake(now)
+        self.sim.metrics.send_up(now + setup, self.req_bytes, 0.0)
+        self.call_at(now + setup + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
 
     def _next_request(self, c: int, t_send: float, idle_from: float) -> None:
         """Send the next request at ``t_send``, reusing the connection if it is still open."""

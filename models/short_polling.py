@@ -81,14 +81,10 @@ class ShortPolling(Lifecycle):
         interval = self.interval
         fixed = self.fixed
         keep_alive = http.keep_alive
-        idle_timeout = http.keep_alive_timeout
-        balancer_idle = sim.config.cluster.idle_timeout
-        if balancer_idle > 0:  # the balancer cuts an idle kept-alive connection sooner
-            idle_timeout = min(idle_timeout, balancer_idle)
+        idle_timeout = self.reuse_window
         req_bytes = http.request_headers
         resp_headers = http.response_headers
         payload = sim.config.workload.payload
-        rtts = http.handshake_round_trips
         store_cost = cluster.store_cost
         t_end = sim.t_end
 
@@ -110,9 +106,7 @@ class ShortPolling(Lifecycle):
                     yield env.timeout(wait)
                     continue
                 epoch = node.epoch
-                setup = link.handshake(rtts)
-                metrics.send_up(t_send, http.handshake_bytes_up, 0.0)
-                metrics.send_down(t_send, http.handshake_bytes_down, 0.0)
+                setup = self.handshake(t_send)
             metrics.send_up(t_send + setup, req_bytes, 0.0)
             yield env.timeout(setup + link.one_way(req_bytes))
 

@@ -1,28 +1,21 @@
 """One connection lifecycle for every mechanism whose clients connect to the cluster.
 
-A client's connection goes through the same steps whatever rides on it (an
-SSE stream, a WebSocket, a held long poll, a short poll's kept-alive socket):
+Whatever rides on it (an SSE stream, a WebSocket, a held long poll, a short
+poll's kept-alive socket), a connection goes through the same steps:
 
-1. *attempt* (:meth:`Lifecycle.open_connection`): the balancer picks a node
-   (after applying the closes due, :meth:`Cluster.settle`) and the node opens a
-   connection slot.  No node up, or the node full or down, is a refusal
-   (``connections.refused``).  An attempt after a failure (a refusal, a drop) is
-   a reconnect (``reconnects.total``);
-2. *live*: the mechanism's traffic (its hooks); :meth:`Lifecycle.went_live`
-   resets the backoff;
-3. *drop*: a node crash (``on_crash``), the balancer's idle cut or the node
-   dying under a request ends the connection;
+1. *attempt* (:meth:`Lifecycle.open_connection`): the balancer picks a node and
+   the node opens a slot; no node up, or the node full or down, is a refusal.
+   An attempt after a failure is a reconnect (``reconnects.total``);
+2. *live*: the mechanism's traffic, through its hooks;
+3. *drop*: a crash (:meth:`Lifecycle.on_crash`), the balancer's idle cut, or the
+   node dying under a request;
 4. *retry with backoff* (:meth:`Lifecycle.back_off`, or
-   :meth:`Lifecycle.back_off_many` for a crash's whole population at once, with
-   vectorised draws): the next attempt after ``mechanism.backoff``'s delay, counted
-   from when the client notices the failure.
+   :meth:`Lifecycle.back_off_many` with vectorised draws for a crash's population),
+   counted from when the client notices the failure.
 
-The per-client state (node, the node's epoch when opened, backoff attempt and
-last delay, whether the next attempt is a reconnect) lives in numpy arrays, one
-slot per client; callbacks are scheduled with :meth:`Lifecycle.call_at` as
-plain SimPy timeouts (no process per client).  Subclasses supply the hooks;
-each has a documented default, as SimPy's ``resources/base.py`` does for its
-put and get.
+Per-client state lives in numpy arrays, one slot per client; callbacks are
+plain SimPy timeouts, no process per client.  Every hook has a documented
+default, as in SimPy's ``resources/base.py``.
 """
 
 from __future__ import annotations
@@ -49,6 +42,9 @@ class Lifecycle:
         self.attempt = np.zeros(n, dtype=np.int64)  # consecutive failures (backoff attempt number)
         self.prev_delay = np.zeros(n)  # last backoff delay (decorrelated jitter)
         self.reconnecting = np.zeros(n, dtype=bool)  # the next attempt follows a failure
+        http, idle = sim.http, sim.config.cluster.idle_timeout
+        # how long an idle kept-alive connection stays usable (the balancer may cut it sooner)
+        self.reuse_window = min(http.keep_alive_timeout, idle) if idle > 0 else http.keep_alive_timeout
         for node in self.nodes:
             node.crash_listeners.append(self.on_crash)
 
@@ -98,6 +94,14 @@ class Lifecycle:
         self.node_of[c] = node.index
         self.epoch_of[c] = node.epoch
         return node
+
+    def handshake(self, now: float) -> float:
+        """TCP (+TLS) set-up of a new connection at ``now``: its bytes counted, its seconds."""
+        sim = self.sim
+        setup = sim.link.handshake(sim.http.handshake_round_trips)
+        sim.metrics.send_up(now, sim.http.handshake_bytes_up, 0.0)
+        sim.metrics.send_down(now, sim.http.handshake_bytes_down, 0.0)
+        return setup
 
     def is_broken(self, c: int, node: ServerNode) -> bool:
         """Whether ``c``'s connection to ``node`` died in a crash since it was opened."""
