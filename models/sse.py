@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import Seconds
-from simulator.persistent import Framing, PersistentConnections
+from simulator.persistent import Framing, PersistentMechanism
 from simulator.registry import register
 from simulator.runtime import Simulation
 
@@ -69,17 +69,16 @@ def event_bytes(payload: float, seqs: np.ndarray) -> np.ndarray:
 
 
 @register
-class Sse:
-    bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
+class Sse(PersistentMechanism):
     kind = "sse"
     Params = SseParams
     summary = "one long-lived HTTP response per client; events with ids, heartbeat comments, Last-Event-ID replay"
     units = {"heartbeat": "seconds (0 = off)", "replay_buffer": "events per client"}
 
-    def __init__(self, sim: Simulation):
+    def framing(self, sim: Simulation) -> Framing:
         p = sim.params
         payload = sim.config.workload.payload
-        framing = Framing(
+        return Framing(
             name="sse",
             frame_bytes=lambda seqs: event_bytes(payload, seqs),
             frame_one=lambda seq: payload + EVENT_OVERHEAD + len(str(seq + 1)),
@@ -89,10 +88,3 @@ class Sse:
             heartbeat_messages=1,
             replay_limit=float(p.replay_buffer),
         )
-        self.connections = PersistentConnections(sim, framing)
-
-    def start(self) -> None:
-        self.connections.start()
-
-    def pending(self) -> int:
-        return self.connections.pending()

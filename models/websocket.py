@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.config import Seconds
-from simulator.persistent import Framing, PersistentConnections
+from simulator.persistent import Framing, PersistentMechanism
 from simulator.registry import register
 from simulator.runtime import Simulation
 
@@ -62,18 +62,17 @@ class WebSocketParams(BaseModel):
 
 
 @register
-class WebSocket:
-    bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
+class WebSocket(PersistentMechanism):
     kind = "websocket"
     Params = WebSocketParams
     summary = "HTTP Upgrade then RFC 6455 frames; ping/pong heartbeats; lost while disconnected unless resume"
     units = {"heartbeat": "seconds (0 = off)", "resume": "true | false"}
 
-    def __init__(self, sim: Simulation):
+    def framing(self, sim: Simulation) -> Framing:
         p = sim.params
         payload = sim.config.workload.payload
         down = float(frame_bytes(payload))
-        framing = Framing(
+        return Framing(
             name="websocket",
             frame_bytes=lambda seqs: np.full(len(seqs), down),
             frame_one=lambda seq: down,
@@ -86,10 +85,3 @@ class WebSocket:
             upstream_rate=sim.config.workload.upstream_rate,
             upstream_bytes=float(frame_bytes(payload, masked=True)),
         )
-        self.connections = PersistentConnections(sim, framing)
-
-    def start(self) -> None:
-        self.connections.start()
-
-    def pending(self) -> int:
-        return self.connections.pending()
