@@ -19,6 +19,10 @@ way; the event log survives, so a crash delays notifications, never loses them.
 A response whose write the crash would interrupt is not sent: its events stay
 pending in the log and go out after the reconnect.
 
+Connections go through the shared lifecycle (:mod:`simulator.engine.connections`):
+attempt, reconnect counting, backoff, crash.  Held polls are kept per node and
+feed, as the persistent block keeps its subscribers, in the order they were held.
+
 Event economy (DESIGN §7).  Clients are callback state machines, not
 processes.  A request over a kept-alive connection is exactly one SimPy event:
 its arrival at the node.  A held request costs no event of its own: a publish
@@ -95,9 +99,14 @@ class LongPolling(Lifecycle):
         self.rid = [0] * n  # id of the client's latest hold, to recognise stale expiries
         self.req_finish = [0.0] * n  # when the node finished reading the current request
         self.per_client = sim.log.pattern == "per_client"
-        self.held_by_feed: list[dict[int, None]] = (
-            [] if self.per_client else [{} for _ in range(sim.log.feeds)]
+        # Polls held on each node for each shared feed (key node * feeds + feed), in the
+        # order they were held; a publish answers the nodes in the order of their oldest.
+        self.feeds = sim.log.feeds
+        self.held: list[dict[int, None]] = (
+            [] if self.per_client else [{} for _ in range(len(self.nodes) * self.feeds)]
         )
+        self.hold_order = [0] * n  # when (in holds so far) each poll was held
+        self._holds = 0
         self.expiries: deque[tuple[float, int, int]] = deque()
         self.late_empty: list[tuple[int, float]] = []  # (client, arrival): window polls ended empty after t_end
         self._classified = False
@@ -199,14 +208,19 @@ class LongPolling(Lifecycle):
         self.held_since[c] = t_arrived
         self.rid[c] += 1
         if not self.per_client:
-            self.held_by_feed[self.sim.log.feed_of(c)][c] = None
+            self._held_on(c, int(self.node_of[c]), self.sim.log.feed_of(c))
+
+    def _held_on(self, c: int, node: int, feed: int) -> None:
+        self.held[node * self.feeds + feed][c] = None
+        self.hold_order[c] = self._holds
+        self._holds += 1
 
     def _unhold(self, c: int) -> float:
         """Stop holding ``c``'s request; the time it arrived."""
         t_arrived = self.held_since[c]
         self.held_since[c] = -1.0
         if not self.per_client:
-            self.held_by_feed[self.sim.log.feed_of(c)].pop(c, None)
+            self.held[self.node_of[c] * self.feeds + self.sim.log.feed_of(c)].pop(c, None)
         return t_arrived
 
     def _respond(self, c: int, node: ServerNode, finish: float, times) -> None:
@@ -244,20 +258,16 @@ class LongPolling(Lifecycle):
 
     def _on_publish_feed(self, feed: int, seq: int, t: float) -> None:
         """Broadcast or topics: answer every poll held on ``feed`` with array work."""
-        held = self.held_by_feed[feed]
-        if not held:
-            return
-        clients = list(held)
-        held.clear()
-        if len(self.nodes) == 1:
-            self._answer_many(self.nodes[0], clients, feed, t)
-            return
-        groups: dict[int, list[int]] = {}
-        node_of = self.node_of
-        for c in clients:
-            groups.setdefault(int(node_of[c]), []).append(c)
-        for index, members in groups.items():
-            self._answer_many(self.nodes[index], members, feed, t)
+        groups = []
+        for node in self.nodes:
+            held = self.held[node.index * self.feeds + feed]
+            if held:
+                clients = list(held)
+                held.clear()
+                groups.append((self.hold_order[clients[0]], node.index, clients))
+        groups.sort()
+        for _, index, clients in groups:
+            self._answer_many(self.nodes[index], clients, feed, t)
 
     def _answer_many(self, node: ServerNode, clients: list[int], feed: int, t: float) -> None:
         sim = self.sim
@@ -268,8 +278,7 @@ class LongPolling(Lifecycle):
         ok = finish >= 0
         if not ok.all():  # writes the crash would cut: those polls stay held
             for c in idx[~ok].tolist():
-                held = self.held_by_feed[feed]
-                held[c] = None
+                self._held_on(c, node.index, feed)
             idx, finish = idx[ok], finish[ok]
             if len(idx) == 0:
                 return
