@@ -334,13 +334,9 @@ class LongPolling(Lifecycle):
 
     def _cut(self, c: int, now: float) -> None:
         """The balancer drops a connection idle for ``idle_timeout`` (counted as dropped)."""
-        sim = self.sim
-        node = self.nodes[self.node_of[c]]
         self._ended_empty(c, self._unhold(c), now)  # the request brought nothing back
-        sim.cluster.settle(now)
-        node.close(now, int(self.epoch_of[c]))
-        sim.metrics.connections_lost(now, 1)
-        self.back_off(c, now + sim.link.one_way(0.0))
+        self.cut_idle([c], now)
+        self.back_off(c, now + self.sim.link.one_way(0.0))
 
     # -- node crash ----------------------------------------------------------------
     def on_crash(self, node: ServerNode, t: float) -> None:

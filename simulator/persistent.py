@@ -307,7 +307,7 @@ class PersistentConnections(Lifecycle, FanOut):
     def _sweeper(self) -> Iterator[simpy.Event]:
         """The balancer's idle timer: cut connections silent for ``idle_timeout``."""
         sim = self.sim
-        env, metrics = sim.env, sim.metrics
+        env = sim.env
         idle = self.idle_timeout
         floor = idle / 50
         while True:
@@ -319,12 +319,10 @@ class PersistentConnections(Lifecycle, FanOut):
                 due = deadline <= now
                 cut = live[due]
                 if len(cut):
-                    for c in cut.tolist():
-                        node = self.nodes[int(self.node_of[c])]
-                        node.close(now, int(self.epoch_of[c]))
-                        if self.sets is not None:
+                    self.cut_idle(cut.tolist(), now)
+                    if self.sets is not None:
+                        for c in cut.tolist():
                             self.sets.remove(c)
-                    metrics.connections_lost(now, len(cut))
                     self._drop(cut, now)
                 if not due.all():
                     wake = float(deadline[~due].min())

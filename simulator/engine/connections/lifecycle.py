@@ -103,6 +103,13 @@ class Lifecycle:
         sim.metrics.send_down(now, sim.http.handshake_bytes_down, 0.0)
         return setup
 
+    def cut_idle(self, ids: list[int], now: float) -> None:
+        """The balancer cuts the idle connections ``ids`` at ``now`` (``connections.dropped``)."""
+        self.sim.cluster.settle(now)
+        for c in ids:
+            self.nodes[self.node_of[c]].close(now, int(self.epoch_of[c]))
+        self.sim.metrics.connections_lost(now, len(ids))
+
     def is_broken(self, c: int, node: ServerNode) -> bool:
         """Whether ``c``'s connection to ``node`` died in a crash since it was opened."""
         return node.epoch != self.epoch_of[c]
