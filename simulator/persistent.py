@@ -1,11 +1,12 @@
 """The persistent-connection building block shared by SSE and WebSocket (DESIGN §2).
 
-A client holds one long-lived connection to one node.  Everything about the
-clients lives in numpy arrays, one slot per client, not in Python objects or
-SimPy processes: connection state, node, the node's epoch when it was opened,
-when it went live, the reconnect attempt and last backoff delay; the read
-cursor is the event log's own (``EventLog.cursor``: the next sequence number
-not yet sent, i.e. ``Last-Event-ID + 1``).
+A client holds one long-lived connection to one node, through the shared
+connection lifecycle (:class:`simulator.engine.connections.Lifecycle`: node,
+epoch, backoff, reconnects).  Everything about the clients lives in numpy
+arrays, one slot per client, not in Python objects or SimPy processes; the
+block adds the connection state and when it went live; the read cursor is the
+event log's own (``EventLog.cursor``: the next sequence number not yet sent,
+i.e. ``Last-Event-ID + 1``).
 
 Life of a connection, in SimPy events:
 
