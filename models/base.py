@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from simulator.engine.connections.persistent import Framing, PersistentConnections
+
 if TYPE_CHECKING:
     from simulator.config import WorkloadSection
     from simulator.engine.simulation import Simulation
@@ -75,3 +77,27 @@ class Mechanism:
     def outstanding(self) -> int:
         """What keeps the drain going (side-effect free); default: :meth:`pending`'s count."""
         return self.sim.log.pending_in_window()
+
+
+class PersistentMechanism(Mechanism):
+    """A mechanism on the persistent-connection block (SSE, WebSocket): it describes its wire format.
+
+    The block (:class:`~simulator.engine.connections.persistent.PersistentConnections`)
+    does the rest: connect, bulk fan-out, heartbeats, drops and reconnects.
+    """
+
+    bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
+
+    def __init__(self, sim: Simulation):
+        super().__init__(sim)
+        self.connections = PersistentConnections(sim, self.framing(sim))
+
+    def framing(self, sim: Simulation) -> Framing:
+        """Hook (required): frame sizes, heartbeat, handshake and replay rules of the protocol."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.connections.start()
+
+    def pending(self) -> int:
+        return self.connections.pending()

@@ -19,6 +19,10 @@ way; the event log survives, so a crash delays notifications, never loses them.
 A response whose write the crash would interrupt is not sent: its events stay
 pending in the log and go out after the reconnect.
 
+Connections go through the shared lifecycle (:mod:`simulator.engine.connections`):
+attempt, reconnect counting, backoff, crash.  Held polls are kept per node and
+feed, as the persistent block keeps its subscribers, in the order they were held.
+
 Event economy (docs/design.md §7).  Clients are callback state machines, not
 processes.  A request over a kept-alive connection is exactly one SimPy event:
 its arrival at the node.  A held request costs no event of its own: a publish
@@ -44,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.base import Mechanism
 from simulator.config import Seconds
+from simulator.engine.connections import Lifecycle
 from simulator.engine.node import ServerNode
 from simulator.engine.simulation import Simulation
 
@@ -62,7 +67,7 @@ class LongPollingParams(BaseModel):
     )
 
 
-class LongPolling(Mechanism):
+class LongPolling(Lifecycle, Mechanism):
     kind = "long_polling"
     order = 20
     Params = LongPollingParams
@@ -78,119 +83,118 @@ class LongPolling(Mechanism):
         super().__init__(sim)
         p = sim.params
         c = sim.config
-        self.env = sim.env
         self.gap = p.rerequest_delay
         idle = c.cluster.idle_timeout
         self.cut_by_balancer = 0 < idle < p.hold
         self.deadline = idle if self.cut_by_balancer else p.hold  # after arrival, seconds
         http = sim.http
         self.keep_alive = http.keep_alive
-        reuse = http.keep_alive_timeout
-        if idle > 0:
-            reuse = min(reuse, idle)  # the balancer also closes a connection idle between polls
-        self.reuse_window = reuse
         self.req_bytes = http.request_headers
         self.resp_headers = http.response_headers
         self.payload = c.workload.payload
-        self.rtts = http.handshake_round_trips
         self.store_cost = sim.cluster.store_cost
         self.backplane = sim.cluster.backplane_latency
         n = sim.clients
-        self.node_of: list[ServerNode | None] = [None] * n
-        self.epoch_of = [0] * n
         self.held_since = [-1.0] * n  # arrival time of the held request, -1 when not held
         self.rid = [0] * n  # id of the client's latest hold, to recognise stale expiries
         self.req_finish = [0.0] * n  # when the node finished reading the current request
-        self.attempt = [0] * n  # consecutive failures (backoff attempt number)
-        self.previous = [0.0] * n  # last backoff delay (decorrelated jitter)
-        self.reconnecting = [False] * n
         self.per_client = sim.log.pattern == "per_client"
-        self.held_by_feed: list[dict[int, None]] = (
-            [] if self.per_client else [{} for _ in range(sim.log.feeds)]
+        # Polls held on each node for each shared feed (key node * feeds + feed), in the
+        # order they were held; a publish answers the nodes in the order of their oldest.
+        self.feeds = sim.log.feeds
+        self.held: list[dict[int, None]] = (
+            [] if self.per_client else [{} for _ in range(len(self.nodes) * self.feeds)]
         )
+        self.hold_order = [0] * n  # when (in holds so far) each poll was held
+        self._holds = 0
         self.expiries: deque[tuple[float, int, int]] = deque()
+        self.late_empty: list[tuple[int, float]] = []  # (client, arrival): window polls ended empty after t_end
+        self._classified = False
         self.timer_armed = False
-        for node in sim.cluster.nodes:
-            node.crash_listeners.append(self._on_crash)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         sim = self.sim
         starts = sim.start_times()
         for c in range(sim.clients):
-            self._at(float(starts[c]), c, self._on_send)
+            self.call_at(float(starts[c]), c, self._fire_connect)
         sim.log.listen(self._on_publish if self.per_client else self._on_publish_feed)
 
     def pending(self) -> int:
         """Deliveries still owed at the end: unread in the log (in flight counted by metrics)."""
+        if not self._classified:
+            self._classified = True
+            self._classify_late()
         return self.sim.log.pending_in_window()
 
-    def _at(self, t: float, client: int, callback) -> None:
-        """Call ``callback(event)`` at time ``t`` with ``event.value == client`` (one SimPy event)."""
-        ev = self.env.timeout(t - self.env.now, client)
-        ev.callbacks.append(callback)
+    def _ended_empty(self, c: int, t_arrived: float, now: float) -> None:
+        """The request of ``c`` received at ``t_arrived`` ended at ``now`` without news.
+
+        ``requests.empty_fraction`` counts the requests received in the window by how
+        they end.  One still held at ``t_end`` cannot be judged by how the drain ends it
+        (nothing is published after ``t_end``, so every such hold would run out empty):
+        it is judged at the end by the schedule (:meth:`_classify_late`).
+        """
+        m = self.sim.metrics
+        if m.t_start <= t_arrived <= m.t_end:
+            if now <= m.t_end:
+                m.empty_requests += 1
+            else:
+                self.late_empty.append((c, t_arrived))
+
+    def _classify_late(self) -> None:
+        """Count the window's polls held at ``t_end`` by how the feed's schedule would end them.
+
+        Such a poll (arrived at ``a``, nothing pending at ``t_end``) ends with news if its
+        feed publishes in ``(t_end, a + deadline]``, else empty; which of the two does not
+        depend on the drain's length or on ``sample_every``.
+        """
+        m = self.sim.metrics
+        log = self.sim.log
+        late = list(self.late_empty)
+        late += [
+            (c, a) for c, a in enumerate(self.held_since) if a >= 0 and m.t_start <= a <= m.t_end
+        ]
+        if not late:
+            return
+        first = log.first_after(m.t_end, self.deadline)
+        for c, a in late:
+            if first[log.feed_of(c)] > a + self.deadline:
+                m.empty_requests += 1
 
     # -- client side: sending ------------------------------------------------------
-    def _on_send(self, ev: simpy.Event) -> None:
-        """Open a connection (the balancer picks the node now) and send the request on it."""
-        c = ev.value
-        sim = self.sim
-        now = self.env.now
-        cluster, metrics, link, http = sim.cluster, sim.metrics, sim.link, sim.http
-        cluster.settle(now)
-        if self.reconnecting[c]:
-            metrics.reconnect(now)
-        target = cluster.pick(c)
-        if target is None:
-            metrics.connection_refused(now)  # no node up: the balancer answers 503
-        if target is None or not target.open(now):
-            self._back_off(c, now)
-            return
-        self.reconnecting[c] = False
-        self.node_of[c] = target
-        self.epoch_of[c] = target.epoch
-        setup = link.handshake(self.rtts)
-        metrics.send_up(now, http.handshake_bytes_up, 0.0)
-        metrics.send_down(now, http.handshake_bytes_down, 0.0)
-        metrics.send_up(now + setup, self.req_bytes, 0.0)
-        self._at(now + setup + link.one_way(self.req_bytes), c, self._on_arrive)
+    def on_open(self, c: int, node: ServerNode, now: float) -> None:
+        """A new connection (the balancer picked ``node`` now): send the request on it."""
+        setup = self.handshake(now)
+        self.sim.metrics.send_up(now + setup, self.req_bytes, 0.0)
+        self.call_at(now + setup + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
 
     def _next_request(self, c: int, t_send: float, idle_from: float) -> None:
         """Send the next request at ``t_send``, reusing the connection if it is still open."""
-        node = self.node_of[c]
-        if node is not None and t_send - idle_from > self.reuse_window:
-            self.sim.cluster.close_later(node, idle_from + self.reuse_window)
-            self.node_of[c] = node = None
-        if node is None:
-            self._at(t_send, c, self._on_send)
+        index = self.node_of[c]
+        if index >= 0 and t_send - idle_from > self.reuse_window:
+            self.sim.cluster.close_later(self.nodes[index], idle_from + self.reuse_window)
+            self.node_of[c] = index = -1
+        if index < 0:
+            self.call_at(t_send, c, self._fire_connect)
             return
         self.sim.metrics.send_up(t_send, self.req_bytes, 0.0)
-        self._at(t_send + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
-
-    def _back_off(self, c: int, t_detect: float) -> None:
-        """The connection failed (refused, cut, crashed): retry after the backoff delay."""
-        k = self.attempt[c]
-        d = self.sim.backoff.delay(k, self.previous[c])
-        self.attempt[c] = k + 1
-        self.previous[c] = d
-        self.reconnecting[c] = True
-        self._at(t_detect + d, c, self._on_send)
+        self.call_at(t_send + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
 
     # -- at the node ---------------------------------------------------------------
     def _on_arrive(self, ev: simpy.Event) -> None:
         c = ev.value
         sim = self.sim
         now = self.env.now
-        node = self.node_of[c]
-        if node.epoch != self.epoch_of[c]:  # the node crashed since: the connection is gone
-            self.node_of[c] = None
-            self._back_off(c, now + sim.link.one_way(0.0))
+        node = self.nodes[self.node_of[c]]
+        if self.is_broken(c, node):  # the node crashed since: the connection is gone
+            self.back_off(c, now + sim.link.one_way(0.0))
             return
         sim.metrics.request(now, False)
         finish = node.process(now, node.request_cost() + self.store_cost)
         self.req_finish[c] = finish
         if finish >= 0 and sim.log.peek(c, now):
-            self._respond(c, node, finish, now, sim.log.take(c, now))
+            self._respond(c, node, finish, sim.log.take(c, now))
             return
         # Nothing pending (or the crash will eat the answer): hold the request.
         self._hold(c, now)
@@ -204,24 +208,27 @@ class LongPolling(Mechanism):
         self.held_since[c] = t_arrived
         self.rid[c] += 1
         if not self.per_client:
-            self.held_by_feed[self.sim.log.feed_of(c)][c] = None
+            self._held_on(c, int(self.node_of[c]), self.sim.log.feed_of(c))
+
+    def _held_on(self, c: int, node: int, feed: int) -> None:
+        self.held[node * self.feeds + feed][c] = None
+        self.hold_order[c] = self._holds
+        self._holds += 1
 
     def _unhold(self, c: int) -> float:
         """Stop holding ``c``'s request; the time it arrived."""
         t_arrived = self.held_since[c]
         self.held_since[c] = -1.0
         if not self.per_client:
-            self.held_by_feed[self.sim.log.feed_of(c)].pop(c, None)
+            self.held[self.node_of[c] * self.feeds + self.sim.log.feed_of(c)].pop(c, None)
         return t_arrived
 
-    def _respond(self, c: int, node: ServerNode, finish: float, t_arrived: float, times) -> None:
+    def _respond(self, c: int, node: ServerNode, finish: float, times) -> None:
         """Write a response carrying ``times`` (publish times) that leaves the node at ``finish``."""
         sim = self.sim
         metrics = sim.metrics
         n = len(times)
         body = n * self.payload
-        if n == 0 and metrics.t_start <= t_arrived <= metrics.t_end:
-            metrics.empty_requests += 1
         metrics.send_down(finish, self.resp_headers + body, body)
         arrived = finish + sim.link.one_way(self.resp_headers + body)
         metrics.deliver_response(times, arrived)
@@ -229,11 +236,10 @@ class LongPolling(Mechanism):
 
     def _responded(self, c: int, node: ServerNode, finish: float, arrived: float) -> None:
         """A response reached the client at ``arrived``: schedule the next request."""
-        self.attempt[c] = 0
-        self.previous[c] = 0.0
+        self.went_live(c)
         if not self.keep_alive:
             self.sim.cluster.close_later(node, finish)  # Connection: close after the response
-            self.node_of[c] = None
+            self.node_of[c] = -1
         self._next_request(c, arrived + self.gap, arrived)
 
     # -- a publish answers held requests --------------------------------------------
@@ -242,29 +248,26 @@ class LongPolling(Mechanism):
         c = feed
         if self.held_since[c] < 0:
             return
-        node = self.node_of[c]
+        node = self.nodes[self.node_of[c]]
         finish = node.process(t + self.backplane, node.message_cost())
         if finish < 0:
             return  # the crash comes first: stay held, the crash listener drops it
         finish = max(finish, self.req_finish[c])
-        t_arrived = self._unhold(c)
-        self._respond(c, node, finish, t_arrived, self.sim.log.take(c, t))
+        self._unhold(c)
+        self._respond(c, node, finish, self.sim.log.take(c, t))
 
     def _on_publish_feed(self, feed: int, seq: int, t: float) -> None:
         """Broadcast or topics: answer every poll held on ``feed`` with array work."""
-        held = self.held_by_feed[feed]
-        if not held:
-            return
-        clients = list(held)
-        held.clear()
-        if len(self.sim.cluster.nodes) == 1:
-            self._answer_many(self.node_of[clients[0]], clients, feed, t)
-            return
-        groups: dict[int, list[int]] = {}
-        for c in clients:
-            groups.setdefault(self.node_of[c].index, []).append(c)
-        for index, members in groups.items():
-            self._answer_many(self.sim.cluster.nodes[index], members, feed, t)
+        groups = []
+        for node in self.nodes:
+            held = self.held[node.index * self.feeds + feed]
+            if held:
+                clients = list(held)
+                held.clear()
+                groups.append((self.hold_order[clients[0]], node.index, clients))
+        groups.sort()
+        for _, index, clients in groups:
+            self._answer_many(self.nodes[index], clients, feed, t)
 
     def _answer_many(self, node: ServerNode, clients: list[int], feed: int, t: float) -> None:
         sim = self.sim
@@ -275,8 +278,7 @@ class LongPolling(Mechanism):
         ok = finish >= 0
         if not ok.all():  # writes the crash would cut: those polls stay held
             for c in idx[~ok].tolist():
-                held = self.held_by_feed[feed]
-                held[c] = None
+                self._held_on(c, node.index, feed)
             idx, finish = idx[ok], finish[ok]
             if len(idx) == 0:
                 return
@@ -323,38 +325,28 @@ class LongPolling(Mechanism):
 
     def _expire(self, c: int, now: float) -> None:
         """``hold`` ran out: an empty response."""
-        node = self.node_of[c]
+        node = self.nodes[self.node_of[c]]
         finish = node.process(now, node.message_cost())
         if finish < 0:
             return  # the crash comes first: stays held until the crash listener drops it
-        t_arrived = self._unhold(c)
-        self._respond(c, node, max(finish, self.req_finish[c]), t_arrived, ())
+        self._ended_empty(c, self._unhold(c), now)
+        self._respond(c, node, max(finish, self.req_finish[c]), ())
 
     def _cut(self, c: int, now: float) -> None:
         """The balancer drops a connection idle for ``idle_timeout`` (counted as dropped)."""
-        sim = self.sim
-        node = self.node_of[c]
-        t_arrived = self._unhold(c)
-        m = sim.metrics
-        if m.t_start <= t_arrived <= m.t_end:
-            m.empty_requests += 1  # the request brought nothing back
-        sim.cluster.settle(now)
-        node.close(now, self.epoch_of[c])
-        m.connections_lost(now, 1)
-        self.node_of[c] = None
-        self._back_off(c, now + sim.link.one_way(0.0))
+        self._ended_empty(c, self._unhold(c), now)  # the request brought nothing back
+        self.cut_idle([c], now)
+        self.back_off(c, now + self.sim.link.one_way(0.0))
 
     # -- node crash ----------------------------------------------------------------
-    def _on_crash(self, node: ServerNode, t: float) -> None:
+    def on_crash(self, node: ServerNode, t: float) -> None:
         """Every request held on ``node`` is dropped; each client backs off and reconnects."""
-        link, m = self.sim.link, self.sim.metrics
-        held_since, node_of = self.held_since, self.node_of
-        for c in range(self.sim.clients):
-            if node_of[c] is node and held_since[c] >= 0:
-                if m.t_start <= self._unhold(c) <= m.t_end:
-                    m.empty_requests += 1  # the request brought nothing back
-                node_of[c] = None
-                self._back_off(c, t + link.one_way(0.0))
+        link = self.sim.link
+        held_since = self.held_since
+        for c in np.nonzero(self.node_of == node.index)[0].tolist():
+            if held_since[c] >= 0:
+                self._ended_empty(c, self._unhold(c), t)  # the request brought nothing back
+                self.back_off(c, t + link.one_way(0.0))
 
 
 def zero_gap_request_rate(rate: float, hold: float) -> float:

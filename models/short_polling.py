@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.base import Mechanism
 from simulator.config import PositiveSecondsDist
 from simulator.config.distributions import Distribution
+from simulator.engine.connections import Lifecycle
 from simulator.engine.simulation import Simulation
 
 
@@ -42,7 +43,7 @@ class ShortPollingParams(BaseModel):
     )
 
 
-class ShortPolling(Mechanism):
+class ShortPolling(Lifecycle, Mechanism):
     kind = "short_polling"
     order = 10
     Params = ShortPollingParams
@@ -80,45 +81,32 @@ class ShortPolling(Mechanism):
         interval = self.interval
         fixed = self.fixed
         keep_alive = http.keep_alive
-        idle_timeout = http.keep_alive_timeout
-        balancer_idle = sim.config.cluster.idle_timeout
-        if balancer_idle > 0:  # the balancer cuts an idle kept-alive connection sooner
-            idle_timeout = min(idle_timeout, balancer_idle)
+        idle_timeout = self.reuse_window
         req_bytes = http.request_headers
         resp_headers = http.response_headers
         payload = sim.config.workload.payload
-        rtts = http.handshake_round_trips
         store_cost = cluster.store_cost
         t_end = sim.t_end
 
         node = None  # the node of the kept-alive connection, if any
-        epoch = -1
+        epoch = -1  # its epoch when opened (a local copy of the lifecycle's, for speed)
         expires = 0.0  # when that connection idles out
-        reconnecting = False  # the last connection was dropped or refused: attempts are reconnects
+        reconnecting = self.reconnecting
         yield env.timeout(first_send)
         while True:
             t_send = env.now
             if node is not None and (node.epoch != epoch or not node.up):
                 node = None  # the server dropped it (crash): this poll reconnects
-                reconnecting = True
+                reconnecting[client] = True
             setup = 0.0
             if node is None:
-                if reconnecting:
-                    metrics.reconnect(t_send)  # every attempt after a drop, as the other mechanisms count
-                cluster.settle(t_send)
-                target = cluster.pick(client)
-                if target is None:
-                    metrics.connection_refused(t_send)  # no node up: the balancer answers 503
-                if target is None or not target.open(t_send):
-                    reconnecting = True
-                    wait = interval()  # refused: try again on the next tick
+                node = self.open_connection(client, t_send)
+                if node is None:
+                    wait = interval()  # refused: try again on the next tick, not after a backoff
                     yield env.timeout(wait)
                     continue
-                reconnecting = False
-                node, epoch = target, target.epoch
-                setup = link.handshake(rtts)
-                metrics.send_up(t_send, http.handshake_bytes_up, 0.0)
-                metrics.send_down(t_send, http.handshake_bytes_down, 0.0)
+                epoch = node.epoch
+                setup = self.handshake(t_send)
             metrics.send_up(t_send + setup, req_bytes, 0.0)
             yield env.timeout(setup + link.one_way(req_bytes))
 

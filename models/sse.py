@@ -30,9 +30,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.base import Mechanism
+from models.base import PersistentMechanism
 from simulator.config import Seconds
-from simulator.engine.connections.persistent import Framing, PersistentConnections
+from simulator.engine.connections.persistent import Framing
 from simulator.engine.simulation import Simulation
 
 #: ``"id: " + LF + "data: " + LF + LF``: the fixed bytes of one event block.
@@ -68,19 +68,17 @@ def event_bytes(payload: float, seqs: np.ndarray) -> np.ndarray:
     return payload + EVENT_OVERHEAD + id_digits(seqs)
 
 
-class Sse(Mechanism):
-    bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
+class Sse(PersistentMechanism):
     kind = "sse"
     order = 30
     Params = SseParams
     summary = "one long-lived HTTP response per client; events with ids, heartbeat comments, Last-Event-ID replay"
     units = {"heartbeat": "seconds (0 = off)", "replay_buffer": "events per client"}
 
-    def __init__(self, sim: Simulation):
-        super().__init__(sim)
+    def framing(self, sim: Simulation) -> Framing:
         p = sim.params
         payload = sim.config.workload.payload
-        framing = Framing(
+        return Framing(
             name="sse",
             frame_bytes=lambda seqs: event_bytes(payload, seqs),
             frame_one=lambda seq: payload + EVENT_OVERHEAD + len(str(seq + 1)),
@@ -90,10 +88,3 @@ class Sse(Mechanism):
             heartbeat_messages=1,
             replay_limit=float(p.replay_buffer),
         )
-        self.connections = PersistentConnections(sim, framing)
-
-    def start(self) -> None:
-        self.connections.start()
-
-    def pending(self) -> int:
-        return self.connections.pending()

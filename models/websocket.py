@@ -25,9 +25,9 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.base import Mechanism
+from models.base import PersistentMechanism
 from simulator.config import Seconds
-from simulator.engine.connections.persistent import Framing, PersistentConnections
+from simulator.engine.connections.persistent import Framing
 from simulator.engine.simulation import Simulation
 
 PING_BYTES = 2  # FIN/opcode byte + length byte, no payload
@@ -61,8 +61,7 @@ class WebSocketParams(BaseModel):
     )
 
 
-class WebSocket(Mechanism):
-    bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
+class WebSocket(PersistentMechanism):
     kind = "websocket"
     order = 40
     features = frozenset({"node_crash", "upstream"})
@@ -70,12 +69,11 @@ class WebSocket(Mechanism):
     summary = "HTTP Upgrade then RFC 6455 frames; ping/pong heartbeats; lost while disconnected unless resume"
     units = {"heartbeat": "seconds (0 = off)", "resume": "true | false"}
 
-    def __init__(self, sim: Simulation):
-        super().__init__(sim)
+    def framing(self, sim: Simulation) -> Framing:
         p = sim.params
         payload = sim.config.workload.payload
         down = float(frame_bytes(payload))
-        framing = Framing(
+        return Framing(
             name="websocket",
             frame_bytes=lambda seqs: np.full(len(seqs), down),
             frame_one=lambda seq: down,
@@ -88,10 +86,3 @@ class WebSocket(Mechanism):
             upstream_rate=sim.config.workload.upstream_rate,
             upstream_bytes=float(frame_bytes(payload, masked=True)),
         )
-        self.connections = PersistentConnections(sim, framing)
-
-    def start(self) -> None:
-        self.connections.start()
-
-    def pending(self) -> int:
-        return self.connections.pending()

@@ -246,6 +246,35 @@ class Metrics:
             start = stop
             w += 1
 
+    def add_busy_windows(self, node: int, extra: np.ndarray, workers: int) -> None:
+        """Add bulk busy seconds ``extra`` (one value per window) to ``node``'s busy series.
+
+        Bulk work (heartbeats, upstream messages: :mod:`simulator.engine.connections.accounting`)
+        is settled without going through the worker queue.  In a window the ``workers``
+        already fill (a reconnect storm's handshakes) it would push the busy time past
+        the window's capacity; real workers would do it as soon as they are free, so the
+        excess moves on to the next window.  Busy time is conserved (up to what spills
+        past the last window) and no window is busier than ``width * workers``.
+        """
+        series = self.w_busy[node]
+        step = self.sample_every
+        last = self.n_windows - 1
+        carry = 0.0
+        for w, amount in enumerate(extra.tolist()):
+            if amount == 0.0 and carry == 0.0:
+                continue
+            width = step if w < last else self.t_end - last * step
+            room = width * workers - series[w]
+            add = amount + carry
+            if add <= room:
+                series[w] += add
+                carry = 0.0
+            elif room > 0:
+                series[w] += room
+                carry = add - room
+            else:
+                carry = add
+
     # -- connections --------------------------------------------------------
     def connections_changed(self, t: float, delta: int, node: int, node_count: int) -> None:
         """The open-connection count changed by ``delta`` at ``t`` (node now has ``node_count``)."""

@@ -1,12 +1,9 @@
 """A server node: a pool of workers, an open-connection table, memory.
 
-The worker pool is a first-come-first-served queue with ``workers`` servers
-computed in virtual time: a request arriving at ``t`` starts at
-``max(t, earliest free worker)`` and holds that worker for its cost.  Because
-requests reach the node in time order (each arrival is one SimPy event), this
-is exactly a FCFS multi-server queue, without a SimPy event for the queue
-entry, the service start or the release.  The caller learns the finish time at
-once and sleeps until then, or further, fused with the next deterministic delay.
+The workers are a first-come-first-served pool in virtual time
+(:class:`simulator.engine.fcfs.FcfsPool`): the caller learns a request's
+finish time at once and sleeps until then, or further, fused with the next
+deterministic delay.
 
 A crash is known in advance (failures are part of the config), so work that
 would finish after the node's next crash is reported lost at arrival.
@@ -21,11 +18,12 @@ from collections.abc import Callable
 import numpy as np
 
 from simulator.config.distributions import Sampler
+from simulator.engine.fcfs import FcfsPool
 from simulator.engine.metrics import Metrics
 
 
-class ServerNode:
-    """One node of the cluster (seconds, bytes)."""
+class ServerNode(FcfsPool):
+    """One node of the cluster: its worker pool, connections and crashes (seconds, bytes)."""
 
     def __init__(
         self,
@@ -36,13 +34,12 @@ class ServerNode:
         message_cost: Sampler,
         metrics: Metrics,
     ):
+        super().__init__(workers)
         self.index = index
-        self.workers = workers
         self.max_connections = max_connections
         self.request_cost = request_cost
         self.message_cost = message_cost
         self.metrics = metrics
-        self._free = [0.0] * workers  # heap of the times each worker becomes free
         self.connections = 0
         self.up = True
         self.epoch = 0  # bumped at every crash: connections opened before are gone
@@ -56,20 +53,15 @@ class ServerNode:
         Lost means the node crashes before the work finishes (the queue dies with it).
         Work that starts before the crash still holds its worker, and burns CPU, until then.
         """
-        free = self._free
-        earliest = free[0]
-        start = arrival if arrival > earliest else earliest
-        finish = start + cost
+        crash = self.next_crash
+        start, finish = self.serve(arrival, cost, crash)
         m = self.metrics
-        if finish >= self.next_crash:
-            crash = self.next_crash
+        if finish >= crash:
             if start < crash:
-                heapq.heapreplace(free, crash)
                 if m.t_start <= arrival <= m.t_end:
                     m.queue_wait.add(start - arrival)
                 m.busy(self.index, start, crash)
             return -1.0
-        heapq.heapreplace(free, finish)
         if m.t_start <= arrival <= m.t_end:
             m.queue_wait.add(start - arrival)
         m.busy(self.index, start, finish)
@@ -86,7 +78,7 @@ class ServerNode:
         n = len(costs)
         if n == 0:
             return np.empty(0)
-        workers = sorted(self._free)
+        workers = sorted(self.free)
         c = min(self.workers, n)
         finish = np.empty(n)
         m = self.metrics
@@ -103,15 +95,11 @@ class ServerNode:
             workers[j] = busy_until
         if waits:  # one histogram update per burst, not one per worker
             m.queue_wait.add_many(np.concatenate(waits))
-        self._free = workers
-        heapq.heapify(self._free)
+        self.free = workers
+        heapq.heapify(workers)
         if self.next_crash < math.inf:
             finish[finish >= self.next_crash] = -1.0
         return finish
-
-    def backlog(self, now: float) -> float:
-        """Seconds until a worker is free (0 if one is idle now)."""
-        return max(0.0, self._free[0] - now)
 
     # -- connections -------------------------------------------------------
     def open(self, t: float) -> bool:
@@ -139,7 +127,7 @@ class ServerNode:
         self.connections = 0
         self.metrics.connections_changed(t, -dropped, self.index, 0)
         self.metrics.connections_lost(t, dropped)
-        self._free = [until] * self.workers
+        self.reset(until)
         self.next_crash = next_crash
         for listener in self.crash_listeners:
             listener(self, t)

@@ -1,13 +1,11 @@
 """Webhook receivers: each a small FCFS worker pool in virtual time, and their outages.
 
 A webhook's clients are receiving backends.  Each has ``workers`` workers
-(``receiver_workers``) that take POSTs first come, first served; a POST that
-arrives at ``t`` starts at ``max(t, earliest free worker)`` and holds that
-worker for its cost, exactly as :class:`simulator.engine.node.ServerNode` computes it.
+(``receiver_workers``) that take POSTs first come, first served: the same
+virtual-time pool as a server node's (:class:`simulator.engine.fcfs.FcfsPool`).
 Arrivals must reach :meth:`ReceiverPool.process` in time order (each is one
-SimPy event), which makes the virtual-time pool an exact FCFS multi-server
-queue.  Pools are created on a receiver's first POST, so receivers that never
-get one cost nothing.
+SimPy event).  Pools are created on a receiver's first POST, so receivers that
+never get one cost nothing.
 
 ``receiver_outage`` failures (``fraction``, ``at``, ``duration``) pick
 ``round(fraction * receivers)`` receivers with a stream seeded by the
@@ -18,11 +16,10 @@ starts is still processed (the outage refuses new connections only).
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 
 from simulator.config import FailureSpec
+from simulator.engine.fcfs import FcfsPool
 from simulator.engine.randomness import RandomStreams
 
 
@@ -32,19 +29,15 @@ class ReceiverPool:
     def __init__(self, count: int, workers: int):
         self.count = count
         self.workers = workers
-        self._free: list[list[float] | None] = [None] * count  # per receiver: heap of free times
+        self._pools: list[FcfsPool | None] = [None] * count
         self._outages: list[tuple[float, float, list[bool]]] = []  # (start, end, down mask)
 
     def process(self, receiver: int, arrival: float, cost: float) -> float:
         """Queue a POST costing ``cost`` seconds arriving at ``arrival``; when it is processed."""
-        free = self._free[receiver]
-        if free is None:
-            free = self._free[receiver] = [0.0] * self.workers
-        earliest = free[0]
-        start = arrival if arrival > earliest else earliest
-        finish = start + cost
-        heapq.heapreplace(free, finish)
-        return finish
+        pool = self._pools[receiver]
+        if pool is None:
+            pool = self._pools[receiver] = FcfsPool(self.workers)
+        return pool.serve(arrival, cost)[1]
 
     # -- outages -------------------------------------------------------------------
     def add_outages(self, failures: list[FailureSpec], streams: RandomStreams) -> None:

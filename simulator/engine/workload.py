@@ -226,6 +226,36 @@ class EventLog:
                 yield env.timeout(t - env.now)
             self.advance(t)  # calls the listeners for each notification appended
 
+    def first_after(self, t: float, horizon: float) -> np.ndarray:
+        """Each feed's first publish time in ``(t, t + horizon]`` (inf if none), seconds.
+
+        Reads on into the schedule the seed continues with, past the run's end if
+        need be, without changing the log: its block, position and generator state
+        are restored.  Long polling uses it to tell how a poll still held at the
+        window's end would end (nothing is published after ``t_end``).
+        """
+        first = np.full(self.feeds, math.inf)
+        if self.rate <= 0:
+            return first
+        saved = (self._block_times, self._block_feeds, self._i, self._clock, self._cycle)
+        rng_state = self._rng.bit_generator.state
+        until = t + horizon
+        try:
+            i = self._i
+            while True:
+                if i >= len(self._block_times):
+                    self._refill()
+                    i = 0
+                pt, f = self._block_times[i], self._block_feeds[i]
+                if pt > until:
+                    return first
+                if pt > t and first[f] == math.inf:
+                    first[f] = pt
+                i += 1
+        finally:
+            self._block_times, self._block_feeds, self._i, self._clock, self._cycle = saved
+            self._rng.bit_generator.state = rng_state
+
     # -- the books --------------------------------------------------------------
     def pending_in_window(self) -> int:
         """Deliveries owed in the window that no client has received yet (at the end)."""

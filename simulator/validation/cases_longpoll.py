@@ -6,6 +6,8 @@ server; an event that arrived meanwhile is answered at once, otherwise the
 request is held until the next event or ``hold`` H.  The cycle lasts
 R + e^(−λR)(1 − e^(−λH))/λ on average, so each client sends
 1 / (R + e^(−λR)(1 − e^(−λH))/λ) requests per second (λ/(1 − e^(−λH)) at R = 0).
+A request is empty when nothing is published between the previous response
+reading the log and the end of its own hold: e^(−λ(R + H)).
 
 The formula has no network: the scenario uses a zero-latency 100 Gbit/s link
 and 1 µs of CPU per request and per held response written, and the allowance
@@ -15,7 +17,9 @@ serialisation of both headers).
 
 from __future__ import annotations
 
-from simulator.validation.core import Agree, Case, Scenario
+import math
+
+from simulator.validation.core import Agree, Case, Scenario, metric
 from simulator.validation.theory import long_poll_rate
 
 RATE, HOLD = 0.2, 10.0
@@ -66,6 +70,21 @@ def cases(quick: bool) -> list[Case]:
                 (scenario(gap, quick),),
                 per_client_rate,
                 Agree(abs=slack, reason="1 µs service + header serialisation lengthen each gap"),
+                reps,
+            )
+        )
+        empty = math.exp(-RATE * (gap + HOLD))
+        out.append(
+            Case(
+                f"long polling, hold {HOLD:g} s, gap {gap:g} s: empty fraction",
+                "long polling",
+                "requests.empty_fraction",
+                "fraction",
+                empty,
+                "no publish in R + H: e^(−λ(R + H))",
+                (scenario(gap, quick),),
+                metric("requests.empty_fraction"),
+                Agree(abs=empty - math.exp(-RATE * (gap + extra + HOLD)), reason="1 µs service + header serialisation lengthen each gap"),
                 reps,
             )
         )

@@ -14,7 +14,9 @@ event.  When a connection ends (drop, idle cut, end of run) its whole lifetime
 - both cost the node ``message_cost`` of CPU per message handled; that busy
   time is spread evenly over the connection's lifetime into the per-window
   busy series (and their bytes into the per-window byte series), in bulk at the
-  end of the run.  They do not queue in front of pushed messages: at the rates
+  end of the run; in a window the workers already fill, the excess moves on
+  to the next window (:meth:`Metrics.add_busy_windows`), so no window is
+  busier than its capacity.  They do not queue in front of pushed messages: at the rates
   they run at (one per 15-30 s per connection) their effect on push queueing
   is second order, and modelling it would cost an event per heartbeat.
 """
@@ -81,6 +83,7 @@ class BulkAccounts:
         upstream_payload: float,
         message_cost: float,
         rng: np.random.Generator,
+        workers: int,
     ):
         self.m = metrics
         self.nodes = nodes
@@ -93,6 +96,7 @@ class BulkAccounts:
         self.up_payload = upstream_payload
         self.message_cost = message_cost
         self.rng = rng
+        self.workers = workers  # per node: bounds the busy time a window can hold
         n = metrics.n_windows
         self.n = n
         self.busy = np.zeros(nodes * n)  # extra busy seconds per (node, window)
@@ -152,9 +156,7 @@ class BulkAccounts:
         for node in range(self.nodes):
             extra = self.busy[node * n : (node + 1) * n]
             if extra.any():
-                series = self.m.w_busy[node]
-                for w in np.nonzero(extra)[0].tolist():
-                    series[w] += float(extra[w])
+                self.m.add_busy_windows(node, extra, self.workers)
         series = self.m.w_bytes
         for w in np.nonzero(self.bytes)[0].tolist():
             series[w] += float(self.bytes[w])

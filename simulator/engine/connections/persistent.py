@@ -1,11 +1,12 @@
 """The persistent-connection building block shared by SSE and WebSocket (docs/design.md §2).
 
-A client holds one long-lived connection to one node.  Everything about the
-clients lives in numpy arrays, one slot per client, not in Python objects or
-SimPy processes: connection state, node, the node's epoch when it was opened,
-when it went live, the reconnect attempt and last backoff delay; the read
-cursor is the event log's own (``EventLog.cursor``: the next sequence number
-not yet sent, i.e. ``Last-Event-ID + 1``).
+A client holds one long-lived connection to one node, through the shared
+connection lifecycle (:class:`simulator.engine.connections.Lifecycle`: node,
+epoch, backoff, reconnects).  Everything about the clients lives in numpy
+arrays, one slot per client, not in Python objects or SimPy processes; the
+block adds the connection state and when it went live; the read cursor is the
+event log's own (``EventLog.cursor``: the next sequence number not yet sent,
+i.e. ``Last-Event-ID + 1``).
 
 Life of a connection, in SimPy events:
 
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from simulator.engine.connections import Lifecycle
 from simulator.engine.connections.accounting import BulkAccounts
 from simulator.engine.connections.fanout import CONNECTING, DOWN, LIVE, FanOut
 from simulator.engine.connections.sets import SubscriberSets
@@ -74,25 +76,19 @@ class Framing:
     upstream_bytes: float = 0.0
 
 
-class PersistentConnections(FanOut):
-    """Clients on long-lived connections: connect, fan out, drop, reconnect."""
+class PersistentConnections(Lifecycle, FanOut):
+    """Clients on long-lived connections: connect, fan out, drop, reconnect (the lifecycle's hooks)."""
 
     def __init__(self, sim: Simulation, framing: Framing):
-        self.sim = sim
+        super().__init__(sim)
         self.framing = framing
         c = sim.config
         n = sim.clients
         self.state = np.zeros(n, dtype=np.int8)
-        self.node_of = np.full(n, -1, dtype=np.int64)
-        self.epoch_of = np.zeros(n, dtype=np.int64)
         self.t_live = np.zeros(n)
-        self.attempt = np.zeros(n, dtype=np.int64)
-        self.prev_delay = np.zeros(n)
-        self.tried = np.zeros(n, dtype=bool)  # made its first attempt: later ones are reconnects
         self.was_live = np.zeros(n, dtype=bool)  # has a Last-Event-ID to resume from
         self.log = sim.log
         self.cursor = sim.log.cursor
-        self.nodes = sim.cluster.nodes
         self.per_client = sim.log.pattern == "per_client"
         self.sets = None if self.per_client else SubscriberSets(n, len(self.nodes), sim.log.feeds)
         self.broken = [False] * len(self.nodes)  # a write to some subscriber was lost (crash ahead)
@@ -114,6 +110,7 @@ class PersistentConnections(FanOut):
             self.payload,
             c.server.message_cost.mean,
             sim.streams.generator(f"{framing.name}.upstream"),
+            c.server.workers,
         )
         http = sim.http
         self.round_trips = http.handshake_round_trips + framing.extra_round_trips
@@ -128,8 +125,6 @@ class PersistentConnections(FanOut):
             else (2 * self.round_trips + 1) * lat + self.request_bytes * sim.link.seconds_per_byte
         )
         self._finished = False
-        for node in self.nodes:
-            node.crash_listeners.append(self._on_crash)
 
     # -- start and end -------------------------------------------------------
     def start(self) -> None:
@@ -166,29 +161,14 @@ class PersistentConnections(FanOut):
         for c, t in zip(order.tolist(), starts[order].tolist(), strict=True):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            self._attempt(c)
+            self.connect(c)
 
     # -- connecting ------------------------------------------------------------
-    def _attempt(self, c: int) -> None:
+    def on_open(self, c: int, node, now: float) -> None:
+        """The connection is open: handshake, then the request reaches the node (one timeout)."""
         sim = self.sim
-        env, metrics, cluster, link = sim.env, sim.metrics, sim.cluster, sim.link
-        now = env.now
-        if self.tried[c]:
-            metrics.reconnect(now)
-        else:
-            self.tried[c] = True
-        cluster.settle(now)
-        node = cluster.pick(c)
-        if node is None:
-            metrics.connection_refused(now)  # no node up: the balancer answers 503
-            self._retry(c)
-            return
-        if not node.open(now):
-            self._retry(c)
-            return
+        env, metrics, link = sim.env, sim.metrics, sim.link
         self.state[c] = CONNECTING
-        self.node_of[c] = node.index
-        self.epoch_of[c] = node.epoch
         metrics.send_up(now, self.handshake_up + self.request_bytes, 0.0)
         metrics.send_down(now, self.handshake_down, 0.0)
         if self.setup_constant is not None:
@@ -198,18 +178,6 @@ class PersistentConnections(FanOut):
         event = env.timeout(setup, value=c)
         event.callbacks.append(self._on_arrive)
 
-    def _retry(self, c: int) -> None:
-        """Schedule client ``c``'s next attempt after its backoff delay."""
-        a = int(self.attempt[c])
-        delay = self.sim.backoff.delay(a, float(self.prev_delay[c]))
-        self.attempt[c] = a + 1
-        self.prev_delay[c] = delay
-        event = self.sim.env.timeout(delay, value=c)
-        event.callbacks.append(self._on_retry)
-
-    def _on_retry(self, event: simpy.Event) -> None:
-        self._attempt(event.value)
-
     def _on_arrive(self, event: simpy.Event) -> None:
         """The request reached its node: the client becomes a live subscriber."""
         c = event.value
@@ -217,10 +185,9 @@ class PersistentConnections(FanOut):
         now = sim.env.now
         metrics, log = sim.metrics, self.log
         node = self.nodes[int(self.node_of[c])]
-        if node.epoch != self.epoch_of[c]:  # the node crashed during the handshake
+        if self.is_broken(c, node):  # the node crashed during the handshake
             self.state[c] = DOWN
-            self.node_of[c] = -1
-            self._retry(c)
+            self.back_off(c)
             return
         metrics.request(now, False)
         log.advance(now)  # bring the log up to now before reading what was missed
@@ -243,8 +210,7 @@ class PersistentConnections(FanOut):
         self.state[c] = LIVE
         self.was_live[c] = True
         self.t_live[c] = now
-        self.attempt[c] = 0
-        self.prev_delay[c] = 0.0
+        self.went_live(c)
         if self.sets is not None:
             self.sets.add(c, node.index * self.sets.feeds + f)
         if self.last_data is not None:
@@ -285,7 +251,7 @@ class PersistentConnections(FanOut):
                 lose(published)
 
     # -- drops ---------------------------------------------------------------------
-    def _on_crash(self, node, t: float) -> None:
+    def on_crash(self, node, t: float) -> None:
         """``node`` crashed at ``t``: its live clients lose their connections and back off."""
         k = node.index
         ids = np.nonzero((self.node_of == k) & (self.state == LIVE))[0]
@@ -300,15 +266,7 @@ class PersistentConnections(FanOut):
             return
         self.accounts.settle(self.node_of[ids], self.t_live[ids], t)
         self.state[ids] = DOWN
-        self.node_of[ids] = -1
-        delays = self.sim.backoff.delays(self.attempt[ids], self.prev_delay[ids])
-        self.attempt[ids] += 1
-        self.prev_delay[ids] = delays
-        env = self.sim.env
-        retry = self._on_retry
-        for c, d in zip(ids.tolist(), delays.tolist(), strict=True):
-            event = env.timeout(d, value=c)
-            event.callbacks.append(retry)
+        self.back_off_many(ids)
 
     def _idle_deadlines(self, live: np.ndarray) -> np.ndarray:
         """When each of the live connections ``live`` becomes idle for the balancer (seconds).
@@ -332,7 +290,7 @@ class PersistentConnections(FanOut):
     def _sweeper(self) -> Iterator[simpy.Event]:
         """The balancer's idle timer: cut connections silent for ``idle_timeout``."""
         sim = self.sim
-        env, metrics = sim.env, sim.metrics
+        env = sim.env
         idle = self.idle_timeout
         floor = idle / 50
         while True:
@@ -344,12 +302,10 @@ class PersistentConnections(FanOut):
                 due = deadline <= now
                 cut = live[due]
                 if len(cut):
-                    for c in cut.tolist():
-                        node = self.nodes[int(self.node_of[c])]
-                        node.close(now, int(self.epoch_of[c]))
-                        if self.sets is not None:
+                    self.cut_idle(cut.tolist(), now)
+                    if self.sets is not None:
+                        for c in cut.tolist():
                             self.sets.remove(c)
-                    metrics.connections_lost(now, len(cut))
                     self._drop(cut, now)
                 if not due.all():
                     wake = float(deadline[~due].min())

@@ -1,0 +1,156 @@
+"""One connection lifecycle for every mechanism whose clients connect to the cluster.
+
+Whatever rides on it (an SSE stream, a WebSocket, a held long poll, a short
+poll's kept-alive socket), a connection goes through the same steps:
+
+1. *attempt* (:meth:`Lifecycle.open_connection`): the balancer picks a node and
+   the node opens a slot; no node up, or the node full or down, is a refusal.
+   An attempt after a failure is a reconnect (``reconnects.total``);
+2. *live*: the mechanism's traffic, through its hooks;
+3. *drop*: a crash (:meth:`Lifecycle.on_crash`), the balancer's idle cut, or the
+   node dying under a request;
+4. *retry with backoff* (:meth:`Lifecycle.back_off`, or
+   :meth:`Lifecycle.back_off_many` with vectorised draws for a crash's population),
+   counted from when the client notices the failure.
+
+Per-client state lives in numpy arrays, one slot per client; callbacks are
+plain SimPy timeouts, no process per client.  Every hook has a documented
+default, as in SimPy's ``resources/base.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+
+from simulator.engine.node import ServerNode
+from simulator.engine.simulation import Simulation
+
+
+class Lifecycle:
+    """Connections of ``sim.clients`` clients to the cluster: attempt, live, drop, retry."""
+
+    def __init__(self, sim: Simulation):
+        self.sim = sim
+        self.env = sim.env
+        self.nodes = sim.cluster.nodes
+        n = sim.clients
+        self.node_of = np.full(n, -1, dtype=np.int64)  # index of the client's node, -1 if none
+        self.epoch_of = np.zeros(n, dtype=np.int64)  # that node's epoch when it was opened
+        self.attempt = np.zeros(n, dtype=np.int64)  # consecutive failures (backoff attempt number)
+        self.prev_delay = np.zeros(n)  # last backoff delay (decorrelated jitter)
+        self.reconnecting = np.zeros(n, dtype=bool)  # the next attempt follows a failure
+        http, idle = sim.http, sim.config.cluster.idle_timeout
+        # how long an idle kept-alive connection stays usable (the balancer may cut it sooner)
+        self.reuse_window = min(http.keep_alive_timeout, idle) if idle > 0 else http.keep_alive_timeout
+        for node in self.nodes:
+            node.crash_listeners.append(self.on_crash)
+
+    # -- hooks ----------------------------------------------------------------------
+    def connect(self, c: int) -> None:
+        """Hook: client ``c`` makes an attempt now (a retry fired).
+
+        Default: :meth:`open_connection`, then :meth:`on_open`; refused: back off.
+        """
+        now = self.env.now
+        node = self.open_connection(c, now)
+        if node is None:
+            self.back_off(c)
+        else:
+            self.on_open(c, node, now)
+
+    def on_open(self, c: int, node: ServerNode, now: float) -> None:
+        """Hook: ``c``'s connection to ``node`` is open at ``now``; send what goes on it.
+
+        Default: nothing (a connection that carries nothing until used).
+        """
+
+    def on_crash(self, node: ServerNode, t: float) -> None:
+        """Hook: ``node`` crashed at ``t`` (its connections and queue are gone).
+
+        Default: nothing; a client notices the broken connection when it next uses it
+        (:meth:`is_broken`).
+        """
+
+    # -- steps ----------------------------------------------------------------------
+    def open_connection(self, c: int, now: float) -> ServerNode | None:
+        """An attempt of client ``c`` at ``now``: the node that opened it, or None if refused."""
+        sim = self.sim
+        cluster = sim.cluster
+        if self.reconnecting[c]:
+            sim.metrics.reconnect(now)
+        cluster.settle(now)
+        node = cluster.pick(c)
+        if node is None:
+            sim.metrics.connection_refused(now)  # no node up: the balancer answers 503
+            self.reconnecting[c] = True
+            return None
+        if not node.open(now):
+            self.reconnecting[c] = True
+            return None
+        self.reconnecting[c] = False
+        self.node_of[c] = node.index
+        self.epoch_of[c] = node.epoch
+        return node
+
+    def handshake(self, now: float) -> float:
+        """TCP (+TLS) set-up of a new connection at ``now``: its bytes counted, its seconds."""
+        sim = self.sim
+        setup = sim.link.handshake(sim.http.handshake_round_trips)
+        sim.metrics.send_up(now, sim.http.handshake_bytes_up, 0.0)
+        sim.metrics.send_down(now, sim.http.handshake_bytes_down, 0.0)
+        return setup
+
+    def cut_idle(self, ids: list[int], now: float) -> None:
+        """The balancer cuts the idle connections ``ids`` at ``now`` (``connections.dropped``)."""
+        self.sim.cluster.settle(now)
+        for c in ids:
+            self.nodes[self.node_of[c]].close(now, int(self.epoch_of[c]))
+        self.sim.metrics.connections_lost(now, len(ids))
+
+    def is_broken(self, c: int, node: ServerNode) -> bool:
+        """Whether ``c``'s connection to ``node`` died in a crash since it was opened."""
+        return node.epoch != self.epoch_of[c]
+
+    def went_live(self, c: int) -> None:
+        """``c`` got through: the next failure backs off from the first delay again."""
+        self.attempt[c] = 0
+        self.prev_delay[c] = 0.0
+
+    def back_off(self, c: int, t_detect: float | None = None) -> None:
+        """``c``'s attempt or connection failed; it noticed at ``t_detect`` (default now).
+
+        The next attempt (:meth:`connect`) comes ``backoff.delay`` later.
+        """
+        a = int(self.attempt[c])
+        delay = self.sim.backoff.delay(a, float(self.prev_delay[c]))
+        self.attempt[c] = a + 1
+        self.prev_delay[c] = delay
+        self.reconnecting[c] = True
+        self.node_of[c] = -1
+        if t_detect is None:
+            event = self.env.timeout(delay, value=c)
+        else:
+            event = self.env.timeout(t_detect + delay - self.env.now, value=c)
+        event.callbacks.append(self._fire_connect)
+
+    def back_off_many(self, ids: np.ndarray) -> None:
+        """The connections ``ids`` failed together now (a crash, an idle cut): vectorised draws."""
+        delays = self.sim.backoff.delays(self.attempt[ids], self.prev_delay[ids])
+        self.attempt[ids] += 1
+        self.prev_delay[ids] = delays
+        self.reconnecting[ids] = True
+        self.node_of[ids] = -1
+        env = self.env
+        fire = self._fire_connect
+        for c, d in zip(ids.tolist(), delays.tolist(), strict=True):
+            env.timeout(d, value=c).callbacks.append(fire)
+
+    def call_at(self, t: float, c: int, callback: Callable[[simpy.Event], None]) -> None:
+        """Call ``callback(event)`` at time ``t`` with ``event.value == c`` (one SimPy event)."""
+        self.env.timeout(t - self.env.now, c).callbacks.append(callback)
+
+    def _fire_connect(self, event: simpy.Event) -> None:
+        self.connect(event.value)
