@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from simulator.engine.connections.persistent import Framing, PersistentConnections
 
 if TYPE_CHECKING:
-    from simulator.config import WorkloadSection
+    from simulator.config import ExperimentConfig, WorkloadSection
     from simulator.engine.simulation import Simulation
 
 
@@ -60,6 +60,15 @@ class Mechanism:
         """
         return 0.0
 
+    @classmethod
+    def holds_connection(cls, config: ExperimentConfig) -> bool:
+        """Whether every client keeps a connection (a slot of ``max_connections``) open all along.
+
+        Lets ``sim plan`` start its node search at ``clients / max_connections``
+        without simulating; default False (assume nothing).
+        """
+        return False
+
     def __init__(self, sim: Simulation):
         self.sim = sim
 
@@ -87,6 +96,10 @@ class PersistentMechanism(Mechanism):
     """
 
     bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
+
+    @classmethod
+    def holds_connection(cls, config: ExperimentConfig) -> bool:
+        return True  # one stream per client, open all along
 
     def __init__(self, sim: Simulation):
         super().__init__(sim)

@@ -47,7 +47,7 @@ import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.base import Mechanism
-from simulator.config import Seconds
+from simulator.config import ExperimentConfig, Seconds
 from simulator.engine.connections import Lifecycle
 from simulator.engine.node import ServerNode
 from simulator.engine.simulation import Simulation
@@ -78,6 +78,13 @@ class LongPolling(Lifecycle, Mechanism):
     def events_per_client_second(params: LongPollingParams, workload) -> float:
         """About one SimPy event per request: one per notification or per expired hold."""
         return workload.rate + 1.0 / params.hold
+
+    @classmethod
+    def holds_connection(cls, config: ExperimentConfig) -> bool:
+        """A kept-alive connection outlives the gap between polls and no idle cut ends a hold."""
+        p, idle = config.mechanism.params, config.cluster.idle_timeout
+        reuse = cls.reuse_window_of(config)
+        return config.http.keep_alive and p.rerequest_delay < reuse and (idle == 0 or idle > p.hold)
 
     def __init__(self, sim: Simulation):
         super().__init__(sim)

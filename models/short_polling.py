@@ -23,7 +23,7 @@ import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.base import Mechanism
-from simulator.config import PositiveSecondsDist
+from simulator.config import ExperimentConfig, PositiveSecondsDist
 from simulator.config.distributions import Distribution
 from simulator.engine.connections import Lifecycle
 from simulator.engine.simulation import Simulation
@@ -54,6 +54,12 @@ class ShortPolling(Lifecycle, Mechanism):
     def events_per_client_second(params: ShortPollingParams, workload) -> float:
         """Two SimPy events per poll (for the up-front size check)."""
         return 2.0 / max(params.interval.mean, 1e-12)
+
+    @classmethod
+    def holds_connection(cls, config: ExperimentConfig) -> bool:
+        """A kept-alive connection outlives every gap between polls."""
+        interval = config.mechanism.params.interval
+        return config.http.keep_alive and interval.is_constant and interval.mean < cls.reuse_window_of(config)
 
     def __init__(self, sim: Simulation):
         super().__init__(sim)

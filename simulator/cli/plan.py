@@ -23,7 +23,7 @@ import tomli_w
 from rich.console import Console
 
 from simulator.cli.common import err_console
-from simulator.config import ConfigError, registry
+from simulator.config import DEFAULT_KIND, ConfigError, registry
 from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import format_metric, format_value
 from simulator.output.tables import Column, print_table
@@ -86,7 +86,7 @@ def plan_command(config, clients, slos, mechanisms, tunes, allow_loss, overrides
     data = plan_data(config, list(overrides))
     kinds = registry.kinds()
     if mechanisms is None:
-        chosen = [(data.get("mechanism") or {}).get("kind", "short_polling")]
+        chosen = [(data.get("mechanism") or {}).get("kind", DEFAULT_KIND)]
     elif mechanisms.strip() == "all":
         chosen = kinds
     else:

@@ -14,6 +14,7 @@ from simulator.config.load import (
     validate_dotted_key,
 )
 from simulator.config.sections import (
+    DEFAULT_KIND,
     FAILURE_KEYS,
     BackoffSection,
     BitsPerSecond,
@@ -39,7 +40,7 @@ from simulator.config.sections import (
 )
 
 __all__ = [
-    "FAILURE_KEYS", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
+    "DEFAULT_KIND", "FAILURE_KEYS", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
     "ConfigError", "CostSection", "Count", "ExperimentConfig", "ExperimentSection", "FailureSpec",
     "Flag", "HttpSection", "MechanismSection", "NetworkSection", "Number", "PositiveSecondsDist",
     "Seconds", "SecondsDist", "ServerSection", "SweepSection", "WorkloadSection", "load_config",

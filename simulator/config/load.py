@@ -36,7 +36,7 @@ from simulator.config.keys import (
     set_dotted,
     submodel,
 )
-from simulator.config.sections import FAILURE_KEYS, ExperimentConfig
+from simulator.config.sections import DEFAULT_KIND, FAILURE_KEYS, ExperimentConfig
 from simulator.config.units import format_duration
 
 #: Bounds on the per-window series (one float per window, per node for CPU).
@@ -101,7 +101,7 @@ def load_config(
     """
     source = str(path) if path is not None else "<defaults>"
     data: dict[str, Any] = read_toml(path) if path is not None else {}
-    file_kind = data.get("mechanism", {}).get("kind", "short_polling") if isinstance(data.get("mechanism"), dict) else None
+    file_kind = data.get("mechanism", {}).get("kind", DEFAULT_KIND) if isinstance(data.get("mechanism"), dict) else None
     if isinstance(overrides, dict):
         items = list(overrides.items())
     else:
@@ -120,10 +120,10 @@ def load_config(
             raise ConfigError(f"error: --set: {exc}") from None
     notes = []
     mechanism = data.get("mechanism")
-    if isinstance(mechanism, dict) and mechanism.get("kind", "short_polling") != file_kind:
+    if isinstance(mechanism, dict) and mechanism.get("kind", DEFAULT_KIND) != file_kind:
         # the file's settings of its own kind do not apply to the kind --set chose
         given = {k.split(".")[1] for k, _ in items if k.startswith("mechanism.")}
-        notes = set_aside_other_kinds(mechanism, mechanism.get("kind", "short_polling"), given)
+        notes = set_aside_other_kinds(mechanism, mechanism.get("kind", DEFAULT_KIND), given)
     config = validate_config(data, source, [k for k, _ in items])
     for note in notes:
         print(f"note: {source}: {note}", file=sys.stderr)
@@ -170,8 +170,8 @@ def check(data: Any) -> tuple[ExperimentConfig | None, list[Problem]]:
         problems += _pydantic_problems(exc, ExperimentConfig, ())
     params = None
     mech = data.get("mechanism", {})
-    if isinstance(mech, dict) and isinstance(mech.get("kind", "short_polling"), str):
-        kind = mech.get("kind", "short_polling")
+    if isinstance(mech, dict) and isinstance(mech.get("kind", DEFAULT_KIND), str):
+        kind = mech.get("kind", DEFAULT_KIND)
         why = kind_problem(kind)
         if why:
             problems.append(("mechanism.kind", why))

@@ -42,7 +42,7 @@ from simulator.config.units import (
 )
 
 __all__ = [
-    "BitsPerSecond", "Bytes", "ConfigError", "Count", "ExperimentConfig", "Flag", "Number",
+    "DEFAULT_KIND", "BitsPerSecond", "Bytes", "ConfigError", "Count", "ExperimentConfig", "Flag", "Number",
     "PositiveSecondsDist", "Seconds", "SecondsDist",
 ]
 
@@ -113,6 +113,10 @@ def _s(text: str) -> float:
     return parse_duration(text)
 
 
+#: The documented default of ``mechanism.kind`` (a config without one polls).
+DEFAULT_KIND = "short_polling"
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=False)
 
@@ -160,7 +164,7 @@ class MechanismSection(Section):
     """``kind`` and ``backoff`` are common; the other keys belong to the kind's model."""
 
     model_config = ConfigDict(extra="allow")
-    kind: str = Field("short_polling", description="Which mechanism: a kind registered in `models/` (see `sim mechanisms`).")
+    kind: str = Field(DEFAULT_KIND, description="Which mechanism: a kind registered in `models/` (see `sim mechanisms`).")
     backoff: BackoffSection = Field(BackoffSection(), description="Reconnect and webhook retry delays.")
     params: Any = Field(None, exclude=True)
 

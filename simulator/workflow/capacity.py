@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config import (
+    DEFAULT_KIND,
     ConfigError,
     ExperimentConfig,
     load_config,
@@ -172,28 +173,13 @@ def failures(metrics: dict[str, float], slos: list[Slo], allow_loss: bool = Fals
 # Limits computable without simulating
 
 
-def holds_connection(config: ExperimentConfig) -> bool:
-    """Whether every client keeps a connection (a slot of ``max_connections``) open all along."""
-    kind = config.mechanism.kind
-    params = config.mechanism.params
-    http, idle = config.http, config.cluster.idle_timeout
-    reuse = min(http.keep_alive_timeout, idle) if idle > 0 else http.keep_alive_timeout
-    if kind in ("sse", "websocket"):
-        return True
-    if kind == "long_polling":
-        return http.keep_alive and params.rerequest_delay < reuse and (idle == 0 or idle > params.hold)
-    if kind == "short_polling":  # a kept-alive connection outlives every gap between polls
-        return http.keep_alive and params.interval.is_constant and params.interval.mean < reuse
-    return False  # webhooks connect out; unknown kinds: assume nothing
-
-
 def node_floor(config: ExperimentConfig, slos: list[Slo], allow_loss: bool) -> tuple[int, str | None]:
     """A first guess of the fewest nodes: what connection slots and per-node memory need.
 
     ``(nodes, constraint)``.  Only a guess (the search simulates one node fewer
     too), so it may be rough where connections come and go.
     """
-    if not holds_connection(config):
+    if not registry.get(config.mechanism.kind).holds_connection(config):
         return 1, None
     clients, server = config.clients.count, config.server
     floor, why = 1, None
@@ -492,7 +478,7 @@ class Planner:
 
     def __post_init__(self) -> None:
         check_tune(self.tune, self.mechanisms)
-        first = self.mechanisms[0] if self.mechanisms else "short_polling"
+        first = self.mechanisms[0] if self.mechanisms else DEFAULT_KIND
         self.seed = int(validate_config(mechanism_data(self.data, first), self.source).experiment.seed)
         self.candidates: dict[tuple[str, int], list[Candidate]] = {}
         self.row_notes: dict[tuple[str, int], list[str]] = {}
@@ -716,7 +702,7 @@ def plan(
         data.pop("sweep", None)
     else:
         data = plan_data(config)
-    kinds = mechanisms or [(data.get("mechanism") or {}).get("kind", "short_polling")]
+    kinds = mechanisms or [(data.get("mechanism") or {}).get("kind", DEFAULT_KIND)]
     planner = Planner(data, list(clients), list(slos), list(kinds), max_nodes, parse_tune(tune), allow_loss)
     return planner.run(workers, scheduler)
 

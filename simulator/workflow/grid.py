@@ -40,6 +40,7 @@ import numpy as np
 
 from simulator import config as config_module
 from simulator.config import (
+    DEFAULT_KIND,
     ConfigError,
     ExperimentConfig,
     SweepSection,
@@ -258,7 +259,7 @@ def make_plan(
         data, source = {}, "<defaults>"
     else:
         data, source = read_toml(config), str(config)
-    file_kind = (data.get("mechanism") or {}).get("kind", "short_polling")
+    file_kind = (data.get("mechanism") or {}).get("kind", DEFAULT_KIND)
     file_sweep = data.pop("sweep", {})
     sweep_section = _validate_sweep(file_sweep, source)
     single = dict(overrides) if isinstance(overrides, dict) else merge_axes({}, [f"{o}" for o in overrides or []])[1]
@@ -374,7 +375,7 @@ def _fit_mechanism(point_data: dict[str, Any]) -> None:
     """Set aside the ``[mechanism]`` parameters of other kinds than the point's."""
 
     mech = point_data.get("mechanism") or {}
-    set_aside_other_kinds(mech, mech.get("kind", "short_polling") if isinstance(mech, dict) else None)
+    set_aside_other_kinds(mech, mech.get("kind", DEFAULT_KIND) if isinstance(mech, dict) else None)
 
 
 # ---------------------------------------------------------------------------

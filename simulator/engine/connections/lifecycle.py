@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from simulator.config import ExperimentConfig
 from simulator.engine.node import ServerNode
 from simulator.engine.simulation import Simulation
 
@@ -42,11 +43,15 @@ class Lifecycle:
         self.attempt = np.zeros(n, dtype=np.int64)  # consecutive failures (backoff attempt number)
         self.prev_delay = np.zeros(n)  # last backoff delay (decorrelated jitter)
         self.reconnecting = np.zeros(n, dtype=bool)  # the next attempt follows a failure
-        http, idle = sim.http, sim.config.cluster.idle_timeout
-        # how long an idle kept-alive connection stays usable (the balancer may cut it sooner)
-        self.reuse_window = min(http.keep_alive_timeout, idle) if idle > 0 else http.keep_alive_timeout
+        self.reuse_window = self.reuse_window_of(sim.config)
         for node in self.nodes:
             node.crash_listeners.append(self.on_crash)
+
+    @staticmethod
+    def reuse_window_of(config: ExperimentConfig) -> float:
+        """How long an idle kept-alive connection stays usable (the balancer may cut it sooner)."""
+        keep, idle = config.http.keep_alive_timeout, config.cluster.idle_timeout
+        return min(keep, idle) if idle > 0 else keep
 
     # -- hooks ----------------------------------------------------------------------
     def connect(self, c: int) -> None:
