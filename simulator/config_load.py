@@ -46,6 +46,11 @@ DESIGN_PARAMS = {
     "websocket": ("heartbeat", "resume"),
     "webhook": ("timeout", "max_attempts", "receiver_workers", "receiver_cost"),
 }
+#: Largest config file read: configs are a few KiB; this keeps `sim run /dev/zero` from
+#: reading until memory runs out.
+MAX_CONFIG_BYTES = 2**20
+#: Deepest nesting of arrays/tables accepted (a real config uses 5: sweep.grid axis of tables).
+MAX_NESTING = 20
 #: Bounds on the per-window series (one float per window, per node for CPU).
 MAX_WINDOWS = 1_000_000
 MAX_NODE_WINDOWS = 20_000_000
@@ -68,11 +73,40 @@ def features(kind: str) -> set[str]:
 # Reading and overriding
 
 
+def nesting_problem(data: Any, limit: int = MAX_NESTING) -> str | None:
+    """The key path of a value nested deeper than ``limit`` arrays/tables, or None.
+
+    Iterative, so the check itself cannot overflow the stack the way a recursive
+    walk (deepcopy, pydantic, repr) of a 1,000-level value does.
+    """
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            children = [(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            children = [(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(node)]
+        else:
+            continue
+        if depth >= limit:
+            return path or "(top)"
+        stack.extend((child, depth + 1, where) for child, where in children)
+    return None
+
+
+def _nesting_error(where: str, path: str) -> ConfigError:
+    return ConfigError(f"error: {where}: {path}: nested more than {MAX_NESTING} levels of arrays or tables")
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file, turning every failure into a one-line ConfigError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:  # bounded: /dev/zero or a huge file is refused, not read whole
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"error: {p}: larger than {MAX_CONFIG_BYTES // 2**20} MiB: not an experiment config")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"error: {p}: no such file") from None
     except IsADirectoryError:
@@ -82,7 +116,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"error: {p}: cannot read: {exc.strerror}") from None
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per level: a deep document overflows the stack
+        raise ConfigError(f"error: {p}: nested more than {MAX_NESTING} levels of arrays or tables") from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         at = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)
@@ -93,14 +129,24 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             where = "end of file" if "end of document" in msg else "?"
             msg = re.sub(r"\s*\(at end of document\)", "", msg)
         raise ConfigError(f"error: {p}: {where}: invalid TOML: {msg}") from None
+    deep = nesting_problem(data)
+    if deep is not None:
+        raise _nesting_error(str(p), deep)
+    return data
 
 
-def parse_override_value(text: str) -> Any:
+def parse_override_value(text: str, key: str | None = None) -> Any:
     """A ``--set`` value: a TOML value if it parses as one, else the bare string."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
+    except RecursionError:
+        value = None
     except tomllib.TOMLDecodeError:
         return text
+    if value is None or nesting_problem(value) is not None:
+        shown = repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+        raise _nesting_error("--set", key or shown)
+    return value
 
 
 def load_config(
@@ -124,7 +170,7 @@ def load_config(
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"error: --set {item!r}: expected KEY=VALUE, e.g. network.latency=80ms")
-            items.append((key.strip(), parse_override_value(value.strip())))
+            items.append((key.strip(), parse_override_value(value.strip(), key.strip())))
     for key, value in items:
         if key.split(".")[0] != "mechanism":  # mechanism keys are checked against the kind
             validate_dotted_key(key)
@@ -167,6 +213,9 @@ def check(data: Any) -> tuple[ExperimentConfig | None, list[Problem]]:
     """The config and every problem found in raw data (the config is None if any)."""
     if not isinstance(data, dict):
         return None, [("(top)", "a config is a TOML table of sections")]
+    deep = nesting_problem(data)
+    if deep is not None:  # data from the Python API: the walks below would overflow the stack
+        return None, [(deep, f"nested more than {MAX_NESTING} levels of arrays or tables")]
     problems: list[Problem] = []
     config = None
     try:
