@@ -23,6 +23,13 @@ VERSION = "0.1.0"
 #: Rough bytes per client of model state (Python process, arrays, links), for refusing
 #: configs too large for the machine before they start swapping.
 BYTES_PER_CLIENT = 2_500
+#: Bytes per delivery held between its publish and its reader (a publish time in a feed's
+#: list; measured ~46 B with short polling); a mechanism may declare its own.
+BYTES_PER_HELD_DELIVERY = 100
+#: Bytes per worker slot of a node (a heap entry, a float once used) and per node-window
+#: of the CPU series.
+BYTES_PER_WORKER = 32
+BYTES_PER_NODE_WINDOW = 32
 
 
 @dataclass
@@ -36,20 +43,65 @@ class Result:
     latency_cdf: tuple[np.ndarray, np.ndarray] = field(repr=False)
 
 
-def estimate_memory_bytes(config: ExperimentConfig) -> float:
-    """A coarse upper estimate of the memory a run needs (bytes).
+def held_seconds(config: ExperimentConfig) -> float:
+    """How long a notification may wait for its reader (seconds, within [1 s, the run]).
+
+    A poller reads every ``interval``; any other client reads at once while
+    connected and, disconnected, after a reconnect delay of at most ``backoff.max``.
+    """
+    e = config.experiment
+    interval = getattr(config.mechanism.params, "interval", None)
+    wait = getattr(interval, "mean", interval) if interval is not None else config.mechanism.backoff.max
+    return min(max(float(wait), 1.0), e.warmup + e.duration)
+
+
+def memory_breakdown(config: ExperimentConfig) -> dict[str, float]:
+    """A coarse upper estimate of the memory a run needs (bytes), by the key that drives it.
 
     A mechanism may declare ``bytes_per_client`` (array-based push mechanisms need far
-    less than one SimPy process per client); the default covers a client process.
+    less than one SimPy process per client; the default covers a client process) and
+    ``bytes_per_held_delivery``.
     """
-    per_client = getattr(registry.get(config.mechanism.kind), "bytes_per_client", BYTES_PER_CLIENT)
-    return 200e6 + per_client * config.clients.count
+    cls = registry.get(config.mechanism.kind)
+    e, s = config.experiment, config.server
+    clients = config.clients.count
+    per_client = getattr(cls, "bytes_per_client", BYTES_PER_CLIENT)
+    per_held = getattr(cls, "bytes_per_held_delivery", BYTES_PER_HELD_DELIVERY)
+    windows = math.ceil((e.warmup + e.duration) / e.sample_every)
+    return {
+        "clients.count": 200e6 + per_client * clients,
+        # every client is owed `rate` notifications per second, whatever the pattern
+        "workload.rate": per_held * clients * config.workload.rate * held_seconds(config),
+        "server.workers": BYTES_PER_WORKER * s.workers * s.nodes,
+        "experiment.sample_every": BYTES_PER_NODE_WINDOW * windows * s.nodes,
+    }
+
+
+def estimate_memory_bytes(config: ExperimentConfig) -> float:
+    """A coarse upper estimate of the memory a run needs (bytes); see :func:`memory_breakdown`."""
+    return sum(memory_breakdown(config).values())
 
 
 #: SimPy events per wall-second the engine sustains (measured: 200k-300k on 2 cores), and
 #: the longest run (wall seconds) accepted without question.
 EVENTS_PER_SECOND = 200_000
 MAX_WALL_SECONDS = 24 * 3600
+#: The balancer's idle sweeper of persistent connections wakes at least every
+#: ``idle_timeout / SWEEPS_PER_IDLE_TIMEOUT`` (simulator/persistent.py).
+SWEEPS_PER_IDLE_TIMEOUT = 50
+
+
+def idle_sweeps_per_second(config: ExperimentConfig) -> float:
+    """Most wake-ups per simulated second of the idle sweeper (0 when there is none).
+
+    Only persistent connections (kinds with a ``heartbeat``) run it, and only when
+    the heartbeat does not keep them from going idle first.
+    """
+    idle = config.cluster.idle_timeout
+    heartbeat = getattr(config.mechanism.params, "heartbeat", None)
+    if idle <= 0 or heartbeat is None or 0 < heartbeat <= idle:
+        return 0.0
+    return SWEEPS_PER_IDLE_TIMEOUT / idle
 
 
 def estimate_events(config: ExperimentConfig) -> float:
@@ -57,7 +109,7 @@ def estimate_events(config: ExperimentConfig) -> float:
 
     A mechanism may declare ``events_per_client_second(params, workload)`` (a poll is
     two events, a webhook attempt one); fan-out to open connections is array work and
-    counts one event per publish.
+    counts one event per publish; the idle sweeper counts its wake-ups (an upper bound).
     """
     cls = registry.get(config.mechanism.kind)
     e = config.experiment
@@ -66,7 +118,8 @@ def estimate_events(config: ExperimentConfig) -> float:
     feeds = {"per_client": config.clients.count, "broadcast": 1}.get(w.pattern, w.topics)
     per_client = getattr(cls, "events_per_client_second", None)
     client_rate = per_client(config.mechanism.params, w) if per_client else 0.0
-    return span * (config.clients.count * client_rate + feeds * w.rate) + config.clients.count
+    sweeps = idle_sweeps_per_second(config)
+    return span * (config.clients.count * client_rate + feeds * w.rate + sweeps) + config.clients.count
 
 
 def check_fits(config: ExperimentConfig, source: str = "config") -> None:
@@ -74,10 +127,17 @@ def check_fits(config: ExperimentConfig, source: str = "config") -> None:
     events = estimate_events(config)
     hours = events / EVENTS_PER_SECOND / 3600
     if hours * 3600 > MAX_WALL_SECONDS:
+        span = config.experiment.warmup + config.experiment.duration
+        sweeps = idle_sweeps_per_second(config) * span
+        if sweeps > events / 2:
+            key = "cluster.idle_timeout"
+            why = (f"the idle sweeper alone wakes up to {sweeps:.2g} times (every idle_timeout/"
+                   f"{SWEEPS_PER_IDLE_TIMEOUT}); use a longer idle_timeout, or 0 for none")
+        else:
+            key, why = "experiment.duration", "shorten the run, use fewer clients or a longer interval"
         raise ConfigError(
-            f"error: {source}: experiment.duration: about {events:.2g} SimPy events,"
-            f" ~{hours:,.0f} hours at {EVENTS_PER_SECOND:,} events/s; shorten the run,"
-            " use fewer clients or a longer interval"
+            f"error: {source}: {key}: about {events:.2g} SimPy events,"
+            f" ~{hours:,.0f} hours at {EVENTS_PER_SECOND:,} events/s; {why}"
         )
     try:
         import psutil
@@ -85,12 +145,27 @@ def check_fits(config: ExperimentConfig, source: str = "config") -> None:
         available = psutil.virtual_memory().available
     except Exception:  # psutil missing or unreadable: do not guess
         return
-    need = estimate_memory_bytes(config)
+    parts = memory_breakdown(config)
+    need = sum(parts.values())
     if need > available:
+        key = max(parts, key=parts.__getitem__)
         raise ConfigError(
-            f"error: {source}: clients.count: {config.clients.count} clients need about"
-            f" {need / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available"
+            f"error: {source}: {key}: {_memory_reason(config, key)} need about"
+            f" {parts[key] / 2**30:.1f} GiB (the whole run {need / 2**30:.1f} GiB),"
+            f" more than the {available / 2**30:.1f} GiB available"
         )
+
+
+def _memory_reason(config: ExperimentConfig, key: str) -> str:
+    s = config.server
+    if key == "workload.rate":
+        return (f"{config.workload.rate:g} notifications/s to each of {config.clients.count:,} clients,"
+                f" held up to {held_seconds(config):g} s before they are read,")
+    if key == "server.workers":
+        return f"{s.workers:,} workers on each of {s.nodes:,} nodes"
+    if key == "experiment.sample_every":
+        return f"the CPU series of {s.nodes:,} nodes, one value per sample_every window,"
+    return f"{config.clients.count:,} clients"
 
 
 def run(
