@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from simulator.atomic import write_atomic  # noqa: E402
-
-
-def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
-    """A CSV of numbers as ``{column: array}`` (empty cells become NaN)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    header, body = rows[0], rows[1:]
-    cols = {name: [] for name in header}
-    for row in body:
-        for name, cell in zip(header, row, strict=True):
-            cols[name].append(float(cell) if cell != "" else np.nan)
-    return {k: np.asarray(v) for k, v in cols.items()}
 
 
 def save_figure(fig, path: Path) -> None:
@@ -37,23 +22,25 @@ def save_figure(fig, path: Path) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def _title(run_dir: Path) -> str:
-    try:
-        config = json.loads((run_dir / "summary.json").read_text())["config"]
-        return (
-            f"{config['experiment']['name']}: {config['mechanism']['kind']},"
-            f" {config['clients']['count']:,} clients"
-        )
-    except (OSError, KeyError, ValueError):
-        return run_dir.name
+def _title(config: dict) -> str:
+    return f"{config['experiment']['name']}: {config['mechanism']['kind']}, {config['clients']['count']:,} clients"
 
 
 def run_figures(run_dir: str | Path, fmt: str = "png") -> list[Path]:
     """Draw ``latency_cdf.FMT`` and ``timeseries.FMT`` in ``run_dir``; their paths."""
+    from simulator.results import (
+        LATENCY_CDF_COLUMNS,
+        TIMESERIES_COLUMNS,
+        read_csv_columns,
+        read_summary,
+    )
+
     run_dir = Path(run_dir)
-    title = _title(run_dir)
+    # every file is read and checked before anything is drawn: a bad one leaves no figure behind
+    title = _title(read_summary(run_dir / "summary.json")["config"])
+    cdf = read_csv_columns(run_dir / "latency_cdf.csv", LATENCY_CDF_COLUMNS)
+    ts = read_csv_columns(run_dir / "timeseries.csv", TIMESERIES_COLUMNS)
     made = []
-    cdf = read_csv_columns(run_dir / "latency_cdf.csv")
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     if len(cdf["latency_seconds"]):
         ax.step(cdf["latency_seconds"], cdf["cumulative_fraction"], where="post")
@@ -67,7 +54,6 @@ def run_figures(run_dir: str | Path, fmt: str = "png") -> list[Path]:
     save_figure(fig, path)
     made.append(path)
 
-    ts = read_csv_columns(run_dir / "timeseries.csv")
     panels = [
         ("open_connections", "open connections", 1.0),
         ("requests_per_second", "requests / s", 1.0),

@@ -104,7 +104,9 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
 
 
 def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    from simulator.results import read_summary
+
+    summary = read_summary(folder / "summary.json")
     config, metrics, run = summary["config"], summary["metrics"], summary.get("run", {})
     exp = config.get("experiment", {})
     blocks = [Block("h1", f"Run: {exp.get('name', folder.name)}")]
