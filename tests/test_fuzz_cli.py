@@ -90,7 +90,7 @@ def configs(draw) -> dict:
     return data
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(configs())
 def test_sim_run_exits_0_or_2_never_a_traceback(tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("fuzz")
