@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from simulator.engine.connections.persistent import Framing, PersistentConnections
+from simulator.engine.connections.persistent import (
+    SWEEPS_PER_IDLE_TIMEOUT,
+    Framing,
+    PersistentConnections,
+)
 
 if TYPE_CHECKING:
     from simulator.config import ExperimentConfig, WorkloadSection
@@ -51,6 +55,9 @@ class Mechanism:
     client_kinds: ClassVar[frozenset[str]] = frozenset({"browser", "mobile", "backend"})
     #: Memory per client for the up-front size check (a SimPy process and its state).
     bytes_per_client: ClassVar[int] = 2_500
+    #: Memory per notification held between its publish and its reader (a publish time in a
+    #: feed's list; measured ~46 B with short polling), for the up-front size check.
+    bytes_per_held_delivery: ClassVar[int] = 100
 
     @classmethod
     def events_per_client_second(cls, params: Any, workload: WorkloadSection) -> float:
@@ -68,6 +75,20 @@ class Mechanism:
         without simulating; default False (assume nothing).
         """
         return False
+
+    @classmethod
+    def read_delay(cls, config: ExperimentConfig) -> float:
+        """Longest a notification waits for its reader (seconds), for the up-front memory check.
+
+        Default: a connected client reads at once, a disconnected one after at most
+        ``backoff.max``.
+        """
+        return config.mechanism.backoff.max
+
+    @classmethod
+    def idle_sweeps_per_second(cls, config: ExperimentConfig) -> float:
+        """Most wake-ups per simulated second of an idle-connection sweeper; default none."""
+        return 0.0
 
     def __init__(self, sim: Simulation):
         self.sim = sim
@@ -100,6 +121,14 @@ class PersistentMechanism(Mechanism):
     @classmethod
     def holds_connection(cls, config: ExperimentConfig) -> bool:
         return True  # one stream per client, open all along
+
+    @classmethod
+    def idle_sweeps_per_second(cls, config: ExperimentConfig) -> float:
+        """The balancer's idle sweeper runs when heartbeats do not keep streams from idling."""
+        idle, heartbeat = config.cluster.idle_timeout, config.mechanism.params.heartbeat
+        if idle <= 0 or 0 < heartbeat <= idle:
+            return 0.0
+        return SWEEPS_PER_IDLE_TIMEOUT / idle
 
     def __init__(self, sim: Simulation):
         super().__init__(sim)

@@ -61,6 +61,10 @@ class ShortPolling(Lifecycle, Mechanism):
         interval = config.mechanism.params.interval
         return config.http.keep_alive and interval.is_constant and interval.mean < cls.reuse_window_of(config)
 
+    @classmethod
+    def read_delay(cls, config: ExperimentConfig) -> float:
+        return config.mechanism.params.interval.mean  # a poll reads what is pending
+
     def __init__(self, sim: Simulation):
         super().__init__(sim)
         p = sim.params

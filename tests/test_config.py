@@ -136,7 +136,7 @@ BAD = [
     ("[network]\nlatency = {dist = \"gamma\", mean = \"1ms\"}\n", "network.latency: dist must be one of"),
     ("[network]\nlatency = {dist = \"exponential\"}\n", "network.latency: an exponential distribution takes mean: missing 'mean'"),
     ("[network]\nlatency = {dist = \"uniform\", low = \"3ms\", high = \"1ms\"}\n", "network.latency: uniform needs low <= high"),
-    ("[http]\ntls = 1.4\n", "http.tls: must be 'none', '1.2' or '1.3', got '1.4'"),
+    ("[http]\ntls = 1.4\n", "http.tls: must be 'none', '1.2' or '1.3', got 1.4"),
     ("[http]\nkeep_alive = \"yes\"\n", "http.keep_alive: must be true or false, got 'yes'"),
     ("[server]\nnodes = 0\n", "server.nodes: must be >= 1, got 0"),
     ("[server]\nworkers = 1e9\n", "server.workers: must be <= 100000"),

@@ -143,6 +143,9 @@ def parse_distribution(value: Any) -> Distribution:
             params.append(parse_duration(value[key]))
         except ValueError as exc:
             raise ValueError(f"{key}: {exc}") from None
+        if key == "median" and params[-1] <= 0:
+            # log(0) is undefined: a lognormal of median 0 is not a distribution
+            raise ValueError(f"median: must be > 0 (for a delay of 0, write \"0s\"), got {value['median']!r}")
     if kind == "uniform" and params[1] < params[0]:
         raise ValueError(
             f"uniform needs low <= high, got low={value['low']!r}, high={value['high']!r}"

@@ -39,6 +39,14 @@ from simulator.config.keys import (
 from simulator.config.sections import DEFAULT_KIND, FAILURE_KEYS, ExperimentConfig
 from simulator.config.units import format_duration
 
+#: Largest config file read: configs are a few KiB; this keeps `sim run /dev/zero` from
+#: reading until memory runs out.
+MAX_CONFIG_BYTES = 2**20
+#: Deepest nesting of arrays/tables accepted (a real config uses 5: sweep.grid axis of tables).
+MAX_NESTING = 20
+#: Largest sweep accepted (points, and points x replications): the plan is built up front.
+MAX_SWEEP_POINTS = 10_000
+MAX_SWEEP_RUNS = 100_000
 #: Bounds on the per-window series (one float per window, per node for CPU).
 MAX_WINDOWS = 1_000_000
 MAX_NODE_WINDOWS = 20_000_000
@@ -53,11 +61,40 @@ def features(kind: str) -> set[str]:
 # Reading and overriding
 
 
+def nesting_problem(data: Any, limit: int = MAX_NESTING) -> str | None:
+    """The key path of a value nested deeper than ``limit`` arrays/tables, or None.
+
+    Iterative, so the check itself cannot overflow the stack the way a recursive
+    walk (deepcopy, pydantic, repr) of a 1,000-level value does.
+    """
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            children = [(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            children = [(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(node)]
+        else:
+            continue
+        if depth >= limit:
+            return path or "(top)"
+        stack.extend((child, depth + 1, where) for child, where in children)
+    return None
+
+
+def _nesting_error(where: str, path: str) -> ConfigError:
+    return ConfigError(f"error: {where}: {path}: nested more than {MAX_NESTING} levels of arrays or tables")
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file, turning every failure into a one-line ConfigError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:  # bounded: /dev/zero or a huge file is refused, not read whole
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"error: {p}: larger than {MAX_CONFIG_BYTES // 2**20} MiB: not an experiment config")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"error: {p}: no such file") from None
     except IsADirectoryError:
@@ -67,7 +104,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"error: {p}: cannot read: {exc.strerror}") from None
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per level: a deep document overflows the stack
+        raise ConfigError(f"error: {p}: nested more than {MAX_NESTING} levels of arrays or tables") from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         at = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)
@@ -78,14 +117,24 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             where = "end of file" if "end of document" in msg else "?"
             msg = re.sub(r"\s*\(at end of document\)", "", msg)
         raise ConfigError(f"error: {p}: {where}: invalid TOML: {msg}") from None
+    deep = nesting_problem(data)
+    if deep is not None:
+        raise _nesting_error(str(p), deep)
+    return data
 
 
-def parse_override_value(text: str) -> Any:
+def parse_override_value(text: str, key: str | None = None) -> Any:
     """A ``--set`` value: a TOML value if it parses as one, else the bare string."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
+    except RecursionError:
+        value = None
     except tomllib.TOMLDecodeError:
         return text
+    if value is None or nesting_problem(value) is not None:
+        shown = repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+        raise _nesting_error("--set", key or shown)
+    return value
 
 
 def load_config(
@@ -110,7 +159,7 @@ def load_config(
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"error: --set {item!r}: expected KEY=VALUE, e.g. network.latency=80ms")
-            items.append((key.strip(), parse_override_value(value.strip())))
+            items.append((key.strip(), parse_override_value(value.strip(), key.strip())))
     for key, value in items:
         if key.split(".")[0] != "mechanism":  # mechanism keys are checked against the kind
             validate_dotted_key(key)
@@ -162,6 +211,9 @@ def check(data: Any) -> tuple[ExperimentConfig | None, list[Problem]]:
     """The config and every problem found in raw data (the config is None if any)."""
     if not isinstance(data, dict):
         return None, [("(top)", "a config is a TOML table of sections")]
+    deep = nesting_problem(data)
+    if deep is not None:  # data from the Python API: the walks below would overflow the stack
+        return None, [(deep, f"nested more than {MAX_NESTING} levels of arrays or tables")]
     problems: list[Problem] = []
     config = None
     try:
@@ -313,6 +365,20 @@ def _cross_checks(config: ExperimentConfig) -> list[Problem]:
     if config.clients.connect_over > run_end:
         problems.append(("clients.connect_over", f"{format_duration(config.clients.connect_over)} is longer than the run ({format_duration(run_end)}): some clients would never start"))
     return problems
+
+
+def check_sweep_size(grid: dict[str, list[Any]], replications: int, source: str) -> None:
+    """Refuse a sweep too large to set up: every point is validated and written up front
+    (about 1 ms and 10 KiB each), so 100,000 points spend minutes before the first run."""
+    points = math.prod(len(values) for values in grid.values())
+    runs = points * replications
+    if points > MAX_SWEEP_POINTS or runs > MAX_SWEEP_RUNS:
+        sizes = " x ".join(f"{len(v)} {k}" for k, v in grid.items())
+        raise ConfigError(
+            f"error: {source}: sweep.grid: {points:,} points ({sizes}) x {replications} replications"
+            f" = {runs:,} runs; a sweep may have at most {MAX_SWEEP_POINTS:,} points and"
+            f" {MAX_SWEEP_RUNS:,} runs: split it, or use fewer values"
+        )
 
 
 def _sweep_checks(config: ExperimentConfig, data: dict[str, Any]) -> list[Problem]:

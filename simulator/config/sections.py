@@ -115,6 +115,8 @@ def _s(text: str) -> float:
 
 #: The documented default of ``mechanism.kind`` (a config without one polls).
 DEFAULT_KIND = "short_polling"
+#: Longest experiment.name (UTF-8 bytes): it is a folder name, and most file systems stop at 255.
+MAX_NAME_BYTES = 200
 
 
 class Section(BaseModel):
@@ -144,6 +146,11 @@ class ExperimentSection(Section):
         # The name becomes a folder name: refuse anything that would climb or nest.
         if not name.strip() or name in (".", "..") or "/" in name or "\\" in name:
             raise ValueError(f"must be a plain folder name (no '/' and not empty), got {name!r}")
+        control = next((ch for ch in name if ord(ch) < 32 or ord(ch) == 127), None)
+        if control is not None:
+            raise ValueError(f"must be a plain folder name: no control characters, got {control!r} in {name!r}")
+        if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+            raise ValueError(f"must be a folder name of at most {MAX_NAME_BYTES} bytes, got {len(name.encode('utf-8'))}")
         return name
 
 
@@ -193,8 +200,9 @@ class HttpSection(Section):
     @model_validator(mode="before")
     @classmethod
     def _tls_as_text(cls, data: Any) -> Any:
-        # TOML users write tls = 1.3 as often as tls = "1.3".
-        if isinstance(data, dict) and isinstance(data.get("tls"), float):
+        # TOML users write tls = 1.3 as often as tls = "1.3"; only those exact numbers
+        # (1.25 is no TLS version, and rounding it would run a config nobody wrote).
+        if isinstance(data, dict) and isinstance(data.get("tls"), float) and data["tls"] in (1.2, 1.3):
             data = {**data, "tls": f"{data['tls']:.1f}"}
         return data
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from simulator.config import ConfigError
+from simulator.config.load import all_keys
 from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import CATALOGUE, format_metric, label_of, table_metrics
-from simulator.output.sweep_figures import load_sweep, slug
+from simulator.output.readers import read_summary
+from simulator.output.run_figures import run_figures
+from simulator.output.sweep_figures import load_sweep, slug, sweep_figures
 
 
 @dataclass
@@ -37,8 +41,12 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
     data = load_sweep(folder)
     m = data.manifest
     counts = m.get("counts", {})
-    blocks = [Block("h1", f"Sweep: {data.name}")]
-    if m.get("description"):
+    # a swept name or description varies by point: the manifest holds the first point's
+    name = folder.name if "experiment.name" in data.axes else data.name
+    blocks = [Block("h1", f"Sweep: {name}")]
+    if "experiment.description" in data.axes:
+        blocks.append(Block("p", "The description differs between points: experiment.description is an axis of the grid."))
+    elif m.get("description"):
         blocks.append(Block("p", m["description"]))
     failed = counts.get("runs_failed", 0)
     blocks.append(Block("p", (
@@ -81,7 +89,8 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
 
 
 def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+
+    summary = read_summary(folder / "summary.json")
     config, metrics, run = summary["config"], summary["metrics"], summary.get("run", {})
     exp = config.get("experiment", {})
     blocks = [Block("h1", f"Run: {exp.get('name', folder.name)}")]
@@ -115,14 +124,12 @@ def _figures(folder: Path, fmt: str, sweep: bool, draw: bool = True) -> list[str
     if sweep:
         found = sorted((folder / "figures").glob(f"*.{fmt}"))
         if not found and draw:
-            from simulator.output.sweep_figures import sweep_figures
 
             found = sorted(sweep_figures(folder, fmt=fmt))
         found.sort(key=lambda p: (not p.name.startswith("overview"), p.name))
     else:
         found = [folder / f"{n}.{fmt}" for n in ("latency_cdf", "timeseries")]
         if draw and not all(p.exists() for p in found) and (folder / "timeseries.csv").exists():
-            from simulator.output.run_figures import run_figures
 
             run_figures(folder, fmt=fmt)
     return [p.relative_to(folder).as_posix() for p in found if p.exists()]
@@ -159,7 +166,6 @@ def _caption(path: str) -> str:
 def _unslug(text: str) -> str:
     """The config key a figure-file slug came from (``mechanism_receiver_workers`` ->
     ``mechanism.receiver_workers``); underscores read as dots when no key matches."""
-    from simulator.config.load import all_keys
 
     keys = {slug(k): k for k in all_keys()}
     return keys.get(text, text.replace("_", "."))
@@ -175,26 +181,53 @@ def _config_blocks(path: Path, title: str) -> list[Block]:
 # Rendering
 
 
+# Markdown's inline specials (and $ for GitHub's math); "_" only where it can open or
+# close emphasis, so metric keys such as cpu_utilization stay readable.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|~#$])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_MD_BLOCK_START = re.compile(r"^([-+=]|\d+[.)])")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def md_text(text: str, block_start: bool = False) -> str:
+    """Plain text (from a config: name, description, swept values) as Markdown that shows it
+    as it is: on one line, HTML and Markdown syntax escaped.  ``block_start``: the text opens
+    a paragraph, where ``- ``, ``1. `` or ``---`` would start a list or a rule."""
+    text = " ".join(_CONTROL.sub("\ufffd", str(text)).split())  # a newline must not start a heading
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    text = html.escape(text, quote=False)
+    if block_start:
+        text = _MD_BLOCK_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], text)
+    return text
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text`` (so it cannot close early)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def to_markdown(blocks: list[Block]) -> str:
+    """Markdown of the blocks; their text is plain text, escaped here (HTML escapes it too)."""
     out: list[str] = []
     for b in blocks:
         if b.kind == "h1":
-            out.append(f"# {b.text}")
+            out.append(f"# {md_text(b.text)}")
         elif b.kind == "h2":
-            out.append(f"## {b.text}")
+            out.append(f"## {md_text(b.text)}")
         elif b.kind == "p":
-            out.append(b.text)
+            out.append(md_text(b.text, block_start=True))
         elif b.kind == "table" and b.rows:
-            cells = [[c.replace("|", "\\|") for c in row] for row in b.rows]
+            cells = [[md_text(c) for c in row] for row in b.rows]
             out.append("| " + " | ".join(cells[0]) + " |")
             out.append("|" + "|".join("---" for _ in cells[0]) + "|")
             out.extend("| " + " | ".join(row) + " |" for row in cells[1:])
         elif b.kind == "image":
-            out.append(f"![{b.text}]({b.path})")
+            out.append(f"![{md_text(b.text)}]({b.path})")
         elif b.kind == "links" and b.rows:
-            out.extend(f"- [{label}]({target})" for label, target in b.rows)
+            out.extend(f"- [{md_text(label)}]({target})" for label, target in b.rows)
         elif b.kind == "code":
-            out.append("```toml\n" + b.text.rstrip() + "\n```")
+            fence = _fence(b.text)
+            out.append(f"{fence}toml\n" + b.text.rstrip() + f"\n{fence}")
         out.append("")
     return "\n".join(out)
 

@@ -23,6 +23,7 @@ import tomli_w
 from simulator.config import ConfigError
 from simulator.engine.runner import Result
 from simulator.output.atomic import WriteFailed, unwritable, write_atomic
+from simulator.output.run_figures import run_figures
 
 #: The files a run folder may hold that ``sim run`` (or ``sim report``) wrote.
 RUN_FILES = ("config.toml", "timeseries.csv", "latency_cdf.csv", "summary.json", "report.md", "report.html",
@@ -68,7 +69,6 @@ def write_run(result: Result, out: str | Path, figures: bool = True, fmt: str = 
         write_atomic(out / "latency_cdf.csv", timeseries_csv(cdf))
         write_atomic(out / "summary.json", json.dumps(summary_dict(result), indent=2, sort_keys=False) + "\n")
         if figures:
-            from simulator.output.run_figures import run_figures
 
             run_figures(out, fmt=fmt)
     except WriteFailed:

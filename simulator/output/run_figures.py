@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import json
+import io
 from pathlib import Path
 
 import matplotlib
@@ -12,36 +11,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from simulator.config import FailureSpec
+from simulator.config.units import parse_duration
 from simulator.output.atomic import write_atomic  # noqa: E402
-
-
-def read_csv_columns(path: Path) -> dict[str, np.ndarray]:
-    """A CSV of numbers as ``{column: array}`` (empty cells become NaN)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    header, body = rows[0], rows[1:]
-    cols = {name: [] for name in header}
-    for row in body:
-        for name, cell in zip(header, row, strict=True):
-            cols[name].append(float(cell) if cell != "" else np.nan)
-    return {k: np.asarray(v) for k, v in cols.items()}
+from simulator.output.readers import (  # noqa: E402
+    LATENCY_CDF_COLUMNS,
+    TIMESERIES_COLUMNS,
+    read_csv_columns,
+    read_summary,
+)
 
 
 def save_figure(fig, path: Path) -> None:
     """Save a figure atomically and close it."""
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format=path.suffix.lstrip("."), dpi=120, bbox_inches="tight")
     plt.close(fig)
     write_atomic(path, buf.getvalue())
-
-
-def _config(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "summary.json").read_text())["config"]
-    except (OSError, KeyError, ValueError):
-        return {}
 
 
 def _title(run_dir: Path, config: dict) -> str:
@@ -60,7 +46,6 @@ GAUGES = ("open_connections", "memory_bytes")
 
 def _window_ends(starts: np.ndarray, config: dict) -> np.ndarray:
     """Where each window ends: the next start, and the run's end for the last one."""
-    from simulator.config.units import parse_duration
 
     if not len(starts):
         return starts
@@ -80,8 +65,6 @@ def _per_window(ax, starts: np.ndarray, ends: np.ndarray, values: np.ndarray, **
 
 def _spans(config: dict) -> list[tuple[float, float, str, str]]:
     """``(start s, end s, label, colour)``: the warm-up, then each failure."""
-    from simulator.config import FailureSpec
-    from simulator.config.units import parse_duration
 
     spans = []
     try:
@@ -103,10 +86,12 @@ def _spans(config: dict) -> list[tuple[float, float, str, str]]:
 def run_figures(run_dir: str | Path, fmt: str = "png") -> list[Path]:
     """Draw ``latency_cdf.FMT`` and ``timeseries.FMT`` in ``run_dir``; their paths."""
     run_dir = Path(run_dir)
-    config = _config(run_dir)
+    # every file is read and checked before anything is drawn: a bad one leaves no figure behind
+    config = read_summary(run_dir / "summary.json")["config"]
     title = _title(run_dir, config)
+    cdf = read_csv_columns(run_dir / "latency_cdf.csv", LATENCY_CDF_COLUMNS)
+    ts = read_csv_columns(run_dir / "timeseries.csv", TIMESERIES_COLUMNS)
     made = []
-    cdf = read_csv_columns(run_dir / "latency_cdf.csv")
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     if len(cdf["latency_seconds"]):
         ax.step(cdf["latency_seconds"], cdf["cumulative_fraction"], where="post")
@@ -120,7 +105,6 @@ def run_figures(run_dir: str | Path, fmt: str = "png") -> list[Path]:
     save_figure(fig, path)
     made.append(path)
 
-    ts = read_csv_columns(run_dir / "timeseries.csv")
     panels = [
         ("open_connections", "open connections", 1.0),
         ("requests_per_second", "requests / s", 1.0),

@@ -50,7 +50,7 @@ from simulator.config import (
     set_dotted,
     validate_config,
 )
-from simulator.config.load import set_aside_other_kinds
+from simulator.config.load import check_sweep_size, set_aside_other_kinds
 from simulator.engine.runner import run
 
 #: Sections of the resolved config that define who is owed what when: they alone vary the seed.
@@ -278,6 +278,7 @@ def make_plan(
     n = replications if replications is not None else sweep_section.replications
     if n < 1:
         raise ConfigError(f"error: {source}: sweep.replications: must be >= 1, got {n}")
+    check_sweep_size(axes, n, source)
     # When a point's kind is not the file's (an axis or an override), the file's
     # parameters of other kinds are set aside rather than refused.
     kinds = axes.get("mechanism.kind")

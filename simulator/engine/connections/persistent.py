@@ -51,6 +51,9 @@ from simulator.engine.connections.fanout import CONNECTING, DOWN, LIVE, FanOut
 from simulator.engine.connections.sets import SubscriberSets
 from simulator.engine.simulation import Simulation
 
+#: The balancer's idle sweeper wakes at least every ``idle_timeout / SWEEPS_PER_IDLE_TIMEOUT``.
+SWEEPS_PER_IDLE_TIMEOUT = 50
+
 
 @dataclass(frozen=True)
 class Framing:
@@ -292,7 +295,7 @@ class PersistentConnections(Lifecycle, FanOut):
         sim = self.sim
         env = sim.env
         idle = self.idle_timeout
-        floor = idle / 50
+        floor = idle / SWEEPS_PER_IDLE_TIMEOUT
         while True:
             now = env.now
             live = np.nonzero(self.state == LIVE)[0]
