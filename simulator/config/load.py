@@ -32,6 +32,7 @@ from simulator.config.keys import (
     error_message,
     hint,
     loc_path,
+    read_text_file,
     resolve_key,
     set_dotted,
     submodel,
@@ -89,20 +90,7 @@ def _nesting_error(where: str, path: str) -> ConfigError:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file, turning every failure into a one-line ConfigError."""
     p = Path(path)
-    try:
-        with p.open("rb") as f:  # bounded: /dev/zero or a huge file is refused, not read whole
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"error: {p}: larger than {MAX_CONFIG_BYTES // 2**20} MiB: not an experiment config")
-        text = raw.decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"error: {p}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"error: {p}: is a directory, not a config file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"error: {p}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"error: {p}: cannot read: {exc.strerror}") from None
+    text = read_text_file(p, "config file", MAX_CONFIG_BYTES)
     try:
         data = tomllib.loads(text)
     except RecursionError:  # tomllib recurses once per level: a deep document overflows the stack

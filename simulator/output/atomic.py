@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 
@@ -50,3 +51,23 @@ def unwritable(out: str | Path, error: OSError, existed: bool) -> str:
     reason = "a file is in the way" if isinstance(error, FileExistsError) else error.strerror or str(error)
     what = "cannot write there" if existed else "cannot create the folder"
     return f"error: --out {out}: {what}: {reason}"
+
+
+def move_aside(folder: Path, names: list[str]) -> Path | None:
+    """Move ``folder``'s ``names`` that exist into ``folder/.old-<timestamp>/`` (never delete them).
+
+    The new folder, or None when there was nothing to move.
+    """
+    present = [name for name in names if (folder / name).exists()]
+    if not present:
+        return None
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = folder / f".old-{stamp}"
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = folder / f".old-{stamp}-{n}"
+    aside.mkdir()
+    for name in present:
+        os.replace(folder / name, aside / name)
+    return aside

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 
-from simulator.config.keys import ConfigError, error_message, loc_path
+from simulator.config.keys import ConfigError, error_message, loc_path, read_text_file
 
 #: Columns the run figures draw from each CSV.
 TIMESERIES_COLUMNS = (
@@ -64,17 +64,12 @@ class _Summary(_Open):
     run: _SummaryRun = _SummaryRun()
 
 
+#: Largest result file read back (a day of 1 s windows is ~20 MB of timeseries.csv).
+MAX_RESULT_BYTES = 2**30
+
+
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"error: {path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"error: {path}: is a directory, not a result file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"error: {path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"error: {path}: cannot read: {exc.strerror}") from None
+    return read_text_file(path, "result file", MAX_RESULT_BYTES)
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import shutil
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import tomli_w
 
 from simulator.config import ConfigError
 from simulator.engine.runner import Result
-from simulator.output.atomic import WriteFailed, unwritable, write_atomic
+from simulator.output.atomic import WriteFailed, move_aside, unwritable, write_atomic
 from simulator.output.run_figures import run_figures
 
 #: The files a run folder may hold that ``sim run`` (or ``sim report``) wrote.
@@ -145,19 +144,7 @@ class RunFolder:
         return self.out
 
     def _move_aside(self) -> None:
-        present = [name for name in RUN_FILES if (self.out / name).exists()]
-        if not present:
-            return
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        aside = self.out / f".old-{stamp}"
-        n = 1
-        while aside.exists():
-            n += 1
-            aside = self.out / f".old-{stamp}-{n}"
-        aside.mkdir()
-        for name in present:
-            os.replace(self.out / name, aside / name)
-        self.moved_aside = aside
+        self.moved_aside = move_aside(self.out, list(RUN_FILES)) or self.moved_aside
 
     def discard(self) -> None:
         """Remove everything staged (and the parent folders made for it): nothing looks like a result."""

@@ -51,7 +51,7 @@ import models
 import simulator.config
 import simulator.engine
 from simulator.config import ConfigError
-from simulator.output.atomic import WriteFailed, unwritable, write_atomic
+from simulator.output.atomic import WriteFailed, move_aside, unwritable, write_atomic
 from simulator.workflow.grid import Plan, Task, make_plan
 
 MANIFEST = "manifest.json"
@@ -325,19 +325,7 @@ class SweepStore:
     def _move_aside(self) -> None:
         """``--force``: move the earlier sweep's files into ``DIR/.old-<timestamp>/`` (never delete them)."""
         assert self.out is not None
-        present = [name for name in (*OWN_FILES, *OWN_DIRS) if (self.out / name).exists()]
-        if not present:
-            return
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        aside = self.out / f".old-{stamp}"
-        n = 1
-        while aside.exists():
-            n += 1
-            aside = self.out / f".old-{stamp}-{n}"
-        aside.mkdir()
-        for name in present:
-            os.replace(self.out / name, aside / name)
-        self.moved_aside = aside
+        self.moved_aside = move_aside(self.out, [*OWN_FILES, *OWN_DIRS]) or self.moved_aside
 
     def _load_existing(self) -> None:
         """Take over the folder's records, each proven to be a run of this plan; else refuse."""
