@@ -59,7 +59,7 @@ _ALL: tuple[Metric, ...] = (
     _m("deliveries.pending", "deliveries pending at end", "", run=True, trouble=True),
     _m("deliveries.duplicates", "duplicate deliveries", "", run=True, trouble=True),
     _m("requests.total", "HTTP requests", "", run=True),
-    _m("requests.per_second", "requests / s", "/s", run=True, key=True),
+    _m("requests.per_second", "HTTP request rate", "/s", run=True, key=True),
     _m("requests.empty_fraction", "empty responses", "fraction", run=True),
     _m("messages.pushed", "messages pushed", "", None, run=True),
     _m("messages.heartbeats", "heartbeats", "", run=True),
@@ -70,7 +70,7 @@ _ALL: tuple[Metric, ...] = (
     _m("connections.peak", "open connections peak", "", run=True, key=True),
     _m("connections.mean", "open connections mean", "", run=True),
     _m("reconnects.total", "reconnects", "", run=True),
-    _m("reconnects.peak_rate", "reconnects peak / s", "/s", run=True, trouble=True),
+    _m("reconnects.peak_rate", "reconnect rate, peak", "/s", run=True, trouble=True),
     _m("server.cpu_utilization", "CPU utilisation", "fraction", run=True, key=True),
     _m("server.cpu_utilization_peak", "CPU peak (node-window)", "fraction", run=True),
     _m("server.queue_wait_mean", "queue wait mean", "s", run=True),
@@ -152,6 +152,8 @@ def format_value(value: float | None, unit: str, ci: float | None = None) -> str
     """``12.3 ms ± 0.4``: a value in its display unit; the half-width shares that unit."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
+    if value == 0 and unit == "s" and not ci:
+        return "0 s"
     scale, label = display_scale(unit, abs(value))
     if unit == "$":  # cents once there are dollars; a short window's cost needs more
         digits = 2 if abs(value) >= 1 else 4
