@@ -161,7 +161,9 @@ class PersistentConnections(Lifecycle, FanOut):
         for c, t in zip(order.tolist(), starts[order].tolist(), strict=True):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            self.connect(c)
+            self.waiting[c] = False
+            if self.online[c]:  # else it connects when it comes online
+                self.connect(c)
 
     # -- connecting ------------------------------------------------------------
     def on_open(self, c: int, node, now: float) -> None:
@@ -188,6 +190,12 @@ class PersistentConnections(Lifecycle, FanOut):
         if self.is_broken(c, node):  # the node crashed during the handshake
             self.state[c] = DOWN
             self.back_off(c)
+            return
+        if not self.online[c]:  # the client went offline during the handshake: it closes
+            sim.cluster.settle(now)
+            node.close(now, int(self.epoch_of[c]))
+            self.state[c] = DOWN
+            self.node_of[c] = -1
             return
         metrics.request(now, False)
         log.advance(now)  # bring the log up to now before reading what was missed
@@ -249,6 +257,30 @@ class PersistentConnections(Lifecycle, FanOut):
             lose = self.sim.metrics.lose
             for published in log.skip(c, int(self.cursor[c]) + missed - int(limit)):
                 lose(published)
+
+    # -- clients going offline -----------------------------------------------------
+    def go_offline(self, ids: np.ndarray, t: float) -> None:
+        """The live clients among ``ids`` close their streams: settled, slots freed, not a drop.
+
+        One still connecting closes on arrival (:meth:`_on_arrive`); one backing off
+        skips its retry.  On return it resumes from its Last-Event-ID: what it missed
+        is replayed within ``replay_limit``, the rest lost (:meth:`_drop_overflow`).
+        """
+        live = ids[self.state[ids] == LIVE]
+        if len(live) == 0:
+            return
+        self.sim.cluster.settle(t)
+        self.accounts.settle(self.node_of[live], self.t_live[live], t)
+        for c in live.tolist():
+            if self.sets is not None:
+                self.sets.remove(c)
+            self.nodes[int(self.node_of[c])].close(t, int(self.epoch_of[c]))
+        self.state[live] = DOWN
+        self.node_of[live] = -1
+
+    def come_online(self, ids: np.ndarray, t: float) -> None:
+        """Back: those not connected and with no attempt scheduled connect now (a fresh attempt)."""
+        super().come_online(ids[self.state[ids] == DOWN], t)
 
     # -- drops ---------------------------------------------------------------------
     def on_crash(self, node, t: float) -> None:
