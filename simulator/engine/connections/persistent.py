@@ -125,6 +125,7 @@ class PersistentConnections(Lifecycle, FanOut):
             else (2 * self.round_trips + 1) * lat + self.request_bytes * sim.link.seconds_per_byte
         )
         self._finished = False
+        self._ended_streams: tuple[list[int], list[float], list[float]] = ([], [], [])
 
     # -- start and end -------------------------------------------------------
     def start(self) -> None:
@@ -146,6 +147,7 @@ class PersistentConnections(Lifecycle, FanOut):
             self._finished = True
             sim = self.sim
             live = np.nonzero(self.state == LIVE)[0]
+            self._settle_ended()
             self.accounts.settle(self.node_of[live], self.t_live[live], sim.env.now)
             self.accounts.flush()
             self.log.advance(sim.t_end)
@@ -162,8 +164,10 @@ class PersistentConnections(Lifecycle, FanOut):
             if t > env.now:
                 yield env.timeout(t - env.now)
             self.waiting[c] = False
-            if self.online[c]:  # else it connects when it comes online
+            if self.online[c]:
                 self.connect(c)
+            else:  # offline at its start: it was online before the run, and resumes on return
+                self.was_live[c] = True
 
     # -- connecting ------------------------------------------------------------
     def on_open(self, c: int, node, now: float) -> None:
@@ -270,13 +274,26 @@ class PersistentConnections(Lifecycle, FanOut):
         if len(live) == 0:
             return
         self.sim.cluster.settle(t)
-        self.accounts.settle(self.node_of[live], self.t_live[live], t)
+        if self.accounts.active:  # settled in bulk later: one client at a time costs ~1 ms each
+            ended = self._ended_streams
+            ended[0].extend(self.node_of[live].tolist())
+            ended[1].extend(self.t_live[live].tolist())
+            ended[2].extend([t] * len(live))
+            if len(ended[0]) >= 4096:
+                self._settle_ended()
         for c in live.tolist():
             if self.sets is not None:
                 self.sets.remove(c)
             self.nodes[int(self.node_of[c])].close(t, int(self.epoch_of[c]))
         self.state[live] = DOWN
         self.node_of[live] = -1
+
+    def _settle_ended(self) -> None:
+        """Account the heartbeats and upstream traffic of the streams closed by going offline."""
+        nodes, a, b = self._ended_streams
+        if nodes:
+            self.accounts.settle(np.asarray(nodes, dtype=np.int64), np.asarray(a), np.asarray(b))
+        self._ended_streams = ([], [], [])
 
     def come_online(self, ids: np.ndarray, t: float) -> None:
         """Back: those not connected and with no attempt scheduled connect now (a fresh attempt)."""
