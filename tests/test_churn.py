@@ -21,14 +21,14 @@ import pytest
 from simulator.config import ConfigError, validate_config
 from simulator.engine.runner import run
 
-N, S, O, T = 120, 40.0, 20.0, 400.0
+N, S, OFF, T = 120, 40.0, 20.0, 400.0
 KINDS = ("short_polling", "long_polling", "sse", "websocket", "webhook")
 
 
 def _config(kind: str = "sse", seed: int = 1, n: int = N, t: float = T, **mechanism) -> dict:
     return {
         "experiment": {"duration": f"{t:g}s", "warmup": "30s", "sample_every": "10s", "seed": seed},
-        "clients": {"count": n, "connect_over": "5s", "session": f"{S:g}s", "offline": f"{O:g}s"},
+        "clients": {"count": n, "connect_over": "5s", "session": f"{S:g}s", "offline": f"{OFF:g}s"},
         "mechanism": {"kind": kind, **mechanism},
         "workload": {"rate": 0.02},
     }
@@ -40,16 +40,16 @@ def sse_runs():
 
 
 def test_online_fraction_is_session_over_session_plus_offline(sse_runs):
-    p = S / (S + O)
-    tau = S * O / (S + O)
+    p = S / (S + OFF)
+    tau = S * OFF / (S + OFF)
     sd_per_run = math.sqrt(2 * p * (1 - p) * tau / T / N)
     got = sum(m["clients.online_mean"] for m in sse_runs) / (N * len(sse_runs))
     assert abs(got - p) < 4 * sd_per_run / math.sqrt(len(sse_runs)), (got, p)
 
 
 def test_sessions_and_connections_open_at_n_over_session_plus_offline(sse_runs):
-    expected = N * T / (S + O) * len(sse_runs)
-    sd = math.sqrt(N * len(sse_runs) * T * (S**2 + O**2) / (S + O) ** 3)
+    expected = N * T / (S + OFF) * len(sse_runs)
+    sd = math.sqrt(N * len(sse_runs) * T * (S**2 + OFF**2) / (S + OFF) ** 3)
     sessions = sum(m["clients.sessions"] for m in sse_runs)
     opened = sum(m["connections.opened"] for m in sse_runs)
     assert abs(sessions - expected) < 4 * sd, (sessions, expected, sd)
@@ -78,8 +78,8 @@ def test_books_balance_and_offline_notifications_stay_owed(kind):
         assert m["connections.refused"] > 0  # offline receivers refuse, as in an outage
     else:
         assert m["deliveries.lost"] == 0
-        # a notification waits for its client's return: the mean latency is of the order of O
-        assert m["latency.mean"] > 0.1 * O
+        # a notification waits for its client's return: the mean latency is of the order of OFF
+        assert m["latency.mean"] > 0.1 * OFF
 
 
 def test_websocket_without_resume_loses_what_was_published_while_away():
