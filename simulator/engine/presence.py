@@ -71,6 +71,7 @@ class Presence:
             left = self._rng.exponential(1.0, n) * means
             for c, t in zip(range(n), left.tolist(), strict=True):
                 env.timeout(t, c).callbacks.append(self._flip)
+        self._target = n
         if self.profile is not None:
             self._target_at(0.0)
             env.process(self._follow_profile(config.experiment.sample_every, metrics.t_end))
@@ -112,10 +113,14 @@ class Presence:
         self.env.timeout(float(self._rng.exponential(mean)), c).callbacks.append(self._flip)
         self._set(np.array([c]), now)
 
-    def _target_at(self, t: float) -> None:
+    def _target_at(self, t: float) -> np.ndarray:
+        """Admit the ``round(multiplier(t) * N)`` lowest-indexed clients; those whose admission changed."""
         target = int(round(self.profile.multiplier(t) * self.n))
+        before = self._target
+        self._target = target
         self.admitted[:target] = True
         self.admitted[target:] = False
+        return np.arange(min(before, target), max(before, target))
 
     def _follow_profile(self, step: float, t_end: float):
         """Re-aim the population at the profile every sample window (and at each step's time)."""
@@ -128,9 +133,7 @@ class Presence:
             if breaks and breaks[0] < t_next:
                 t_next = breaks[0]
             yield env.timeout(t_next - env.now)
-            before = self.admitted.copy()
-            self._target_at(env.now)
-            changed = np.nonzero(before != self.admitted)[0]
+            changed = self._target_at(env.now)
             if len(changed):
                 self._set(changed, env.now)
 
