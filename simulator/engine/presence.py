@@ -107,11 +107,12 @@ class Presence:
     def _flip(self, event: simpy.Event) -> None:
         """Client ``event.value``'s session or offline period ended: switch and draw the next."""
         c = event.value
-        now = self.env.now
-        self.in_session[c] = not self.in_session[c]
-        mean = self.session if self.in_session[c] else self.offline_mean
-        self.env.timeout(float(self._rng.exponential(mean)), c).callbacks.append(self._flip)
-        self._set(np.array([c]), now)
+        on = not self.in_session[c]
+        self.in_session[c] = on
+        mean = self.session if on else self.offline_mean
+        self.env.timeout(self._rng.exponential(mean), c).callbacks.append(self._flip)
+        if self.admitted[c]:  # else nothing changes: a client the profile keeps out stays offline
+            self._set(np.array([c]), self.env.now)
 
     def _target_at(self, t: float) -> np.ndarray:
         """Admit the ``round(multiplier(t) * N)`` lowest-indexed clients; those whose admission changed."""
