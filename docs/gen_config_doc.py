@@ -105,6 +105,8 @@ def toml_value(value: Any) -> str:
         return "{}"
     if isinstance(value, list) and not value:
         return "[]"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"  # one line in the table
     text = tomli_w.dumps({"v": value}).strip()
     return text[len("v = ") :] if text.startswith("v = ") else text.replace("\n", " ")
 

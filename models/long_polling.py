@@ -172,12 +172,14 @@ class LongPolling(Lifecycle, Mechanism):
     # -- client side: sending ------------------------------------------------------
     def on_open(self, c: int, node: ServerNode, now: float) -> None:
         """A new connection (the balancer picked ``node`` now): send the request on it."""
+        self.waiting[c] = True  # the client's chain of requests is alive
         setup = self.handshake(now)
         self.sim.metrics.send_up(now + setup, self.req_bytes, 0.0)
         self.call_at(now + setup + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
 
     def _next_request(self, c: int, t_send: float, idle_from: float) -> None:
         """Send the next request at ``t_send``, reusing the connection if it is still open."""
+        self.waiting[c] = True
         index = self.node_of[c]
         if index >= 0 and t_send - idle_from > self.reuse_window:
             self.sim.cluster.close_later(self.nodes[index], idle_from + self.reuse_window)
@@ -193,6 +195,11 @@ class LongPolling(Lifecycle, Mechanism):
         c = ev.value
         sim = self.sim
         now = self.env.now
+        if self.churns and self.node_of[c] < 0:  # the client went offline since and closed it
+            self.waiting[c] = False
+            if self.online[c]:  # and is back: a fresh connection
+                self.connect(c)
+            return
         node = self.nodes[self.node_of[c]]
         if self.is_broken(c, node):  # the node crashed since: the connection is gone
             self.back_off(c, now + sim.link.one_way(0.0))
@@ -344,6 +351,24 @@ class LongPolling(Lifecycle, Mechanism):
         self._ended_empty(c, self._unhold(c), now)  # the request brought nothing back
         self.cut_idle([c], now)
         self.back_off(c, now + self.sim.link.one_way(0.0))
+
+    # -- clients going offline -------------------------------------------------------
+    def go_offline(self, ids: np.ndarray, t: float) -> None:
+        """The clients close their connections: a held poll ends empty, its slot is freed.
+
+        A request still on its way finds the connection closed (:meth:`_on_arrive`) and
+        ends the client's chain; the backlog is fetched by the first poll on return.
+        """
+        self.sim.cluster.settle(t)
+        for c in ids.tolist():
+            index = int(self.node_of[c])
+            if index < 0:
+                continue
+            if self.held_since[c] >= 0:  # a held poll has no event of its own: the chain ends here
+                self._ended_empty(c, self._unhold(c), t)
+                self.waiting[c] = False
+            self.nodes[index].close(t, int(self.epoch_of[c]))
+            self.node_of[c] = -1
 
     # -- node crash ----------------------------------------------------------------
     def on_crash(self, node: ServerNode, t: float) -> None:

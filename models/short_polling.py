@@ -71,6 +71,7 @@ class ShortPolling(Lifecycle, Mechanism):
         self.interval = sim.streams.sampler("short_polling.interval", p.interval)
         self.phase_rng = sim.streams.generator("short_polling.phase")
         self.fixed = p.schedule == "fixed"
+        self.wake: dict[int, simpy.Event] = {}  # offline clients, woken when they come back
 
     def start(self) -> None:
         sim = self.sim
@@ -82,6 +83,13 @@ class ShortPolling(Lifecycle, Mechanism):
     def pending(self) -> int:
         """Deliveries still owed at the end: unread in the log (in flight counted by metrics)."""
         return self.sim.log.pending_in_window()
+
+    def come_online(self, ids, t: float) -> None:
+        """Wake the returning clients' processes: they poll now."""
+        for c in ids.tolist():
+            back = self.wake.pop(c, None)
+            if back is not None:
+                back.succeed()
 
     def _client(self, client: int, first_send: float) -> Iterator[simpy.Event]:
         sim = self.sim
@@ -102,8 +110,19 @@ class ShortPolling(Lifecycle, Mechanism):
         epoch = -1  # its epoch when opened (a local copy of the lifecycle's, for speed)
         expires = 0.0  # when that connection idles out
         reconnecting = self.reconnecting
+        online, churns = self.online, self.churns
         yield env.timeout(first_send)
         while True:
+            if churns and not online[client]:
+                # offline: the client closed its connection (noticed at its next poll time) and
+                # polls again when it returns, fetching the backlog then
+                if node is not None:
+                    cluster.settle(env.now)
+                    node.close(env.now, epoch)
+                    node = None
+                back = self.wake[client] = env.event()
+                yield back
+                reconnecting[client] = False
             t_send = env.now
             if node is not None and (node.epoch != epoch or not node.up):
                 node = None  # the server dropped it (crash): this poll reconnects

@@ -114,6 +114,8 @@ class Webhook(Mechanism):
         self.max_attempts = p.max_attempts
         self.receivers = ReceiverPool(sim.clients, p.receiver_workers)
         self.receivers.add_outages(c.failures, sim.streams)
+        # an offline receiver (clients.session, [profile]) refuses, like one in an outage
+        self.online = sim.presence.online if sim.presence.varies else None
         self.receiver_cost = sim.streams.sampler("webhook.receiver_cost", p.receiver_cost)
         http = sim.http
         self.reuse_window = http.keep_alive_timeout if http.keep_alive else -1.0
@@ -198,7 +200,7 @@ class Webhook(Mechanism):
         d.sent = finish
         r = d.receiver
         first_hop = link.one_way(0.0)
-        if self.receivers.down(r, finish + first_hop):  # SYN (or the POST) refused: RST comes back
+        if self.receivers.down(r, finish + first_hop) or (self.online is not None and not self.online[r]):  # SYN (or the POST) refused: RST comes back
             m.connection_refused(finish + first_hop)
             self.last_ok[r] = -math.inf
             seen = finish + first_hop + link.one_way(0.0)

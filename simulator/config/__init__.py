@@ -32,6 +32,7 @@ from simulator.config.sections import (
     NetworkSection,
     Number,
     PositiveSecondsDist,
+    ProfileSection,
     Seconds,
     SecondsDist,
     ServerSection,
@@ -42,7 +43,7 @@ from simulator.config.sections import (
 __all__ = [
     "DEFAULT_KIND", "FAILURE_KEYS", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
     "ConfigError", "CostSection", "Count", "ExperimentConfig", "ExperimentSection", "FailureSpec",
-    "Flag", "HttpSection", "MechanismSection", "NetworkSection", "Number", "PositiveSecondsDist",
+    "Flag", "HttpSection", "MechanismSection", "NetworkSection", "ProfileSection", "Number", "PositiveSecondsDist",
     "Seconds", "SecondsDist", "ServerSection", "SweepSection", "WorkloadSection", "load_config",
     "parse_override_value", "read_toml", "set_dotted", "validate_config", "validate_dotted_key",
 ]

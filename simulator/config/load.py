@@ -37,6 +37,7 @@ from simulator.config.keys import (
     set_dotted,
     submodel,
 )
+from simulator.config.profile import profile_problems, resolve_trace
 from simulator.config.sections import DEFAULT_KIND, FAILURE_KEYS, ExperimentConfig
 from simulator.config.units import format_duration
 
@@ -162,6 +163,9 @@ def load_config(
         given = {k.split(".")[1] for k, _ in items if k.startswith("mechanism.")}
         notes = set_aside_other_kinds(mechanism, mechanism.get("kind", DEFAULT_KIND), given)
     config = validate_config(data, source, [k for k, _ in items])
+    trace_problems = resolve_trace(config.profile, path)
+    if trace_problems:
+        raise ConfigError(render(trace_problems, source, [k for k, _ in items]))
     for note in notes:
         print(f"note: {source}: {note}", file=sys.stderr)
     return config
@@ -352,6 +356,7 @@ def _cross_checks(config: ExperimentConfig) -> list[Problem]:
         problems.append(("experiment.sample_every", f"{format_duration(config.experiment.sample_every)} over {format_duration(run_end)} makes {windows:,} windows (x {config.server.nodes} nodes); at most {MAX_WINDOWS:,} windows and {MAX_NODE_WINDOWS:,} node-windows"))
     if config.clients.connect_over > run_end:
         problems.append(("clients.connect_over", f"{format_duration(config.clients.connect_over)} is longer than the run ({format_duration(run_end)}): some clients would never start"))
+    problems += profile_problems(config.profile)
     return problems
 
 

@@ -158,6 +158,8 @@ class ClientsSection(Section):
     count: Count = Field(1000, ge=1, le=100_000_000, description="Number of clients (subscribers, or webhook receivers).")
     connect_over: Seconds = Field(_s("10s"), description="Clients start uniformly spread over this window from time 0.")
     kind: Literal["browser", "mobile", "backend"] = Field("browser", description="Who the clients are: a webhook needs a reachable backend; `sim plan` says when a mechanism cannot serve this kind.")
+    session: Seconds = Field(_s("0s"), description="Mean online session (exponential): a client goes offline after it, closing its connections; 0 = clients stay online all run.")
+    offline: Seconds = Field(_s("5m"), gt=0, description="Mean time offline (exponential) before the same client comes back (with session > 0); what was published meanwhile stays owed.")
 
 
 class BackoffSection(Section):
@@ -239,6 +241,27 @@ FAILURE_KEYS = {
 }
 
 
+class ProfileSection(Section):
+    kind: Literal["diurnal", "steps", "trace"] = Field(description="Shape of the load over time: diurnal (a cosine day), steps (piecewise constant) or trace (a CSV, linear between rows).")
+    period: Seconds = Field(_s("24h"), gt=0, description="diurnal: length of one cycle.")
+    peak_at: Seconds = Field(_s("20h"), description="diurnal: time of the peak within the cycle (t = 0 is 00:00).")
+    trough: Number = Field(0.25, ge=0, le=1, description="diurnal: level at the trough, as a fraction of the peak (cosine between trough and 1).")
+    points: list[tuple[Seconds, Number]] = Field(default_factory=list, description='steps: [["0s", 0.5], ["1h", 1.0]]: the multiplier from each time on (before the first: the first).')
+    file: str = Field("", description="trace: CSV with columns time (seconds) and multiplier, linear between rows; a path relative to the config file.")
+    applies_to: list[Literal["clients", "rate"]] = Field(["clients", "rate"], description="What the multiplier scales: the online population (clients.count is the peak) and/or workload.rate.")
+
+    @field_validator("applies_to")
+    @classmethod
+    def _some(cls, targets: list[str]) -> list[str]:
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"lists a target twice: {targets!r}")
+        return targets
+
+
+#: Keys each profile kind takes besides kind and applies_to (the others are refused).
+PROFILE_KEYS = {"diurnal": ("period", "peak_at", "trough"), "steps": ("points",), "trace": ("file",)}
+
+
 class CostSection(Section):
     node_hour: Number = Field(0.10, ge=0, description="Dollars per node-hour.")
     egress_gb: Number = Field(0.09, ge=0, description="Dollars per GB sent to clients.")
@@ -261,6 +284,7 @@ class ExperimentConfig(Section):
     server: ServerSection = Field(ServerSection(), description="Each server node.")
     cluster: ClusterSection = Field(ClusterSection(), description="Balancer and multi-node costs.")
     failures: list[FailureSpec] = Field(default_factory=list, description="Injected failures ([[failures]] entries); none by default.")
+    profile: ProfileSection | None = Field(None, description="Load over time ([profile]); absent = constant load.")
     cost: CostSection = Field(CostSection(), description="Prices.")
     sweep: SweepSection = Field(SweepSection(), description="Used by `sim sweep`.")
 
@@ -277,6 +301,17 @@ class ExperimentConfig(Section):
             # The resolved [clients] seeds sweep replications: without the default
             # kind, configs written before `kind` existed keep their seeds.
             del data["clients"]["kind"]
+        # Keys added for churn and [profile] appear only when set, so configs without them
+        # keep their resolved form (and the sweep seeds derived from it).
+        for key, default in (("session", 0.0), ("offline", 300.0)):
+            if getattr(self.clients, key) == default:
+                del data["clients"][key]
+        if self.profile is None:
+            del data["profile"]
+        else:
+            data["profile"] = {
+                k: v for k, v in data["profile"].items() if k in ("kind", "applies_to", *PROFILE_KEYS[self.profile.kind])
+            }
         failures = [
             {k: v for k, v in f.items() if k in FAILURE_KEYS[f["kind"]]} for f in data["failures"]
         ]

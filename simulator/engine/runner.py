@@ -291,6 +291,7 @@ def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
         "latency_p50": q[:, 0],
         "latency_p99": q[:, 1],
         "reconnects_per_second": np.asarray(m.w_reconnects, dtype=float) / widths,
+        "clients_online": sim.presence.series(),
     }
 
 

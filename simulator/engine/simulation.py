@@ -12,6 +12,8 @@ from simulator.engine.cluster import Cluster
 from simulator.engine.http import HttpCost
 from simulator.engine.link import Link
 from simulator.engine.metrics import Metrics
+from simulator.engine.presence import Presence
+from simulator.engine.profile import LoadProfile
 from simulator.engine.randomness import RandomStreams
 from simulator.engine.workload import EventLog
 
@@ -26,6 +28,8 @@ class Simulation:
     metrics: Metrics = field(init=False)
     cluster: Cluster = field(init=False)
     log: EventLog = field(init=False)
+    profile: LoadProfile | None = field(init=False)
+    presence: Presence = field(init=False)
     link: Link = field(init=False)
     http: HttpCost = field(init=False)
     backoff: Backoff = field(init=False)
@@ -44,9 +48,11 @@ class Simulation:
             self.t_start, self.t_end, c.experiment.sample_every, c.server.nodes, c.experiment.drain
         )
         self.cluster = Cluster(self.env, c, self.metrics, self.streams)
+        self.profile = LoadProfile(c.profile) if c.profile is not None else None
         self.log = EventLog(
-            self.env, c.workload, self.clients, self.streams.generator("workload"), self.metrics
+            self.env, c.workload, self.clients, self.streams.generator("workload"), self.metrics, self.profile
         )
+        self.presence = Presence(self.env, c, self.streams, self.metrics, self.profile)
         self.link = Link(c.network.latency, c.network.bandwidth, self.streams.generator("network.latency"))
         h = c.http
         self.http = HttpCost(

@@ -70,6 +70,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "network.bytes_up": m.bytes_up,
         "network.bytes_per_second": bytes_total / span,
         "network.overhead_fraction": 1.0 - payload_total / bytes_total if bytes_total else 0.0,
+        **sim.presence.finish(),
         "webhook.attempts": m.webhook_attempts,
         "webhook.retries": m.webhook_retries,
         "webhook.gave_up": m.webhook_gave_up,

@@ -27,6 +27,7 @@ import simpy
 
 from simulator.config import WorkloadSection
 from simulator.engine.metrics import Metrics
+from simulator.engine.profile import LoadProfile
 
 _BLOCK = 4096
 
@@ -41,6 +42,7 @@ class EventLog:
         clients: int,
         rng: np.random.Generator,
         metrics: Metrics,
+        profile: LoadProfile | None = None,
     ):
         self.env = env
         self.metrics = metrics
@@ -68,6 +70,12 @@ class EventLog:
         self.cursor = np.zeros(clients, dtype=np.int64)
         self._rng = rng
         self._periodic = workload.arrivals == "periodic"
+        # A rate profile: Poisson publishes thinned against the peak rate, on this same
+        # stream (every mechanism sees the same notifications); periodic gaps scaled.
+        self._profile = profile if profile is not None and "rate" in profile.applies_to else None
+        self._cycle_start = 0.0
+        if self._profile is not None and self._profile.peak <= 0:
+            self.rate = 0.0  # a profile at 0 throughout: nothing is ever published
         self._block_times: list[float] = []
         self._block_feeds: list[int] = []
         self._i = 0
@@ -86,6 +94,9 @@ class EventLog:
 
     # -- generation -------------------------------------------------------
     def _refill(self) -> None:
+        if self._profile is not None:
+            self._refill_profiled()
+            return
         if self._periodic:
             period = 1.0 / self.rate
             times = self._phase_sorted + self._cycle * period
@@ -96,6 +107,40 @@ class EventLog:
             times = self._clock + np.cumsum(gaps)
             self._clock = float(times[-1])
             feeds = self._rng.integers(0, self.feeds, _BLOCK)
+        self._block_times = times.tolist()
+        self._block_feeds = feeds.tolist()
+        self._i = 0
+
+    def _refill_profiled(self) -> None:
+        """The next block under a rate profile (rate x multiplier(t)); never an empty block."""
+        profile = self._profile
+        if self._periodic:
+            period = 1.0 / self.rate
+            while True:
+                level = profile.multiplier(self._cycle_start)
+                start = self._cycle_start
+                if level <= 1e-9 and profile.zero_after(start):
+                    times, feeds = np.array([math.inf]), np.zeros(1, dtype=np.int64)
+                    break
+                if level > 1e-9:
+                    self._cycle_start = start + period / level
+                    times, feeds = start + self._phase_sorted / level, self._order
+                    break
+                self._cycle_start = start + period  # nothing published in a cycle at level 0
+        else:
+            peak = profile.peak
+            while True:
+                gaps = self._rng.exponential(1.0 / (self.rate * self.feeds * peak), _BLOCK)
+                candidates = self._clock + np.cumsum(gaps)
+                self._clock = float(candidates[-1])
+                feeds_all = self._rng.integers(0, self.feeds, _BLOCK)
+                keep = self._rng.random(_BLOCK) * peak < profile.multiplier(candidates)
+                if keep.any():
+                    times, feeds = candidates[keep], feeds_all[keep]
+                    break
+                if profile.zero_after(self._clock):  # at 0 for good: nothing more is published
+                    times, feeds = np.array([math.inf]), np.zeros(1, dtype=np.int64)
+                    break
         self._block_times = times.tolist()
         self._block_feeds = feeds.tolist()
         self._i = 0
@@ -237,7 +282,7 @@ class EventLog:
         first = np.full(self.feeds, math.inf)
         if self.rate <= 0:
             return first
-        saved = (self._block_times, self._block_feeds, self._i, self._clock, self._cycle)
+        saved = (self._block_times, self._block_feeds, self._i, self._clock, self._cycle, self._cycle_start)
         rng_state = self._rng.bit_generator.state
         until = t + horizon
         try:
@@ -253,7 +298,7 @@ class EventLog:
                     first[f] = pt
                 i += 1
         finally:
-            self._block_times, self._block_feeds, self._i, self._clock, self._cycle = saved
+            self._block_times, self._block_feeds, self._i, self._clock, self._cycle, self._cycle_start = saved
             self._rng.bit_generator.state = rng_state
 
     # -- the books --------------------------------------------------------------

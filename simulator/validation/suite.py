@@ -9,6 +9,7 @@ from __future__ import annotations
 from simulator.validation import (
     cases_backoff,
     cases_bozdag,
+    cases_churn,
     cases_longpoll,
     cases_lubbers,
     cases_polling,
@@ -26,6 +27,7 @@ MODULES = (
     cases_push,
     cases_backoff,
     cases_webhook,
+    cases_churn,
     cases_lubbers,
     cases_bozdag,
     cases_vandevyvere,

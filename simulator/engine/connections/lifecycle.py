@@ -46,6 +46,15 @@ class Lifecycle:
         self.reuse_window = self.reuse_window_of(sim.config)
         for node in self.nodes:
             node.crash_listeners.append(self.on_crash)
+        # Clients going offline and coming back (clients.session, [profile]); see go_offline.
+        presence = sim.presence
+        self.online = presence.online
+        self.churns = presence.varies
+        # a connect is scheduled (first attempt or backoff retry): a returning client waits for it
+        self.waiting = np.ones(n, dtype=bool)
+        if presence.varies:
+            presence.offline_listeners.append(self.go_offline)
+            presence.online_listeners.append(self.come_online)
 
     @staticmethod
     def reuse_window_of(config: ExperimentConfig) -> float:
@@ -78,6 +87,27 @@ class Lifecycle:
         Default: nothing; a client notices the broken connection when it next uses it
         (:meth:`is_broken`).
         """
+
+    def go_offline(self, ids: np.ndarray, t: float) -> None:
+        """Hook: the clients ``ids`` went offline at ``t``.
+
+        They close their connections (not a drop, not a failure) and nothing more is
+        sent to them; what is published for them stays owed.  A scheduled attempt of
+        an offline client is skipped (:meth:`_fire_connect`).  Default: nothing more.
+        """
+
+    def come_online(self, ids: np.ndarray, t: float) -> None:
+        """Hook: the clients ``ids`` came back at ``t``: a fresh attempt, not a reconnect.
+
+        Default: each client without an attempt already scheduled connects now
+        (:meth:`connect`), starting its backoff afresh.
+        """
+        for c in ids.tolist():
+            if not self.waiting[c]:
+                self.reconnecting[c] = False
+                self.attempt[c] = 0
+                self.prev_delay[c] = 0.0
+                self.connect(c)
 
     # -- steps ----------------------------------------------------------------------
     def open_connection(self, c: int, now: float) -> ServerNode | None:
@@ -135,6 +165,7 @@ class Lifecycle:
         self.prev_delay[c] = delay
         self.reconnecting[c] = True
         self.node_of[c] = -1
+        self.waiting[c] = True
         if t_detect is None:
             event = self.env.timeout(delay, value=c)
         else:
@@ -148,6 +179,7 @@ class Lifecycle:
         self.prev_delay[ids] = delays
         self.reconnecting[ids] = True
         self.node_of[ids] = -1
+        self.waiting[ids] = True
         env = self.env
         fire = self._fire_connect
         for c, d in zip(ids.tolist(), delays.tolist(), strict=True):
@@ -158,4 +190,7 @@ class Lifecycle:
         self.env.timeout(t - self.env.now, c).callbacks.append(callback)
 
     def _fire_connect(self, event: simpy.Event) -> None:
-        self.connect(event.value)
+        c = event.value
+        self.waiting[c] = False
+        if self.online[c]:
+            self.connect(c)

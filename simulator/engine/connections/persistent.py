@@ -128,6 +128,7 @@ class PersistentConnections(Lifecycle, FanOut):
             else (2 * self.round_trips + 1) * lat + self.request_bytes * sim.link.seconds_per_byte
         )
         self._finished = False
+        self._ended_streams: tuple[list[int], list[float], list[float]] = ([], [], [])
 
     # -- start and end -------------------------------------------------------
     def start(self) -> None:
@@ -149,6 +150,7 @@ class PersistentConnections(Lifecycle, FanOut):
             self._finished = True
             sim = self.sim
             live = np.nonzero(self.state == LIVE)[0]
+            self._settle_ended()
             self.accounts.settle(self.node_of[live], self.t_live[live], sim.env.now)
             self.accounts.flush()
             self.log.advance(sim.t_end)
@@ -164,7 +166,11 @@ class PersistentConnections(Lifecycle, FanOut):
         for c, t in zip(order.tolist(), starts[order].tolist(), strict=True):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            self.connect(c)
+            self.waiting[c] = False
+            if self.online[c]:
+                self.connect(c)
+            else:  # offline at its start: it was online before the run, and resumes on return
+                self.was_live[c] = True
 
     # -- connecting ------------------------------------------------------------
     def on_open(self, c: int, node, now: float) -> None:
@@ -191,6 +197,12 @@ class PersistentConnections(Lifecycle, FanOut):
         if self.is_broken(c, node):  # the node crashed during the handshake
             self.state[c] = DOWN
             self.back_off(c)
+            return
+        if not self.online[c]:  # the client went offline during the handshake: it closes
+            sim.cluster.settle(now)
+            node.close(now, int(self.epoch_of[c]))
+            self.state[c] = DOWN
+            self.node_of[c] = -1
             return
         metrics.request(now, False)
         log.advance(now)  # bring the log up to now before reading what was missed
@@ -252,6 +264,43 @@ class PersistentConnections(Lifecycle, FanOut):
             lose = self.sim.metrics.lose
             for published in log.skip(c, int(self.cursor[c]) + missed - int(limit)):
                 lose(published)
+
+    # -- clients going offline -----------------------------------------------------
+    def go_offline(self, ids: np.ndarray, t: float) -> None:
+        """The live clients among ``ids`` close their streams: settled, slots freed, not a drop.
+
+        One still connecting closes on arrival (:meth:`_on_arrive`); one backing off
+        skips its retry.  On return it resumes from its Last-Event-ID: what it missed
+        is replayed within ``replay_limit``, the rest lost (:meth:`_drop_overflow`).
+        """
+        live = ids[self.state[ids] == LIVE]
+        if len(live) == 0:
+            return
+        self.sim.cluster.settle(t)
+        if self.accounts.active:  # settled in bulk later: one client at a time costs ~1 ms each
+            ended = self._ended_streams
+            ended[0].extend(self.node_of[live].tolist())
+            ended[1].extend(self.t_live[live].tolist())
+            ended[2].extend([t] * len(live))
+            if len(ended[0]) >= 4096:
+                self._settle_ended()
+        for c in live.tolist():
+            if self.sets is not None:
+                self.sets.remove(c)
+            self.nodes[int(self.node_of[c])].close(t, int(self.epoch_of[c]))
+        self.state[live] = DOWN
+        self.node_of[live] = -1
+
+    def _settle_ended(self) -> None:
+        """Account the heartbeats and upstream traffic of the streams closed by going offline."""
+        nodes, a, b = self._ended_streams
+        if nodes:
+            self.accounts.settle(np.asarray(nodes, dtype=np.int64), np.asarray(a), np.asarray(b))
+        self._ended_streams = ([], [], [])
+
+    def come_online(self, ids: np.ndarray, t: float) -> None:
+        """Back: those not connected and with no attempt scheduled connect now (a fresh attempt)."""
+        super().come_online(ids[self.state[ids] == DOWN], t)
 
     # -- drops ---------------------------------------------------------------------
     def on_crash(self, node, t: float) -> None:
