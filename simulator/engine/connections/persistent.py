@@ -31,7 +31,15 @@ Life of a connection, in SimPy events:
    ``idle_timeout`` (a sweeper checks at the earliest deadline, at most every
    ``idle_timeout / 50``, and cuts when it looks).  Data frames and
    heartbeats count as activity; upstream messages do not (they are settled
-   in bulk, not timed).
+   in bulk, not timed).  With ``cluster.heartbeats_reset_idle = false``
+   (ALB-style) heartbeats do not count, so a quiet stream is cut whatever
+   its heartbeat.
+5. middleboxes and dead peers: ``cluster.max_connection_age`` closes a
+   connection that old (``connections.aged_out``; the client backs off and
+   reconnects); ``network.nat_timeout`` leaves a connection silent that long
+   (no data, no heartbeat) half-open (see :meth:`PersistentConnections._half_open`);
+   ``network.dead_peer_timeout`` makes a client notice a crashed node only
+   that long after the last traffic it got from it.
 
 The mechanism supplies a :class:`Framing`: bytes per frame, heartbeat bytes,
 extra round trips and how much of the missed history is replayed.
@@ -39,6 +47,7 @@ extra round trips and how much of the missed history is replayed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -50,6 +59,12 @@ from simulator.engine.connections.accounting import BulkAccounts
 from simulator.engine.connections.fanout import CONNECTING, DOWN, LIVE, FanOut
 from simulator.engine.connections.sets import SubscriberSets
 from simulator.engine.simulation import Simulation
+
+#: Client state: the NAT forgot the connection; the client still thinks it is open.
+HALF_OPEN = 3
+#: Seconds a server's TCP retransmits an unacknowledged write before it gives up on the
+#: connection (Linux tcp_retries2 = 15: 0.2 s doubling up to 120 s, 924.6 s in all).
+TCP_GIVE_UP = 924.6
 
 
 @dataclass(frozen=True)
@@ -95,9 +110,18 @@ class PersistentConnections(Lifecycle, FanOut):
         self.payload = c.workload.payload
         idle = c.cluster.idle_timeout
         hb = framing.heartbeat
-        self.idle_cut = idle > 0 and (hb <= 0 or hb > idle)
+        # with heartbeats_reset_idle = false (ALB-style) heartbeats do not count as activity
+        self.idle_heartbeats = c.cluster.heartbeats_reset_idle
+        self.idle_cut = idle > 0 and (hb <= 0 or hb > idle or not self.idle_heartbeats)
         self.idle_timeout = idle
-        self.last_data = np.zeros(n) if self.idle_cut else None
+        self.max_age = c.cluster.max_connection_age
+        nat = c.network.nat_timeout
+        # heartbeats at least as frequent as the NAT timeout keep the mapping alive: nothing happens
+        self.nat_timeout = nat if nat > 0 and (hb <= 0 or hb > nat) else 0.0
+        self.dead_peer = c.network.dead_peer_timeout
+        self.nat_rng = sim.streams.generator("network.nat") if self.nat_timeout > 0 else None
+        tracked = self.idle_cut or self.nat_timeout > 0 or self.dead_peer > 0
+        self.last_data = np.zeros(n) if tracked else None
         self.accounts = BulkAccounts(
             sim.metrics,
             len(self.nodes),
@@ -134,6 +158,8 @@ class PersistentConnections(Lifecycle, FanOut):
         env.process(self._connector())
         if self.idle_cut:
             env.process(self._sweeper())
+        if self.max_age > 0 or self.nat_timeout > 0:
+            env.process(self._middlebox_sweeper())
 
     def pending(self) -> int:
         """Deliveries owed but not delivered at the end (unread in the log; in-flight is the runner's).
@@ -187,7 +213,10 @@ class PersistentConnections(Lifecycle, FanOut):
         node = self.nodes[int(self.node_of[c])]
         if self.is_broken(c, node):  # the node crashed during the handshake
             self.state[c] = DOWN
-            self.back_off(c)
+            if self.dead_peer > 0:  # no answer and no close: it waits out dead_peer_timeout
+                self.back_off(c, now + self.dead_peer)
+            else:
+                self.back_off(c)
             return
         metrics.request(now, False)
         log.advance(now)  # bring the log up to now before reading what was missed
@@ -258,7 +287,10 @@ class PersistentConnections(Lifecycle, FanOut):
         if self.sets is not None:
             self.sets.clear_node(k)
         self.broken[k] = False
-        self._drop(ids, t)
+        if self.dead_peer > 0:
+            self._drop_unnoticed(ids, t)
+        else:
+            self._drop(ids, t)
 
     def _drop(self, ids: np.ndarray, t: float) -> None:
         """End the live connections ``ids`` at ``t`` and schedule their reconnects (vectorised draws)."""
@@ -276,13 +308,17 @@ class PersistentConnections(Lifecycle, FanOut):
         rescues the connection only if it comes within ``idle_timeout`` of
         that activity; the next one is then too late.  Data and heartbeats
         before the last check were all on a connection still open, because the
-        sweeper looks at every deadline.
+        sweeper looks at every deadline.  With ``heartbeats_reset_idle = false``
+        heartbeats rescue nothing.
         """
-        idle = self.idle_timeout
+        return self._silence_deadlines(live, self.idle_timeout, self.idle_heartbeats)
+
+    def _silence_deadlines(self, live: np.ndarray, idle: float, heartbeats: bool) -> np.ndarray:
+        """When each of ``live`` has been silent for ``idle`` seconds (see :meth:`_idle_deadlines`)."""
         t_live = self.t_live[live]
         active = np.maximum(t_live, self.last_data[live])
         hb = self.framing.heartbeat
-        if hb > 0:
+        if hb > 0 and heartbeats:
             beat = t_live + (np.floor((active - t_live) / hb) + 1) * hb  # first heartbeat after it
             active = np.where(beat - active < idle, beat, active)
         return active + idle
@@ -313,3 +349,122 @@ class PersistentConnections(Lifecycle, FanOut):
             if now + wait > sim.t_end:
                 return
             yield env.timeout(wait)
+
+    # -- dead peers and middleboxes (cluster.max_connection_age, network.nat_timeout,
+    #    network.dead_peer_timeout) ------------------------------------------------
+    def _last_traffic(self, ids: np.ndarray, t: float) -> np.ndarray:
+        """When the clients ``ids`` last heard from their server at or before ``t``: data or heartbeat."""
+        t_live = self.t_live[ids]
+        last = np.maximum(t_live, self.last_data[ids])
+        hb = self.framing.heartbeat
+        if hb > 0:
+            last = np.maximum(last, t_live + np.floor((t - t_live) / hb) * hb)
+        return np.minimum(last, t)
+
+    def _drop_unnoticed(self, ids: np.ndarray, t: float) -> None:
+        """The live connections ``ids`` died at ``t`` without a close the clients can see.
+
+        Each client declares its connection dead ``dead_peer_timeout`` after the
+        last traffic it got from the server (never before ``t``), then backs off.
+        """
+        if len(ids) == 0:
+            return
+        self.accounts.settle(self.node_of[ids], self.t_live[ids], t)
+        self.state[ids] = DOWN
+        detect = np.maximum(self._last_traffic(ids, t) + self.dead_peer, t)
+        self.back_off_many_at(ids, detect)
+
+    def _middlebox_sweeper(self) -> Iterator[simpy.Event]:
+        """The platform's age limit and the client-side NAT's idle timer, checked at the earliest deadline."""
+        sim = self.sim
+        env = sim.env
+        limits = [x for x in (self.max_age, self.nat_timeout) if x > 0]
+        floor = min(limits) / 50
+        while True:
+            now = env.now
+            wake = now + min(limits)
+            live = np.nonzero(self.state == LIVE)[0]
+            if len(live) and self.max_age > 0:
+                deadline = self.t_live[live] + self.max_age
+                due = deadline <= now
+                if due.any():
+                    self._age_out(live[due], now)
+                    live, deadline = live[~due], deadline[~due]
+                if len(deadline):
+                    wake = min(wake, float(deadline.min()))
+            if len(live) and self.nat_timeout > 0:
+                deadline = self._silence_deadlines(live, self.nat_timeout, True)
+                due = deadline <= now
+                if due.any():
+                    self._half_open(live[due], deadline[due], now)
+                    deadline = deadline[~due]
+                if len(deadline):
+                    wake = min(wake, float(deadline.min()))
+            wait = max(wake - now, floor)
+            if now + wait > sim.t_end:
+                return
+            yield env.timeout(wait)
+
+    def _age_out(self, ids: np.ndarray, now: float) -> None:
+        """The platform closes the connections ``ids`` for their age; the clients reconnect with backoff."""
+        self.sim.cluster.settle(now)
+        for c in ids.tolist():
+            self.nodes[self.node_of[c]].close(now, int(self.epoch_of[c]))
+            if self.sets is not None:
+                self.sets.remove(c)
+        self.sim.metrics.connections_aged(now, len(ids))
+        self._drop(ids, now)
+
+    def _half_open(self, ids: np.ndarray, expired: np.ndarray, now: float) -> None:
+        """The client-side NAT forgot the connections ``ids`` at ``expired``: they are half-open.
+
+        From then on nothing the server writes reaches the client (its cursor
+        stays, so a reconnect replays or loses it per the mechanism's rule).
+        The server keeps the connection, its slot and its memory, until its
+        first write after the expiry fails: that write plus
+        :data:`TCP_GIVE_UP` (unacknowledged retransmissions), or, when
+        heartbeats expect an answer (WebSocket pong), the heartbeat after the
+        first unanswered one, whichever comes first; a crash ends it sooner.
+        The client learns at ``dead_peer_timeout`` after the last traffic it
+        got (the expiry minus ``nat_timeout``), or when one of its own upstream
+        messages draws a reset (one round trip after it); with neither it
+        stays stuck until the end of the run.
+        """
+        sim = self.sim
+        log, link, metrics = self.log, sim.link, sim.metrics
+        hb = self.framing.heartbeat
+        t_live = self.t_live[ids]
+        n = len(ids)
+        first_hb = t_live + np.ceil((expired - t_live) / hb) * hb if hb > 0 else np.full(n, math.inf)
+        horizon = min(hb if hb > 0 else math.inf, sim.t_end - now)
+        if horizon > 0:
+            published = log.first_after(now, horizon)[log.client_feed[ids]]
+            first_data = published + sim.cluster.backplane_latency
+        else:
+            first_data = np.full(n, math.inf)
+        server_learns = np.minimum(first_hb, first_data) + TCP_GIVE_UP
+        if hb > 0 and self.framing.heartbeat_up > 0:
+            server_learns = np.minimum(server_learns, first_hb + hb)
+        crash = np.array([self.nodes[k].next_crash for k in self.node_of[ids].tolist()])
+        until = np.minimum(server_learns, crash)
+        for c, k, t0, t1 in zip(ids.tolist(), self.node_of[ids].tolist(), expired.tolist(), until.tolist(),
+                                strict=True):
+            metrics.half_opened(t0, t1)
+            if t1 < math.inf:
+                self.sim.cluster.close_later(self.nodes[k], t1)
+            if self.sets is not None:
+                self.sets.remove(c)
+        # the server writes heartbeats into the dead connection until it gives up
+        self.accounts.settle(self.node_of[ids], t_live, np.clip(until, t_live, sim.t_end))
+        self.state[ids] = HALF_OPEN
+        client_learns = np.full(n, math.inf)
+        if self.dead_peer > 0:
+            client_learns = np.maximum(expired - self.nat_timeout + self.dead_peer, expired)
+        if self.framing.upstream_rate > 0:
+            upstream = expired + self.nat_rng.exponential(1.0 / self.framing.upstream_rate, n)
+            client_learns = np.minimum(client_learns, upstream + 2 * link.one_way(0.0))
+        aware = np.isfinite(client_learns)
+        if aware.any():
+            self.back_off_many_at(ids[aware], client_learns[aware])
+        stuck = ids[~aware]
+        self.node_of[stuck] = -1  # it never reconnects: the server side is closed by the schedule above
