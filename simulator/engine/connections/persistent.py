@@ -47,6 +47,7 @@ extra round trips and how much of the missed history is replayed.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -120,6 +121,10 @@ class PersistentConnections(Lifecycle, FanOut):
         self.nat_timeout = nat if nat > 0 and (hb <= 0 or hb > nat) else 0.0
         self.dead_peer = c.network.dead_peer_timeout
         self.nat_rng = sim.streams.generator("network.nat") if self.nat_timeout > 0 else None
+        self.awaiting: dict[int, list[list]] = {}  # feed -> half-open connections not yet written to
+        self.awaiting_beats: list[tuple[float, int, list]] = []  # (first heartbeat after expiry, seq, entry)
+        self._awaiting_seq = 0
+        self.half_open_spans: list[tuple[int, float, float]] = []  # (node, live from, server gave up)
         tracked = self.idle_cut or self.nat_timeout > 0 or self.dead_peer > 0
         self.last_data = np.zeros(n) if tracked else None
         self.accounts = BulkAccounts(
@@ -160,6 +165,8 @@ class PersistentConnections(Lifecycle, FanOut):
             env.process(self._sweeper())
         if self.max_age > 0 or self.nat_timeout > 0:
             env.process(self._middlebox_sweeper())
+        if self.nat_timeout > 0:
+            self.log.listen(self._on_publish_half_open)
 
     def pending(self) -> int:
         """Deliveries owed but not delivered at the end (unread in the log; in-flight is the runner's).
@@ -173,6 +180,8 @@ class PersistentConnections(Lifecycle, FanOut):
             sim = self.sim
             live = np.nonzero(self.state == LIVE)[0]
             self.accounts.settle(self.node_of[live], self.t_live[live], sim.env.now)
+            if self.nat_timeout > 0:
+                self._settle_half_open()
             self.accounts.flush()
             self.log.advance(sim.t_end)
             for c in np.nonzero(self.state != LIVE)[0].tolist():
@@ -392,6 +401,10 @@ class PersistentConnections(Lifecycle, FanOut):
                     live, deadline = live[~due], deadline[~due]
                 if len(deadline):
                     wake = min(wake, float(deadline.min()))
+            if self.nat_timeout > 0:
+                self._beats_due(now)
+                if self.awaiting_beats:
+                    wake = min(wake, self.awaiting_beats[0][0])
             if len(live) and self.nat_timeout > 0:
                 deadline = self._silence_deadlines(live, self.nat_timeout, True)
                 due = deadline <= now
@@ -421,50 +434,99 @@ class PersistentConnections(Lifecycle, FanOut):
         From then on nothing the server writes reaches the client (its cursor
         stays, so a reconnect replays or loses it per the mechanism's rule).
         The server keeps the connection, its slot and its memory, until its
-        first write after the expiry fails: that write plus
-        :data:`TCP_GIVE_UP` (unacknowledged retransmissions), or, when
-        heartbeats expect an answer (WebSocket pong), the heartbeat after the
-        first unanswered one, whichever comes first; a crash ends it sooner.
-        The client learns at ``dead_peer_timeout`` after the last traffic it
-        got (the expiry minus ``nat_timeout``), or when one of its own upstream
+        first write after the expiry (the next heartbeat, or the next event of
+        the client's feed) fails: that write plus :data:`TCP_GIVE_UP`
+        (unacknowledged retransmissions), or, when heartbeats expect an answer
+        (WebSocket pong), the heartbeat after the first unanswered one,
+        whichever comes first; a crash ends it sooner (:meth:`_server_gives_up`).
+        The client learns ``dead_peer_timeout`` after the last traffic it got
+        (the expiry minus ``nat_timeout``), or when one of its own upstream
         messages draws a reset (one round trip after it); with neither it
         stays stuck until the end of the run.
         """
-        sim = self.sim
-        log, link, metrics = self.log, sim.link, sim.metrics
         hb = self.framing.heartbeat
         t_live = self.t_live[ids]
         n = len(ids)
         first_hb = t_live + np.ceil((expired - t_live) / hb) * hb if hb > 0 else np.full(n, math.inf)
-        horizon = min(hb if hb > 0 else math.inf, sim.t_end - now)
-        if horizon > 0:
-            published = log.first_after(now, horizon)[log.client_feed[ids]]
-            first_data = published + sim.cluster.backplane_latency
-        else:
-            first_data = np.full(n, math.inf)
-        server_learns = np.minimum(first_hb, first_data) + TCP_GIVE_UP
-        if hb > 0 and self.framing.heartbeat_up > 0:
-            server_learns = np.minimum(server_learns, first_hb + hb)
-        crash = np.array([self.nodes[k].next_crash for k in self.node_of[ids].tolist()])
-        until = np.minimum(server_learns, crash)
-        for c, k, t0, t1 in zip(ids.tolist(), self.node_of[ids].tolist(), expired.tolist(), until.tolist(),
-                                strict=True):
-            metrics.half_opened(t0, t1)
-            if t1 < math.inf:
-                self.sim.cluster.close_later(self.nodes[k], t1)
+        feeds = self.log.client_feed[ids]
+        for c, k, t0, beat, f in zip(ids.tolist(), self.node_of[ids].tolist(), expired.tolist(),
+                                     first_hb.tolist(), feeds.tolist(), strict=True):
+            node = self.nodes[k]
+            entry = [False, c, k, node.epoch, t0, float(self.t_live[c]), beat, node.next_crash]
+            self.awaiting.setdefault(f, []).append(entry)
+            if beat < math.inf:
+                self._awaiting_seq += 1
+                heapq.heappush(self.awaiting_beats, (beat, self._awaiting_seq, entry))
             if self.sets is not None:
                 self.sets.remove(c)
-        # the server writes heartbeats into the dead connection until it gives up
-        self.accounts.settle(self.node_of[ids], t_live, np.clip(until, t_live, sim.t_end))
         self.state[ids] = HALF_OPEN
         client_learns = np.full(n, math.inf)
         if self.dead_peer > 0:
             client_learns = np.maximum(expired - self.nat_timeout + self.dead_peer, expired)
         if self.framing.upstream_rate > 0:
             upstream = expired + self.nat_rng.exponential(1.0 / self.framing.upstream_rate, n)
-            client_learns = np.minimum(client_learns, upstream + 2 * link.one_way(0.0))
+            client_learns = np.minimum(client_learns, upstream + 2 * self.sim.link.one_way(0.0))
         aware = np.isfinite(client_learns)
         if aware.any():
             self.back_off_many_at(ids[aware], client_learns[aware])
-        stuck = ids[~aware]
-        self.node_of[stuck] = -1  # it never reconnects: the server side is closed by the schedule above
+        self.node_of[ids[~aware]] = -1  # stuck: it never reconnects
+
+    def _on_publish_half_open(self, feed: int, seq: int, t: float) -> None:
+        """A publish on ``feed``: the server's first write into its half-open connections, if before a beat."""
+        entries = self.awaiting.pop(feed, None)
+        if entries:
+            write = t + self.sim.cluster.backplane_latency
+            for entry in entries:
+                if not entry[0]:
+                    self._server_gives_up(entry, write)
+
+    def _beats_due(self, now: float) -> None:
+        """Half-open connections whose first heartbeat after the expiry came before any data write."""
+        beats = self.awaiting_beats
+        while beats and beats[0][0] <= now:
+            beat, _, entry = heapq.heappop(beats)
+            if not entry[0]:
+                self._server_gives_up(entry, beat)
+
+    def _server_gives_up(self, entry: list, first_write: float) -> None:
+        """The server's first write into a half-open connection was at ``first_write``: when it drops it."""
+        entry[0] = True
+        _, c, k, epoch, expired, t_live, beat, crash = entry
+        until = first_write + TCP_GIVE_UP
+        hb = self.framing.heartbeat
+        if hb > 0 and self.framing.heartbeat_up > 0:
+            until = min(until, beat + hb)  # the next ping finds the pong missing
+        until = min(until, crash)
+        self._half_open_ends(c, k, epoch, expired, t_live, until)
+
+    def _half_open_ends(self, c: int, k: int, epoch: int, expired: float, t_live: float, until: float) -> None:
+        sim = self.sim
+        node = self.nodes[k]
+        sim.metrics.half_opened(expired, until)
+        if until < math.inf and node.epoch == epoch:
+            sim.cluster.close_later(node, until)
+        # the server wrote heartbeats into the dead connection until it gave up (settled at the end)
+        self.half_open_spans.append((k, t_live, max(t_live, until)))
+
+    def _settle_half_open(self) -> None:
+        """At the end: half-open connections the server has not written to since the expiry.
+
+        One with a heartbeat due (after the window) ends by it; one without
+        stays open to the end of the run (or its node's crash).
+        """
+        for entries in self.awaiting.values():
+            for entry in entries:
+                if entry[0]:
+                    continue
+                if entry[6] < math.inf:
+                    self._server_gives_up(entry, entry[6])
+                else:
+                    entry[0] = True
+                    _, c, k, epoch, expired, t_live, _, crash = entry
+                    self._half_open_ends(c, k, epoch, expired, t_live, crash)
+        self.awaiting.clear()
+        if self.half_open_spans:
+            spans = np.asarray(self.half_open_spans)
+            end = np.minimum(spans[:, 2], self.sim.env.now)
+            self.accounts.settle(spans[:, 0].astype(np.int64), spans[:, 1], end)
+            self.half_open_spans.clear()
