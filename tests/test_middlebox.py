@@ -126,6 +126,18 @@ def test_half_open_connections_hold_server_slots_until_the_server_gives_up():
     assert m["connections.peak"] == 4 * CLIENTS
 
 
+def test_a_websocket_server_drops_a_half_open_connection_at_the_ping_after_the_unanswered_one():
+    # Heartbeat 60 s, NAT 45 s, dead_peer 50 s: a connection live at ~0.2-1.2 s goes
+    # half-open at ~45.2 s; the ping at ~60.2 s gets no pong, the one at ~120.2 s finds
+    # it missing and the server drops it.  The client noticed at ~50.2 s and its next
+    # connection (live ~51.4 s) goes half-open at ~96.4 s, dropped at ~171.4 s; the
+    # third at ~147.6 s.  At most 2 half-open connections per client at once (by 180 s).
+    m = metrics(**{"mechanism.kind": "websocket", "mechanism.heartbeat": "60s", "network.nat_timeout": "45s",
+                   "network.dead_peer_timeout": "50s", "experiment.duration": "180s"})
+    assert m["connections.half_open_peak"] == 2 * CLIENTS
+    assert m["connections.peak"] == 3 * CLIENTS
+
+
 @pytest.mark.parametrize("kind", ["sse", "websocket", "long_polling"])
 def test_dead_peer_timeout_delays_noticing_a_crash(kind):
     # Node 0 of 2 crashes at 60 s for good; its clients learn only dead_peer_timeout
@@ -151,11 +163,15 @@ def test_dead_peer_timeout_delays_noticing_a_crash(kind):
     assert late["latency.p99_worst_window"] > dead - slack
 
 
+@pytest.mark.parametrize("pattern", ["per_client", "broadcast", "topics"])
 @pytest.mark.parametrize("kind", ["sse", "websocket", "long_polling"])
-def test_books_balance_with_every_middlebox_at_once(kind):
+def test_books_balance_with_every_middlebox_at_once(kind, pattern):
+    # a 30 s heartbeat: slower than the 25 s NAT, so SSE and WebSocket go half-open
+    heartbeat = {} if kind == "long_polling" else {"mechanism.heartbeat": "30s"}
     m = metrics(
+        **heartbeat,
         **{"mechanism.kind": kind, "server.nodes": 3, "server.max_connections": 12, "workload.rate": 0.1,
-           "workload.pattern": "topics", "workload.topics": 3, "experiment.duration": "240s",
+           "workload.pattern": pattern, "workload.topics": 3, "experiment.duration": "240s",
            "experiment.warmup": "20s", "mechanism.backoff.jitter": "full",
            "cluster.idle_timeout": "50s", "cluster.heartbeats_reset_idle": False,
            "cluster.max_connection_age": "70s", "network.nat_timeout": "25s",
@@ -163,6 +179,9 @@ def test_books_balance_with_every_middlebox_at_once(kind):
            "failures": [{"kind": "node_crash", "node": 1, "at": "80s", "duration": "30s"}]}
     )
     assert m["deliveries.owed"] > 0 and m["reconnects.total"] > 0
+    assert m["connections.aged_out"] > 0 and m["connections.dropped"] > 0
+    if kind != "long_polling" and pattern != "broadcast":  # a broadcast every ~10 s keeps mappings
+        assert m["connections.half_open_peak"] > 0
 
 
 def test_worst_window_p99_is_the_highest_window_p99_of_the_time_series():

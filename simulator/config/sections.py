@@ -178,7 +178,7 @@ class NetworkSection(Section):
     latency: SecondsDist = Field(Distribution.constant(_s("25ms")), description="One-way client <-> server latency; constant or a distribution (drawn per crossing).")
     bandwidth: BitsPerSecond = Field(100e6, gt=0, description="Per-client access link: serialisation delay = bytes * 8 / bandwidth.")
     nat_timeout: Seconds = Field(_s("0s"), description="A middlebox on the client side (carrier NAT) silently forgets a connection idle this long; the server learns only when a write fails. 0 = never. SSE and WebSocket.")
-    dead_peer_timeout: Seconds = Field(_s("0s"), description="A client declares its connection dead after this long without any traffic from the server (a crashed node, a half-open connection); 0 = only an explicit close tells it (a crash is noticed at once).")
+    dead_peer_timeout: Seconds = Field(_s("0s"), description="A client declares its connection dead after this long without any traffic from the server (a crashed node, a half-open connection); 0 = only an explicit close tells it (a crash is noticed at once). SSE, WebSocket and long polling.")
 
 
 class HttpSection(Section):

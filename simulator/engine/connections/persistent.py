@@ -442,7 +442,8 @@ class PersistentConnections(Lifecycle, FanOut):
         The client learns ``dead_peer_timeout`` after the last traffic it got
         (the expiry minus ``nat_timeout``), or when one of its own upstream
         messages draws a reset (one round trip after it); with neither it
-        stays stuck until the end of the run.
+        stays stuck until the end of the run.  Upstream messages are settled
+        in bulk, not timed, so they do not refresh the mapping.
         """
         hb = self.framing.heartbeat
         t_live = self.t_live[ids]
