@@ -126,7 +126,7 @@ class PersistentMechanism(Mechanism):
     def idle_sweeps_per_second(cls, config: ExperimentConfig) -> float:
         """The balancer's idle sweeper runs when heartbeats do not keep streams from idling."""
         idle, heartbeat = config.cluster.idle_timeout, config.mechanism.params.heartbeat
-        if idle <= 0 or 0 < heartbeat <= idle:
+        if idle <= 0 or (config.cluster.heartbeats_reset_idle and 0 < heartbeat <= idle):
             return 0.0
         return SWEEPS_PER_IDLE_TIMEOUT / idle
 

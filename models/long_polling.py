@@ -16,6 +16,10 @@ A hold longer than ``cluster.idle_timeout`` (> 0) is cut by the balancer at
 one one-way latency later, backs off (``mechanism.backoff``) and reconnects
 (``reconnects.total``).  A node crash drops the requests held on it the same
 way; the event log survives, so a crash delays notifications, never loses them.
+With ``network.dead_peer_timeout`` > 0 the client learns of the crash only that
+long after its request (no close reaches it).  With ``cluster.max_connection_age``
+> 0 a kept-alive connection that old is closed by the platform between two
+requests (``connections.aged_out``); the next request opens a new one.
 A response whose write the crash would interrupt is not sent: its events stay
 pending in the log and go out after the reconnect.
 
@@ -106,6 +110,9 @@ class LongPolling(Lifecycle, Mechanism):
         self.rid = [0] * n  # id of the client's latest hold, to recognise stale expiries
         self.req_finish = [0.0] * n  # when the node finished reading the current request
         self.per_client = sim.log.pattern == "per_client"
+        self.dead_peer = c.network.dead_peer_timeout
+        self.max_age = c.cluster.max_connection_age
+        self.opened_at = np.zeros(n)  # when the client's current connection was opened
         # Polls held on each node for each shared feed (key node * feeds + feed), in the
         # order they were held; a publish answers the nodes in the order of their oldest.
         self.feeds = sim.log.feeds
@@ -174,6 +181,7 @@ class LongPolling(Lifecycle, Mechanism):
         """A new connection (the balancer picked ``node`` now): send the request on it."""
         self.waiting[c] = True  # the client's chain of requests is alive
         setup = self.handshake(now)
+        self.opened_at[c] = now
         self.sim.metrics.send_up(now + setup, self.req_bytes, 0.0)
         self.call_at(now + setup + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
 
@@ -184,6 +192,9 @@ class LongPolling(Lifecycle, Mechanism):
         if index >= 0 and t_send - idle_from > self.reuse_window:
             self.sim.cluster.close_later(self.nodes[index], idle_from + self.reuse_window)
             self.node_of[c] = index = -1
+        if index >= 0 and self.max_age > 0 and t_send - self.opened_at[c] >= self.max_age:
+            self._age_out(c, index, idle_from)
+            index = -1
         if index < 0:
             self.call_at(t_send, c, self._fire_connect)
             return
@@ -202,7 +213,8 @@ class LongPolling(Lifecycle, Mechanism):
             return
         node = self.nodes[self.node_of[c]]
         if self.is_broken(c, node):  # the node crashed since: the connection is gone
-            self.back_off(c, now + sim.link.one_way(0.0))
+            # with dead_peer_timeout the client waits that long for an answer that never comes
+            self.back_off(c, now + (self.dead_peer if self.dead_peer > 0 else sim.link.one_way(0.0)))
             return
         sim.metrics.request(now, False)
         finish = node.process(now, node.request_cost() + self.store_cost)
@@ -377,8 +389,27 @@ class LongPolling(Lifecycle, Mechanism):
         held_since = self.held_since
         for c in np.nonzero(self.node_of == node.index)[0].tolist():
             if held_since[c] >= 0:
-                self._ended_empty(c, self._unhold(c), t)  # the request brought nothing back
-                self.back_off(c, t + link.one_way(0.0))
+                t_arrived = self._unhold(c)
+                self._ended_empty(c, t_arrived, t)  # the request brought nothing back
+                noticed = t + link.one_way(0.0)
+                if self.dead_peer > 0:  # no close reaches it: it gives up dead_peer after its request
+                    noticed = max(noticed, t_arrived + self.dead_peer)
+                self.back_off(c, noticed)
+
+    # -- the platform's age limit ----------------------------------------------------
+    def _age_out(self, c: int, index: int, idle_from: float) -> None:
+        """The platform closed ``c``'s kept-alive connection for its age while it was idle.
+
+        Checked when the next request is due: the close happened between two
+        requests (at the age limit, or when the last response arrived if that
+        was later), so the next request opens a new connection at once, with
+        no backoff (no request failed).  A hold the limit falls inside runs to
+        its end: holds are short next to any age limit a platform sets.
+        """
+        at = max(float(self.opened_at[c]) + self.max_age, idle_from)
+        self.sim.cluster.close_later(self.nodes[index], at)
+        self.sim.metrics.connections_aged(at, 1)
+        self.node_of[c] = -1
 
 
 def zero_gap_request_rate(rate: float, hold: float) -> float:

@@ -17,7 +17,7 @@ EXPERIMENTS = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml
 
 def test_there_are_experiments():
     names = {p.stem for p in EXPERIMENTS}
-    assert {"quickstart", "compare_mechanisms", "reconnect_storm", "webhook_outage"} <= names
+    assert {"quickstart", "compare_mechanisms", "reconnect_storm", "webhook_outage", "idle_timeouts"} <= names
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)

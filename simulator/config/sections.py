@@ -190,6 +190,8 @@ class WorkloadSection(Section):
 class NetworkSection(Section):
     latency: SecondsDist = Field(Distribution.constant(_s("25ms")), description="One-way client <-> server latency; constant or a distribution (drawn per crossing).")
     bandwidth: BitsPerSecond = Field(100e6, gt=0, description="Per-client access link: serialisation delay = bytes * 8 / bandwidth.")
+    nat_timeout: Seconds = Field(_s("0s"), description="A middlebox on the client side (carrier NAT) silently forgets a connection idle this long; the server learns only when a write fails. 0 = never. SSE and WebSocket.")
+    dead_peer_timeout: Seconds = Field(_s("0s"), description="A client declares its connection dead after this long without any traffic from the server (a crashed node, a half-open connection); 0 = only an explicit close tells it (a crash is noticed at once). SSE, WebSocket and long polling.")
 
 
 class HttpSection(Section):
@@ -222,6 +224,8 @@ class ServerSection(Section):
 class ClusterSection(Section):
     balancer: Literal["round_robin", "least_connections", "hash"] = Field("round_robin", description="How the balancer places each new connection or request; hash is sticky by client.")
     idle_timeout: Seconds = Field(_s("0s"), description="The balancer drops a connection idle this long; 0 = never (AWS ALB: 60s).")
+    heartbeats_reset_idle: Flag = Field(True, description="Whether heartbeat traffic (SSE comments, WebSocket pings) counts as activity for idle_timeout; false = ALB-style, pings do not keep a quiet stream open.")
+    max_connection_age: Seconds = Field(_s("0s"), description="The platform closes any connection this old and the client reconnects (API Gateway: 2h); 0 = never. SSE, WebSocket and long polling's kept-alive connections.")
     backplane_latency: Seconds = Field(_s("1ms"), description="Pub/sub hop that brings an event to another node (nodes > 1).")
     store_cost: Seconds = Field(_s("500us"), description="Shared-state read a stateless poll pays when nodes > 1.")
 

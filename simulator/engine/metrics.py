@@ -74,6 +74,8 @@ class Metrics:
         self.connections_refused = 0
         self.connections_dropped = 0
         self.reconnects = 0
+        self.connections_aged_out = 0
+        self.half_open: list[tuple[float, float]] = []  # (from, until) of each half-open connection
         # bytes sent inside the window
         self.bytes_down = 0.0
         self.bytes_up = 0.0
@@ -311,6 +313,32 @@ class Metrics:
         """``count`` open connections dropped (crash, balancer idle timeout)."""
         if self.t_start <= t <= self.t_end:
             self.connections_dropped += count
+
+    def connections_aged(self, t: float, count: int) -> None:
+        """``count`` connections closed at ``t`` by the platform for their age (``max_connection_age``)."""
+        if self.t_start <= t <= self.t_end:
+            self.connections_aged_out += count
+
+    def half_opened(self, t_from: float, t_until: float) -> None:
+        """A connection is half-open over ``[t_from, t_until)``: its client is gone, the server holds it."""
+        self.half_open.append((t_from, t_until))
+
+    def half_open_peak(self) -> int:
+        """Most connections half-open at once inside ``[t_start, t_end]``."""
+        if not self.half_open:
+            return 0
+        spans = np.asarray(self.half_open, dtype=np.float64)
+        a = np.maximum(spans[:, 0], self.t_start)
+        b = np.minimum(spans[:, 1], self.t_end)
+        keep = (a <= b) & (spans[:, 1] > spans[:, 0])
+        a, b = a[keep], b[keep]
+        if len(a) == 0:
+            return 0
+        # ends sort before starts at the same instant: a connection that closes as another opens
+        times = np.concatenate((a, b))
+        steps = np.concatenate((np.ones(len(a)), -np.ones(len(b))))
+        order = np.lexsort((steps, times))
+        return int(np.cumsum(steps[order]).max())
 
     def reconnect(self, t: float) -> None:
         """A connection attempt after a drop."""

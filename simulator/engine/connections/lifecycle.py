@@ -185,6 +185,23 @@ class Lifecycle:
         for c, d in zip(ids.tolist(), delays.tolist(), strict=True):
             env.timeout(d, value=c).callbacks.append(fire)
 
+    def back_off_many_at(self, ids: np.ndarray, t_detect: np.ndarray) -> None:
+        """Like :meth:`back_off_many`, but client ``ids[i]`` noticed the failure at ``t_detect[i]``.
+
+        Used when clients learn of a dead connection late (``network.dead_peer_timeout``).
+        """
+        delays = self.sim.backoff.delays(self.attempt[ids], self.prev_delay[ids])
+        self.attempt[ids] += 1
+        self.prev_delay[ids] = delays
+        self.reconnecting[ids] = True
+        self.node_of[ids] = -1
+        env = self.env
+        now = env.now
+        fire = self._fire_connect
+        waits = np.maximum(np.asarray(t_detect, dtype=np.float64) - now, 0.0) + delays
+        for c, d in zip(ids.tolist(), waits.tolist(), strict=True):
+            env.timeout(d, value=c).callbacks.append(fire)
+
     def call_at(self, t: float, c: int, callback: Callable[[simpy.Event], None]) -> None:
         """Call ``callback(event)`` at time ``t`` with ``event.value == c`` (one SimPy event)."""
         self.env.timeout(t - self.env.now, c).callbacks.append(callback)

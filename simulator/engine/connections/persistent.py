@@ -31,7 +31,15 @@ Life of a connection, in SimPy events:
    ``idle_timeout`` (a sweeper checks at the earliest deadline, at most every
    ``idle_timeout / 50``, and cuts when it looks).  Data frames and
    heartbeats count as activity; upstream messages do not (they are settled
-   in bulk, not timed).
+   in bulk, not timed).  With ``cluster.heartbeats_reset_idle = false``
+   (ALB-style) heartbeats do not count, so a quiet stream is cut whatever
+   its heartbeat.
+5. middleboxes and dead peers: ``cluster.max_connection_age`` closes a
+   connection that old (``connections.aged_out``; the client backs off and
+   reconnects); ``network.nat_timeout`` leaves a connection silent that long
+   (no data, no heartbeat) half-open (see :meth:`PersistentConnections._half_open`);
+   ``network.dead_peer_timeout`` makes a client notice a crashed node only
+   that long after the last traffic it got from it.
 
 The mechanism supplies a :class:`Framing`: bytes per frame, heartbeat bytes,
 extra round trips and how much of the missed history is replayed.
@@ -39,6 +47,8 @@ extra round trips and how much of the missed history is replayed.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -53,6 +63,11 @@ from simulator.engine.simulation import Simulation
 
 #: The balancer's idle sweeper wakes at least every ``idle_timeout / SWEEPS_PER_IDLE_TIMEOUT``.
 SWEEPS_PER_IDLE_TIMEOUT = 50
+#: Client state: the NAT forgot the connection; the client still thinks it is open.
+HALF_OPEN = 3
+#: Seconds a server's TCP retransmits an unacknowledged write before it gives up on the
+#: connection (Linux tcp_retries2 = 15: 0.2 s doubling up to 120 s, 924.6 s in all).
+TCP_GIVE_UP = 924.6
 
 
 @dataclass(frozen=True)
@@ -98,9 +113,22 @@ class PersistentConnections(Lifecycle, FanOut):
         self.payload = c.workload.payload
         idle = c.cluster.idle_timeout
         hb = framing.heartbeat
-        self.idle_cut = idle > 0 and (hb <= 0 or hb > idle)
+        # with heartbeats_reset_idle = false (ALB-style) heartbeats do not count as activity
+        self.idle_heartbeats = c.cluster.heartbeats_reset_idle
+        self.idle_cut = idle > 0 and (hb <= 0 or hb > idle or not self.idle_heartbeats)
         self.idle_timeout = idle
-        self.last_data = np.zeros(n) if self.idle_cut else None
+        self.max_age = c.cluster.max_connection_age
+        nat = c.network.nat_timeout
+        # heartbeats at least as frequent as the NAT timeout keep the mapping alive: nothing happens
+        self.nat_timeout = nat if nat > 0 and (hb <= 0 or hb > nat) else 0.0
+        self.dead_peer = c.network.dead_peer_timeout
+        self.nat_rng = sim.streams.generator("network.nat") if self.nat_timeout > 0 else None
+        self.awaiting: dict[int, list[list]] = {}  # feed -> half-open connections not yet written to
+        self.awaiting_beats: list[tuple[float, int, list]] = []  # (first heartbeat after expiry, seq, entry)
+        self._awaiting_seq = 0
+        self.half_open_spans: list[tuple[int, float, float]] = []  # (node, live from, server gave up)
+        tracked = self.idle_cut or self.nat_timeout > 0 or self.dead_peer > 0
+        self.last_data = np.zeros(n) if tracked else None
         self.accounts = BulkAccounts(
             sim.metrics,
             len(self.nodes),
@@ -138,6 +166,10 @@ class PersistentConnections(Lifecycle, FanOut):
         env.process(self._connector())
         if self.idle_cut:
             env.process(self._sweeper())
+        if self.max_age > 0 or self.nat_timeout > 0:
+            env.process(self._middlebox_sweeper())
+        if self.nat_timeout > 0:
+            self.log.listen(self._on_publish_half_open)
 
     def pending(self) -> int:
         """Deliveries owed but not delivered at the end (unread in the log; in-flight is the runner's).
@@ -152,6 +184,8 @@ class PersistentConnections(Lifecycle, FanOut):
             live = np.nonzero(self.state == LIVE)[0]
             self._settle_ended()
             self.accounts.settle(self.node_of[live], self.t_live[live], sim.env.now)
+            if self.nat_timeout > 0:
+                self._settle_half_open()
             self.accounts.flush()
             self.log.advance(sim.t_end)
             for c in np.nonzero(self.state != LIVE)[0].tolist():
@@ -196,7 +230,10 @@ class PersistentConnections(Lifecycle, FanOut):
         node = self.nodes[int(self.node_of[c])]
         if self.is_broken(c, node):  # the node crashed during the handshake
             self.state[c] = DOWN
-            self.back_off(c)
+            if self.dead_peer > 0:  # no answer and no close: it waits out dead_peer_timeout
+                self.back_off(c, now + self.dead_peer)
+            else:
+                self.back_off(c)
             return
         if not self.online[c]:  # the client went offline during the handshake: it closes
             sim.cluster.settle(now)
@@ -310,7 +347,10 @@ class PersistentConnections(Lifecycle, FanOut):
         if self.sets is not None:
             self.sets.clear_node(k)
         self.broken[k] = False
-        self._drop(ids, t)
+        if self.dead_peer > 0:
+            self._drop_unnoticed(ids, t)
+        else:
+            self._drop(ids, t)
 
     def _drop(self, ids: np.ndarray, t: float) -> None:
         """End the live connections ``ids`` at ``t`` and schedule their reconnects (vectorised draws)."""
@@ -328,13 +368,17 @@ class PersistentConnections(Lifecycle, FanOut):
         rescues the connection only if it comes within ``idle_timeout`` of
         that activity; the next one is then too late.  Data and heartbeats
         before the last check were all on a connection still open, because the
-        sweeper looks at every deadline.
+        sweeper looks at every deadline.  With ``heartbeats_reset_idle = false``
+        heartbeats rescue nothing.
         """
-        idle = self.idle_timeout
+        return self._silence_deadlines(live, self.idle_timeout, self.idle_heartbeats)
+
+    def _silence_deadlines(self, live: np.ndarray, idle: float, heartbeats: bool) -> np.ndarray:
+        """When each of ``live`` has been silent for ``idle`` seconds (see :meth:`_idle_deadlines`)."""
         t_live = self.t_live[live]
         active = np.maximum(t_live, self.last_data[live])
         hb = self.framing.heartbeat
-        if hb > 0:
+        if hb > 0 and heartbeats:
             beat = t_live + (np.floor((active - t_live) / hb) + 1) * hb  # first heartbeat after it
             active = np.where(beat - active < idle, beat, active)
         return active + idle
@@ -365,3 +409,176 @@ class PersistentConnections(Lifecycle, FanOut):
             if now + wait > sim.t_end:
                 return
             yield env.timeout(wait)
+
+    # -- dead peers and middleboxes (cluster.max_connection_age, network.nat_timeout,
+    #    network.dead_peer_timeout) ------------------------------------------------
+    def _last_traffic(self, ids: np.ndarray, t: float) -> np.ndarray:
+        """When the clients ``ids`` last heard from their server at or before ``t``: data or heartbeat."""
+        t_live = self.t_live[ids]
+        last = np.maximum(t_live, self.last_data[ids])
+        hb = self.framing.heartbeat
+        if hb > 0:
+            last = np.maximum(last, t_live + np.floor((t - t_live) / hb) * hb)
+        return np.minimum(last, t)
+
+    def _drop_unnoticed(self, ids: np.ndarray, t: float) -> None:
+        """The live connections ``ids`` died at ``t`` without a close the clients can see.
+
+        Each client declares its connection dead ``dead_peer_timeout`` after the
+        last traffic it got from the server (never before ``t``), then backs off.
+        """
+        if len(ids) == 0:
+            return
+        self.accounts.settle(self.node_of[ids], self.t_live[ids], t)
+        self.state[ids] = DOWN
+        detect = np.maximum(self._last_traffic(ids, t) + self.dead_peer, t)
+        self.back_off_many_at(ids, detect)
+
+    def _middlebox_sweeper(self) -> Iterator[simpy.Event]:
+        """The platform's age limit and the client-side NAT's idle timer, checked at the earliest deadline."""
+        sim = self.sim
+        env = sim.env
+        limits = [x for x in (self.max_age, self.nat_timeout) if x > 0]
+        floor = min(limits) / 50
+        while True:
+            now = env.now
+            wake = now + min(limits)
+            live = np.nonzero(self.state == LIVE)[0]
+            if len(live) and self.max_age > 0:
+                deadline = self.t_live[live] + self.max_age
+                due = deadline <= now
+                if due.any():
+                    self._age_out(live[due], now)
+                    live, deadline = live[~due], deadline[~due]
+                if len(deadline):
+                    wake = min(wake, float(deadline.min()))
+            if self.nat_timeout > 0:
+                self._beats_due(now)
+                if self.awaiting_beats:
+                    wake = min(wake, self.awaiting_beats[0][0])
+            if len(live) and self.nat_timeout > 0:
+                deadline = self._silence_deadlines(live, self.nat_timeout, True)
+                due = deadline <= now
+                if due.any():
+                    self._half_open(live[due], deadline[due], now)
+                    deadline = deadline[~due]
+                if len(deadline):
+                    wake = min(wake, float(deadline.min()))
+            wait = max(wake - now, floor)
+            if now + wait > sim.t_end:
+                return
+            yield env.timeout(wait)
+
+    def _age_out(self, ids: np.ndarray, now: float) -> None:
+        """The platform closes the connections ``ids`` for their age; the clients reconnect with backoff."""
+        self.sim.cluster.settle(now)
+        for c in ids.tolist():
+            self.nodes[self.node_of[c]].close(now, int(self.epoch_of[c]))
+            if self.sets is not None:
+                self.sets.remove(c)
+        self.sim.metrics.connections_aged(now, len(ids))
+        self._drop(ids, now)
+
+    def _half_open(self, ids: np.ndarray, expired: np.ndarray, now: float) -> None:
+        """The client-side NAT forgot the connections ``ids`` at ``expired``: they are half-open.
+
+        From then on nothing the server writes reaches the client (its cursor
+        stays, so a reconnect replays or loses it per the mechanism's rule).
+        The server keeps the connection, its slot and its memory, until its
+        first write after the expiry (the next heartbeat, or the next event of
+        the client's feed) fails: that write plus :data:`TCP_GIVE_UP`
+        (unacknowledged retransmissions), or, when heartbeats expect an answer
+        (WebSocket pong), the heartbeat after the first unanswered one,
+        whichever comes first; a crash ends it sooner (:meth:`_server_gives_up`).
+        The client learns ``dead_peer_timeout`` after the last traffic it got
+        (the expiry minus ``nat_timeout``), or when one of its own upstream
+        messages draws a reset (one round trip after it); with neither it
+        stays stuck until the end of the run.  Upstream messages are settled
+        in bulk, not timed, so they do not refresh the mapping.
+        """
+        hb = self.framing.heartbeat
+        t_live = self.t_live[ids]
+        n = len(ids)
+        first_hb = t_live + np.ceil((expired - t_live) / hb) * hb if hb > 0 else np.full(n, math.inf)
+        feeds = self.log.client_feed[ids]
+        for c, k, t0, beat, f in zip(ids.tolist(), self.node_of[ids].tolist(), expired.tolist(),
+                                     first_hb.tolist(), feeds.tolist(), strict=True):
+            node = self.nodes[k]
+            entry = [False, c, k, node.epoch, t0, float(self.t_live[c]), beat, node.next_crash]
+            self.awaiting.setdefault(f, []).append(entry)
+            if beat < math.inf:
+                self._awaiting_seq += 1
+                heapq.heappush(self.awaiting_beats, (beat, self._awaiting_seq, entry))
+            if self.sets is not None:
+                self.sets.remove(c)
+        self.state[ids] = HALF_OPEN
+        client_learns = np.full(n, math.inf)
+        if self.dead_peer > 0:
+            client_learns = np.maximum(expired - self.nat_timeout + self.dead_peer, expired)
+        if self.framing.upstream_rate > 0:
+            upstream = expired + self.nat_rng.exponential(1.0 / self.framing.upstream_rate, n)
+            client_learns = np.minimum(client_learns, upstream + 2 * self.sim.link.one_way(0.0))
+        aware = np.isfinite(client_learns)
+        if aware.any():
+            self.back_off_many_at(ids[aware], client_learns[aware])
+        self.node_of[ids[~aware]] = -1  # stuck: it never reconnects
+
+    def _on_publish_half_open(self, feed: int, seq: int, t: float) -> None:
+        """A publish on ``feed``: the server's first write into its half-open connections, if before a beat."""
+        entries = self.awaiting.pop(feed, None)
+        if entries:
+            write = t + self.sim.cluster.backplane_latency
+            for entry in entries:
+                if not entry[0]:
+                    self._server_gives_up(entry, write)
+
+    def _beats_due(self, now: float) -> None:
+        """Half-open connections whose first heartbeat after the expiry came before any data write."""
+        beats = self.awaiting_beats
+        while beats and beats[0][0] <= now:
+            beat, _, entry = heapq.heappop(beats)
+            if not entry[0]:
+                self._server_gives_up(entry, beat)
+
+    def _server_gives_up(self, entry: list, first_write: float) -> None:
+        """The server's first write into a half-open connection was at ``first_write``: when it drops it."""
+        entry[0] = True
+        _, c, k, epoch, expired, t_live, beat, crash = entry
+        until = first_write + TCP_GIVE_UP
+        hb = self.framing.heartbeat
+        if hb > 0 and self.framing.heartbeat_up > 0:
+            until = min(until, beat + hb)  # the next ping finds the pong missing
+        until = min(until, crash)
+        self._half_open_ends(c, k, epoch, expired, t_live, until)
+
+    def _half_open_ends(self, c: int, k: int, epoch: int, expired: float, t_live: float, until: float) -> None:
+        sim = self.sim
+        node = self.nodes[k]
+        sim.metrics.half_opened(expired, until)
+        if until < math.inf and node.epoch == epoch:
+            sim.cluster.close_later(node, until)
+        # the server wrote heartbeats into the dead connection until it gave up (settled at the end)
+        self.half_open_spans.append((k, t_live, max(t_live, until)))
+
+    def _settle_half_open(self) -> None:
+        """At the end: half-open connections the server has not written to since the expiry.
+
+        One with a heartbeat due (after the window) ends by it; one without
+        stays open to the end of the run (or its node's crash).
+        """
+        for entries in self.awaiting.values():
+            for entry in entries:
+                if entry[0]:
+                    continue
+                if entry[6] < math.inf:
+                    self._server_gives_up(entry, entry[6])
+                else:
+                    entry[0] = True
+                    _, c, k, epoch, expired, t_live, _, crash = entry
+                    self._half_open_ends(c, k, epoch, expired, t_live, crash)
+        self.awaiting.clear()
+        if self.half_open_spans:
+            spans = np.asarray(self.half_open_spans)
+            end = np.minimum(spans[:, 2], self.sim.env.now)
+            self.accounts.settle(spans[:, 0].astype(np.int64), spans[:, 1], end)
+            self.half_open_spans.clear()
