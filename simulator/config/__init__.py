@@ -15,6 +15,8 @@ from simulator.config.load import (
 )
 from simulator.config.sections import (
     FAILURE_KEYS,
+    OPERATION_KEYS,
+    AutoscaleSection,
     BackoffSection,
     BitsPerSecond,
     Bytes,
@@ -30,6 +32,7 @@ from simulator.config.sections import (
     MechanismSection,
     NetworkSection,
     Number,
+    OperationSpec,
     PositiveSecondsDist,
     Seconds,
     SecondsDist,
@@ -39,7 +42,7 @@ from simulator.config.sections import (
 )
 
 __all__ = [
-    "FAILURE_KEYS", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
+    "FAILURE_KEYS", "OPERATION_KEYS", "AutoscaleSection", "OperationSpec", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
     "ConfigError", "CostSection", "Count", "ExperimentConfig", "ExperimentSection", "FailureSpec",
     "Flag", "HttpSection", "MechanismSection", "NetworkSection", "Number", "PositiveSecondsDist",
     "Seconds", "SecondsDist", "ServerSection", "SweepSection", "WorkloadSection", "load_config",

@@ -36,7 +36,7 @@ from simulator.config.keys import (
     set_dotted,
     submodel,
 )
-from simulator.config.sections import FAILURE_KEYS, ExperimentConfig
+from simulator.config.sections import FAILURE_KEYS, OPERATION_KEYS, ExperimentConfig
 from simulator.config.units import format_duration
 
 #: Bounds on the per-window series (one float per window, per node for CPU).
@@ -302,6 +302,7 @@ def _cross_checks(config: ExperimentConfig) -> list[Problem]:
             if previous and failure.at < previous[0]:
                 problems.append((where, f"node {failure.node} is still down then (failures.{previous[1]} lasts until {format_duration(previous[0])})"))
             down_until[failure.node] = (failure.at + failure.duration, i)
+    problems += _fleet_checks(config, run_end)
     b = config.mechanism.backoff
     if b.max < b.initial:
         problems.append(("mechanism.backoff.max", f"must be >= initial ({format_duration(b.initial)}), got {format_duration(b.max)}"))
@@ -312,6 +313,26 @@ def _cross_checks(config: ExperimentConfig) -> list[Problem]:
         problems.append(("experiment.sample_every", f"{format_duration(config.experiment.sample_every)} over {format_duration(run_end)} makes {windows:,} windows (x {config.server.nodes} nodes); at most {MAX_WINDOWS:,} windows and {MAX_NODE_WINDOWS:,} node-windows"))
     if config.clients.connect_over > run_end:
         problems.append(("clients.connect_over", f"{format_duration(config.clients.connect_over)} is longer than the run ({format_duration(run_end)}): some clients would never start"))
+    return problems
+
+
+def _fleet_checks(config: ExperimentConfig, run_end: float) -> list[Problem]:
+    """[autoscale] bounds and [[operations]] entries."""
+    problems: list[Problem] = []
+    a = config.autoscale
+    if a is not None:
+        if a.min_nodes > a.max_nodes:
+            problems.append(("autoscale.min_nodes", f"must be <= max_nodes ({a.max_nodes}), got {a.min_nodes}"))
+    for i, op in enumerate(config.operations):
+        where = f"operations.{i}"
+        for key in sorted(op.model_fields_set - set(OPERATION_KEYS[op.kind])):
+            problems.append((f"{where}.{key}", f"{op.kind} does not take {key} (it takes {', '.join(OPERATION_KEYS[op.kind][1:])})"))
+        if op.at > run_end:
+            problems.append((f"{where}.at", f"{format_duration(op.at)} is after the run ends (warmup + duration = {format_duration(run_end)}): it would never happen"))
+        if op.kind == "scale_to" and "nodes" not in op.model_fields_set:
+            problems.append((f"{where}.nodes", "scale_to needs nodes (the node count to reach)"))
+        if op.kind == "scale_to" and a is not None and not a.min_nodes <= op.nodes <= a.max_nodes:
+            problems.append((f"{where}.nodes", f"must lie within autoscale.min_nodes..max_nodes ({a.min_nodes}..{a.max_nodes}), got {op.nodes}"))
     return problems
 
 

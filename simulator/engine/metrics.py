@@ -73,6 +73,7 @@ class Metrics:
         self.connections_opened = 0
         self.connections_refused = 0
         self.connections_dropped = 0
+        self.connections_drained = 0
         self.reconnects = 0
         # bytes sent inside the window
         self.bytes_down = 0.0
@@ -311,6 +312,11 @@ class Metrics:
         """``count`` open connections dropped (crash, balancer idle timeout)."""
         if self.t_start <= t <= self.t_end:
             self.connections_dropped += count
+
+    def connections_drain(self, t: float, count: int) -> None:
+        """``count`` connections closed by a leaving node (a drain, not a crash)."""
+        if self.t_start <= t <= self.t_end:
+            self.connections_drained += count
 
     def reconnect(self, t: float) -> None:
         """A connection attempt after a drop."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from simulator.validation import (
     cases_backoff,
     cases_bozdag,
+    cases_fleet,
     cases_longpoll,
     cases_lubbers,
     cases_polling,
@@ -29,6 +30,7 @@ MODULES = (
     cases_lubbers,
     cases_bozdag,
     cases_vandevyvere,
+    cases_fleet,
 )
 
 
