@@ -79,7 +79,7 @@ _ALL: tuple[Metric, ...] = (
     _m("server.memory_peak_per_node", "memory peak per node", "B"),
     _m("server.nodes", "server nodes (mean)", ""),
     _m("server.nodes_peak", "server nodes peak", ""),
-    _m("server.node_hours", "node-hours (measured window)", "h", run=True),
+    _m("server.node_hours", "node-hours (measured window)", "", run=True),
     _m("autoscale.scale_outs", "autoscale scale-outs", ""),
     _m("autoscale.scale_ins", "autoscale scale-ins", ""),
     _m("connections.drained", "connections drained (node leaving)", ""),

@@ -56,7 +56,7 @@ def cases(quick: bool) -> list[Case]:
             "scale_to 2 → 6 → 3 (boot, drain): mean nodes",
             "fleet",
             "server.nodes",
-            "",
+            "nodes",
             NODE_SECONDS / DURATION,
             "node-seconds / measured span",
             (scenario(),),
