@@ -117,3 +117,19 @@ def test_min_nodes_above_max_nodes_is_one_line():
 def test_the_fleet_starts_within_the_bounds():
     config = make_config({**BASE, "server.nodes": 1, "autoscale": {"min_nodes": 3, "max_nodes": 6}}, base={})
     assert config.starting_nodes() == 3
+
+
+def test_the_policy_holds_while_a_rolling_deploy_runs(monkeypatch):
+    # At target the policy wants the serving count; the deploy's surge node would look like one
+    # too many and be scaled in, and the deploy would shrink the fleet.  It holds instead.
+    monkeypatch.setattr(Cluster, "_level", lambda self, metric, since, now: 0.5)
+    policy = {**POLICY, "evaluate_every": "5s", "scale_out_cooldown": "0s", "scale_in_cooldown": "0s"}
+    deploy = {"kind": "rolling_deploy", "at": "20s", "batch": 1, "drain": "0s",
+              "deregistration_delay": "0s", "boot_time": "5s"}
+    config = make_config({**BASE, "mechanism.kind": "sse", "experiment.duration": "60s", "server.nodes": 3,
+                          "autoscale": policy, "operations": [deploy]}, base={})
+    m = run(config).metrics
+    assert m["autoscale.scale_ins"] == 0 and m["autoscale.scale_outs"] == 0
+    assert m["reconnects.total"] >= 20  # every node replaced
+    assert m["server.nodes_peak"] == 4
+    assert m["server.node_hours"] == pytest.approx((3 * 60 + 3 * 5) / 3600, rel=1e-12)

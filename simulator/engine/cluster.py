@@ -67,11 +67,13 @@ class Cluster:
         self.workers = s.workers
         self.max_connections = s.max_connections
         self.dynamic = config.autoscale is not None or bool(config.operations)
-        self.node_log: list[tuple[float, int, int]] = [(0.0, start, start)]  # (t, billed, serving)
+        # (t, billed, working): working = serving or draining (booting nodes do no work)
+        self.node_log: list[tuple[float, int, int]] = [(0.0, start, start)]
         self.listeners: list = []  # called with (node, t) when a node starts leaving (the lifecycle's drain)
         self._leaving: set[int] = set()  # slots deregistered and draining
         self._generation = [0] * slots  # bumped when a slot gets a new node
         self.scale_outs = 0
+        self.deploying = 0  # rolling deploys under way
         self.scale_ins = 0
         self.events: list[tuple[float, str]] = []  # (t, what): operations and scaling steps, for recovery
         self.metrics = metrics
@@ -194,14 +196,17 @@ class Cluster:
         return sum(1 for i, b in enumerate(self.billed) if b and i not in leaving)
 
     def _log_nodes(self) -> None:
-        entry = (self.env.now, self.billed_count(), len(self.serving))
+        entry = (self.env.now, self.billed_count(), len(self.serving) + len(self._leaving))
         if self.node_log[-1][0] == entry[0]:
             self.node_log[-1] = entry
         else:
             self.node_log.append(entry)
 
-    def add_node(self, boot_time: float) -> ServerNode | None:
-        """Start a node in a free slot now; it serves after ``boot_time``. None if no slot is free."""
+    def add_node(self, boot_time: float) -> simpy.Process | None:
+        """Start a node in a free slot now; it serves after ``boot_time`` (when the process ends).
+
+        None if no slot is free.
+        """
         free = [i for i, b in enumerate(self.billed) if not b]
         if not free:
             return None
@@ -211,8 +216,7 @@ class Cluster:
         node.up = False  # billed, not serving until booted
         self._log_nodes()
         self._generation[node.index] += 1
-        self.env.process(self._boot(node, boot_time, self._generation[node.index]))
-        return node
+        return self.env.process(self._boot(node, boot_time, self._generation[node.index]))
 
     def _boot(self, node: ServerNode, boot_time: float, generation: int) -> Iterator[simpy.Event]:
         if boot_time > 0:
@@ -226,15 +230,14 @@ class Cluster:
     def remove_node(self, node: ServerNode, drain: float, deregistration_delay: float = 0.0) -> simpy.Process:
         """Take ``node`` out: deregister it now, drain it after ``deregistration_delay``, retire it.
 
-        Its connections close spread over ``drain`` (the listeners' step); work that
-        would finish after it retires is lost with it, as at a crash.  A process
-        that ends when the node is gone.
+        Its connections close spread over ``drain`` (the listeners' step); it then
+        finishes the work it has queued (billed meanwhile; work arriving later that
+        would end after that is lost, as at a crash) and retires.  A process that
+        ends when the node is gone.
         """
         self._leaving.add(node.index)
         self.settle(self.env.now)
         self.serving = [n for n in self.serving if n is not node]
-        retire_at = self.env.now + deregistration_delay + drain
-        node.next_crash = min(node.next_crash, retire_at)
         self._log_nodes()
         return self.env.process(self._leave(node, drain, deregistration_delay))
 
@@ -247,6 +250,11 @@ class Cluster:
             listener(node, drain)
         if drain > 0:
             yield env.timeout(drain)
+        # a graceful stop: the queue empties first, so nothing is left recorded past the end
+        done = max(env.now, max(node.free))
+        node.next_crash = min(node.next_crash, done)
+        if done > env.now:
+            yield env.timeout(done - env.now)
         self.settle(env.now)
         node.retire(env.now)
         self.billed[node.index] = False
@@ -278,16 +286,18 @@ class Cluster:
             return
         # rolling_deploy: for each batch, boot the replacements first (surge), then the old
         # nodes leave (deregistration delay, drain); the next batch starts once they are gone.
+        # An autoscaling policy holds while it runs (as during an instance refresh).
+        self.deploying += 1
         old = [n for n in self.nodes if self.billed[n.index] and n.index not in self._leaving]
         for k in range(0, len(old), op.batch):
             batch = [n for n in old[k : k + op.batch] if self.billed[n.index] and n.index not in self._leaving]
-            for _ in batch:
-                self.add_node(op.boot_time)
-            if op.boot_time > 0:
-                yield env.timeout(op.boot_time)
+            booting = [p for p in (self.add_node(op.boot_time) for _ in batch) if p is not None]
+            if booting:
+                yield env.all_of(booting)
             leaving = [self.remove_node(n, op.drain, op.deregistration_delay) for n in batch]
             if leaving:
                 yield env.all_of(leaving)
+        self.deploying -= 1
 
     def _autoscaler(self, policy: AutoscaleSection) -> Iterator[simpy.Event]:
         """Target tracking: every ``evaluate_every``, desired = ceil(serving x metric / target)."""
@@ -298,7 +308,7 @@ class Cluster:
             yield env.timeout(period)
             now = env.now
             serving = len(self.serving)
-            if serving == 0:
+            if serving == 0 or self.deploying:
                 continue
             level = self._level(policy.metric, now - period, now)
             desired = math.ceil(serving * level / policy.target - 1e-9)
@@ -334,10 +344,10 @@ class Cluster:
         return busy / (len(serving) * self.workers * span)
 
     # -- the node count over time ---------------------------------------------------
-    def node_seconds(self, a: float, b: float, serving: bool = False) -> float:
-        """Integral of the billed (or serving) node count over ``[a, b]`` (node-seconds)."""
+    def node_seconds(self, a: float, b: float, working: bool = False) -> float:
+        """Integral of the billed (or working: serving or draining) node count over ``[a, b]`` (node-seconds)."""
         log = self.node_log
-        col = 2 if serving else 1
+        col = 2 if working else 1
         total = 0.0
         for i, entry in enumerate(log):
             lo = max(entry[0], a)

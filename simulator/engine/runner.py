@@ -197,8 +197,8 @@ def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
     cluster = sim.cluster
     if cluster.dynamic:
         nodes = np.array([cluster.node_seconds(t, t + w) / w for t, w in zip(time_s, widths, strict=True)])
-        serving = np.array([cluster.node_seconds(t, t + w, serving=True) for t, w in zip(time_s, widths, strict=True)])
-        capacity = sim.config.server.workers * serving
+        working = np.array([cluster.node_seconds(t, t + w, working=True) for t, w in zip(time_s, widths, strict=True)])
+        capacity = sim.config.server.workers * working
     else:
         nodes = np.full(n, float(sim.config.server.nodes))
         capacity = sim.config.server.workers * sim.config.server.nodes * widths

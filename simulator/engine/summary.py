@@ -23,7 +23,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
     lat = m.latency
     if cluster.dynamic:
         nodes = cluster.node_seconds(sim.t_start, sim.t_end) / span  # mean billed nodes
-        capacity = workers * cluster.node_seconds(sim.t_start, sim.t_end, serving=True)
+        capacity = workers * cluster.node_seconds(sim.t_start, sim.t_end, working=True)
         nodes_peak = cluster.nodes_peak(sim.t_start, sim.t_end)
     else:
         nodes = c.server.nodes
