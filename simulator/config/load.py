@@ -309,8 +309,9 @@ def _cross_checks(config: ExperimentConfig) -> list[Problem]:
     if config.workload.upstream_rate > 0 and "upstream" not in supported:
         problems.append(("workload.upstream_rate", f"client -> server messages are not supported yet with mechanism.kind = {kind!r} (websocket only); set it to 0"))
     windows = math.ceil(run_end / config.experiment.sample_every - 1e-9)
-    if windows > MAX_WINDOWS or windows * config.server.nodes > MAX_NODE_WINDOWS:
-        problems.append(("experiment.sample_every", f"{format_duration(config.experiment.sample_every)} over {format_duration(run_end)} makes {windows:,} windows (x {config.server.nodes} nodes); at most {MAX_WINDOWS:,} windows and {MAX_NODE_WINDOWS:,} node-windows"))
+    slots = config.node_slots()  # server.nodes for a fixed fleet; the most nodes at once otherwise
+    if windows > MAX_WINDOWS or windows * slots > MAX_NODE_WINDOWS:
+        problems.append(("experiment.sample_every", f"{format_duration(config.experiment.sample_every)} over {format_duration(run_end)} makes {windows:,} windows (x {slots} nodes); at most {MAX_WINDOWS:,} windows and {MAX_NODE_WINDOWS:,} node-windows"))
     if config.clients.connect_over > run_end:
         problems.append(("clients.connect_over", f"{format_duration(config.clients.connect_over)} is longer than the run ({format_duration(run_end)}): some clients would never start"))
     return problems
