@@ -20,6 +20,7 @@ from simulator.config import (
     BackoffSection,
     ExperimentConfig,
     FailureSpec,
+    OperationSpec,
     registry,
 )
 from simulator.config.keys import field_docs, submodel
@@ -87,6 +88,11 @@ something nobody could mean, or something not built yet:
   ignored). `node` must be below `server.nodes`; a node cannot crash again
   while it is down; `at` must fall inside the run (`warmup + duration`).
   `receiver_outage` needs `mechanism.kind = "webhook"`.
+- `[autoscale]`: `min_nodes <= max_nodes`; the fleet starts at `server.nodes`
+  brought within them.
+- `[[operations]]`: `rolling_deploy` takes `at`, `batch`, `drain`,
+  `deregistration_delay`, `boot_time`; `scale_to` takes `at`, `nodes` (required),
+  `drain`, `boot_time`; `at` must fall inside the run.
 - `workload.upstream_rate > 0` needs a mechanism with an upstream channel (WebSocket).
 - `mechanism.backoff.max >= mechanism.backoff.initial`.
 - `clients.connect_over` is not longer than the run.
@@ -114,7 +120,7 @@ def toml_value(value: Any) -> str:
 def table(model: Any, prefix: str = "", units: dict[str, str] | None = None) -> str:
     rows = ["| key | default | unit / values | meaning |", "|---|---|---|---|"]
     for doc in field_docs(model, prefix):
-        if doc.key.endswith(".failures") or doc.key == "failures":
+        if doc.key.endswith(".failures") or doc.key in ("failures", "operations"):
             continue
         unit = ((units or {}).get(doc.key.rsplit(".", 1)[-1]) or doc.unit).replace("|", "\\|")
         default = doc.default if doc.default == "(required)" else f"`{toml_value(doc.default)}`"
@@ -129,6 +135,10 @@ def generate() -> str:
         if name == "failures":
             parts.append("## `[[failures]]`\n\n" + (field.description or ""))
             parts.append(table(FailureSpec, "failures.N."))
+            continue
+        if name == "operations":
+            parts.append("## `[[operations]]`\n\n" + (field.description or ""))
+            parts.append(table(OperationSpec, "operations.N."))
             continue
         model = submodel(field.annotation)
         parts.append(f"## `[{name}]`\n\n{field.description or ''}")

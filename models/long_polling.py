@@ -383,6 +383,19 @@ class LongPolling(Lifecycle, Mechanism):
             self.node_of[c] = -1
 
     # -- node crash ----------------------------------------------------------------
+
+    # -- a leaving node and a node crash --------------------------------------------
+    def on_drain(self, c: int, node: ServerNode, t: float) -> None:
+        """A leaving node ends ``c``'s held poll and closes its connection: it reconnects elsewhere.
+
+        A poll in flight or between polls is left to the node's retirement.
+        """
+        if self.held_since[c] < 0:
+            return
+        self._ended_empty(c, self._unhold(c), t)  # the request brought nothing back
+        self.drained(c, node, t)
+        self.back_off(c, t + self.sim.link.one_way(0.0))
+
     def on_crash(self, node: ServerNode, t: float) -> None:
         """Every request held on ``node`` is dropped; each client backs off and reconnects."""
         link = self.sim.link

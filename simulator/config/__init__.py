@@ -16,6 +16,8 @@ from simulator.config.load import (
 from simulator.config.sections import (
     DEFAULT_KIND,
     FAILURE_KEYS,
+    OPERATION_KEYS,
+    AutoscaleSection,
     BackoffSection,
     BitsPerSecond,
     Bytes,
@@ -31,6 +33,7 @@ from simulator.config.sections import (
     MechanismSection,
     NetworkSection,
     Number,
+    OperationSpec,
     PositiveSecondsDist,
     ProfileSection,
     Seconds,
@@ -41,7 +44,7 @@ from simulator.config.sections import (
 )
 
 __all__ = [
-    "DEFAULT_KIND", "FAILURE_KEYS", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
+    "DEFAULT_KIND", "FAILURE_KEYS", "OPERATION_KEYS", "AutoscaleSection", "OperationSpec", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
     "ConfigError", "CostSection", "Count", "ExperimentConfig", "ExperimentSection", "FailureSpec",
     "Flag", "HttpSection", "MechanismSection", "NetworkSection", "ProfileSection", "Number", "PositiveSecondsDist",
     "Seconds", "SecondsDist", "ServerSection", "SweepSection", "WorkloadSection", "load_config",

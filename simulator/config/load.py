@@ -38,7 +38,7 @@ from simulator.config.keys import (
     submodel,
 )
 from simulator.config.profile import profile_problems, resolve_trace
-from simulator.config.sections import DEFAULT_KIND, FAILURE_KEYS, ExperimentConfig
+from simulator.config.sections import DEFAULT_KIND, FAILURE_KEYS, OPERATION_KEYS, ExperimentConfig
 from simulator.config.units import format_duration
 
 #: Largest config file read: configs are a few KiB; this keeps `sim run /dev/zero` from
@@ -346,14 +346,16 @@ def _cross_checks(config: ExperimentConfig) -> list[Problem]:
             if previous and failure.at < previous[0]:
                 problems.append((where, f"node {failure.node} is still down then (failures.{previous[1]} lasts until {format_duration(previous[0])})"))
             down_until[failure.node] = (failure.at + failure.duration, i)
+    problems += _fleet_checks(config, run_end)
     b = config.mechanism.backoff
     if b.max < b.initial:
         problems.append(("mechanism.backoff.max", f"must be >= initial ({format_duration(b.initial)}), got {format_duration(b.max)}"))
     if config.workload.upstream_rate > 0 and "upstream" not in supported:
         problems.append(("workload.upstream_rate", f"client -> server messages are not supported yet with mechanism.kind = {kind!r} (websocket only); set it to 0"))
     windows = math.ceil(run_end / config.experiment.sample_every - 1e-9)
-    if windows > MAX_WINDOWS or windows * config.server.nodes > MAX_NODE_WINDOWS:
-        problems.append(("experiment.sample_every", f"{format_duration(config.experiment.sample_every)} over {format_duration(run_end)} makes {windows:,} windows (x {config.server.nodes} nodes); at most {MAX_WINDOWS:,} windows and {MAX_NODE_WINDOWS:,} node-windows"))
+    slots = config.node_slots()  # server.nodes for a fixed fleet; the most nodes at once otherwise
+    if windows > MAX_WINDOWS or windows * slots > MAX_NODE_WINDOWS:
+        problems.append(("experiment.sample_every", f"{format_duration(config.experiment.sample_every)} over {format_duration(run_end)} makes {windows:,} windows (x {slots} nodes); at most {MAX_WINDOWS:,} windows and {MAX_NODE_WINDOWS:,} node-windows"))
     if config.clients.connect_over > run_end:
         problems.append(("clients.connect_over", f"{format_duration(config.clients.connect_over)} is longer than the run ({format_duration(run_end)}): some clients would never start"))
     problems += profile_problems(config.profile)
@@ -372,6 +374,26 @@ def check_sweep_size(grid: dict[str, list[Any]], replications: int, source: str)
             f" = {runs:,} runs; a sweep may have at most {MAX_SWEEP_POINTS:,} points and"
             f" {MAX_SWEEP_RUNS:,} runs: split it, or use fewer values"
         )
+
+
+def _fleet_checks(config: ExperimentConfig, run_end: float) -> list[Problem]:
+    """[autoscale] bounds and [[operations]] entries."""
+    problems: list[Problem] = []
+    a = config.autoscale
+    if a is not None:
+        if a.min_nodes > a.max_nodes:
+            problems.append(("autoscale.min_nodes", f"must be <= max_nodes ({a.max_nodes}), got {a.min_nodes}"))
+    for i, op in enumerate(config.operations):
+        where = f"operations.{i}"
+        for key in sorted(op.model_fields_set - set(OPERATION_KEYS[op.kind])):
+            problems.append((f"{where}.{key}", f"{op.kind} does not take {key} (it takes {', '.join(OPERATION_KEYS[op.kind][1:])})"))
+        if op.at > run_end:
+            problems.append((f"{where}.at", f"{format_duration(op.at)} is after the run ends (warmup + duration = {format_duration(run_end)}): it would never happen"))
+        if op.kind == "scale_to" and "nodes" not in op.model_fields_set:
+            problems.append((f"{where}.nodes", "scale_to needs nodes (the node count to reach)"))
+        if op.kind == "scale_to" and a is not None and not a.min_nodes <= op.nodes <= a.max_nodes:
+            problems.append((f"{where}.nodes", f"must lie within autoscale.min_nodes..max_nodes ({a.min_nodes}..{a.max_nodes}), got {op.nodes}"))
+    return problems
 
 
 def _sweep_checks(config: ExperimentConfig, data: dict[str, Any]) -> list[Problem]:

@@ -265,6 +265,34 @@ class ProfileSection(Section):
 #: Keys each profile kind takes besides kind and applies_to (the others are refused).
 PROFILE_KEYS = {"diurnal": ("period", "peak_at", "trough"), "steps": ("points",), "trace": ("file",)}
 
+class AutoscaleSection(Section):
+    metric: Literal["cpu", "connections", "memory"] = Field("cpu", description="What the policy tracks per serving node: cpu (busy fraction of the workers), connections (fraction of max_connections) or memory (fraction of memory_base + max_connections * memory_per_connection).")
+    target: Number = Field(0.6, gt=0, le=1, description="Per-node level the policy steers to (target tracking: desired = ceil(serving * metric / target)).")
+    min_nodes: Count = Field(2, ge=1, le=10_000, description="Fewest nodes the policy keeps running; the fleet starts at server.nodes, raised to this if below.")
+    max_nodes: Count = Field(50, ge=1, le=10_000, description="Most nodes the policy runs (must be >= min_nodes); the fleet starts at server.nodes, lowered to this if above.")
+    evaluate_every: Seconds = Field(_s("1m"), gt=0, description="How often the policy looks at the metric (its mean over the last period).")
+    scale_out_cooldown: Seconds = Field(_s("3m"), ge=0, description="No scale-out sooner than this after the previous scale-out.")
+    scale_in_cooldown: Seconds = Field(_s("10m"), ge=0, description="No scale-in sooner than this after the previous scaling step (out or in).")
+    boot_time: Seconds = Field(_s("90s"), ge=0, description="A new node takes traffic only after this (billed from the start).")
+    drain: Seconds = Field(_s("30s"), ge=0, description="A node leaving stops taking new connections and closes its connections spread over this window; clients reconnect elsewhere with their backoff.")
+
+
+class OperationSpec(Section):
+    kind: Literal["rolling_deploy", "scale_to"] = Field(description="rolling_deploy: replace every node, batch by batch (a new node boots first, then an old one leaves); scale_to: change the node count to `nodes`.")
+    at: Seconds = Field(_s("0s"), description="When the operation starts (simulated time from 0, warm-up included).")
+    nodes: Count = Field(1, ge=1, le=10_000, description="scale_to: the node count to reach.")
+    batch: Count = Field(1, ge=1, le=10_000, description="rolling_deploy: nodes replaced at a time.")
+    drain: Seconds = Field(_s("30s"), ge=0, description="A node leaving closes its connections spread over this window (0 = all at once when it goes).")
+    deregistration_delay: Seconds = Field(_s("10s"), ge=0, description="rolling_deploy: the balancer stops placing new connections on a leaving node this long before its drain starts.")
+    boot_time: Seconds = Field(_s("60s"), ge=0, description="A new node takes traffic only after this (billed from the start).")
+
+
+#: Keys each operation kind takes (the others are refused, not ignored).
+OPERATION_KEYS = {
+    "rolling_deploy": ("kind", "at", "batch", "drain", "deregistration_delay", "boot_time"),
+    "scale_to": ("kind", "at", "nodes", "drain", "boot_time"),
+}
+
 
 class CostSection(Section):
     node_hour: Number = Field(0.10, ge=0, description="Dollars per node-hour.")
@@ -289,6 +317,8 @@ class ExperimentConfig(Section):
     cluster: ClusterSection = Field(ClusterSection(), description="Balancer and multi-node costs.")
     failures: list[FailureSpec] = Field(default_factory=list, description="Injected failures ([[failures]] entries); none by default.")
     profile: ProfileSection | None = Field(None, description="Load over time ([profile]); absent = constant load.")
+    autoscale: AutoscaleSection | None = Field(None, description="Target-tracking autoscaling ([autoscale]); absent = a fixed fleet of server.nodes.")
+    operations: list[OperationSpec] = Field(default_factory=list, description="Planned changes to the fleet ([[operations]] entries: rolling_deploy, scale_to); none by default.")
     cost: CostSection = Field(CostSection(), description="Prices.")
     sweep: SweepSection = Field(SweepSection(), description="Used by `sim sweep`.")
 
@@ -323,4 +353,32 @@ class ExperimentConfig(Section):
             data["failures"] = failures
         else:
             del data["failures"]
+        # Absent fleet sections stay absent: configs without them resolve (and seed) as before.
+        if data["autoscale"] is None:
+            del data["autoscale"]
+        operations = [
+            {k: v for k, v in op.items() if k in OPERATION_KEYS[op["kind"]]} for op in data["operations"]
+        ]
+        if operations:
+            data["operations"] = operations
+        else:
+            del data["operations"]
         return data
+
+    def starting_nodes(self) -> int:
+        """Nodes at t = 0: ``server.nodes``, within ``[autoscale]``'s bounds when it is set."""
+        n = self.server.nodes
+        if self.autoscale is not None:
+            n = min(self.autoscale.max_nodes, max(self.autoscale.min_nodes, n))
+        return n
+
+    def node_slots(self) -> int:
+        """The most nodes that can exist at once (booting, serving or draining): per-node arrays' size."""
+        most = max(self.server.nodes, self.starting_nodes())
+        if self.autoscale is not None:
+            most = max(most, self.autoscale.max_nodes)
+        most = max([most] + [op.nodes for op in self.operations if op.kind == "scale_to"])
+        surge = max((op.batch for op in self.operations if op.kind == "rolling_deploy"), default=0)
+        # Nodes still draining while replacements boot: at most one fleet's worth more.
+        leaving = most if self.operations or self.autoscale is not None else 0
+        return most + surge + leaving

@@ -73,6 +73,7 @@ class Metrics:
         self.connections_opened = 0
         self.connections_refused = 0
         self.connections_dropped = 0
+        self.connections_drained = 0
         self.reconnects = 0
         self.connections_aged_out = 0
         self.half_open: list[tuple[float, float]] = []  # (from, until) of each half-open connection
@@ -339,6 +340,11 @@ class Metrics:
         steps = np.concatenate((np.ones(len(a)), -np.ones(len(b))))
         order = np.lexsort((steps, times))
         return int(np.cumsum(steps[order]).max())
+
+    def connections_drain(self, t: float, count: int) -> None:
+        """``count`` connections closed by a leaving node (a drain, not a crash)."""
+        if self.t_start <= t <= self.t_end:
+            self.connections_drained += count
 
     def reconnect(self, t: float) -> None:
         """A connection attempt after a drop."""

@@ -135,3 +135,29 @@ class ServerNode(FcfsPool):
     def recover(self) -> None:
         """Back up after a crash: accepts connections and work again."""
         self.up = True
+
+    # -- joining and leaving the fleet ------------------------------------
+    def boot(self, t: float, next_crash: float) -> None:
+        """A fresh node in this slot from ``t``: empty, idle workers (connections of a former one are gone)."""
+        self.up = True
+        self.epoch += 1
+        self.connections = 0
+        self.reset(t)
+        self.next_crash = next_crash
+
+    def retire(self, t: float) -> None:
+        """Leave the fleet at ``t`` (the end of a drain): what is still open is closed.
+
+        Not a crash: the connections closed here count as ``connections.drained``;
+        the mechanisms' crash listeners send their clients elsewhere.
+        """
+        closed = self.connections
+        self.up = False
+        self.epoch += 1
+        self.connections = 0
+        self.metrics.connections_changed(t, -closed, self.index, 0)
+        self.metrics.connections_drain(t, closed)
+        self.reset(t)
+        self.next_crash = math.inf
+        for listener in self.crash_listeners:
+            listener(self, t)

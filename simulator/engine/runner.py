@@ -277,7 +277,14 @@ def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
     n = m.n_windows
     time_s = np.arange(n) * step
     widths = np.minimum(step, sim.t_end - time_s)
-    capacity = sim.config.server.workers * sim.config.server.nodes * widths
+    cluster = sim.cluster
+    if cluster.dynamic:
+        nodes = np.array([cluster.node_seconds(t, t + w) / w for t, w in zip(time_s, widths, strict=True)])
+        working = np.array([cluster.node_seconds(t, t + w, working=True) for t, w in zip(time_s, widths, strict=True)])
+        capacity = sim.config.server.workers * working
+    else:
+        nodes = np.full(n, float(sim.config.server.nodes))
+        capacity = sim.config.server.workers * sim.config.server.nodes * widths
     busy = np.sum(np.asarray(m.w_busy, dtype=float), axis=0)
     q = m.window_latency_quantiles((0.5, 0.99))
     return {
@@ -285,13 +292,14 @@ def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
         "open_connections": np.asarray(m.w_connections, dtype=float),
         "requests_per_second": np.asarray(m.w_requests, dtype=float) / widths,
         "deliveries_per_second": np.asarray(m.w_deliveries, dtype=float) / widths,
-        "cpu_busy_fraction": busy / capacity,
+        "cpu_busy_fraction": np.divide(busy, capacity, out=np.zeros(n), where=capacity > 0) if cluster.dynamic else busy / capacity,
         "bytes_per_second": np.asarray(m.w_bytes, dtype=float) / widths,
         "memory_bytes": np.asarray(m.w_memory, dtype=float),
         "latency_p50": q[:, 0],
         "latency_p99": q[:, 1],
         "reconnects_per_second": np.asarray(m.w_reconnects, dtype=float) / widths,
         "clients_online": sim.presence.series(),
+        "nodes": nodes,  # mean billed nodes in each window
     }
 
 

@@ -45,7 +45,7 @@ class Simulation:
         self.t_end = c.experiment.warmup + c.experiment.duration
         self.clients = c.clients.count
         self.metrics = Metrics(
-            self.t_start, self.t_end, c.experiment.sample_every, c.server.nodes, c.experiment.drain
+            self.t_start, self.t_end, c.experiment.sample_every, c.node_slots(), c.experiment.drain
         )
         self.cluster = Cluster(self.env, c, self.metrics, self.streams)
         self.profile = LoadProfile(c.profile) if c.profile is not None else None

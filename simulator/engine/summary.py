@@ -18,10 +18,17 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
     c = sim.config
     span = sim.t_end - sim.t_start
     hours = span / 3600.0
-    nodes = c.server.nodes
+    cluster = sim.cluster
     workers = c.server.workers
     lat = m.latency
-    capacity = workers * nodes * span
+    if cluster.dynamic:
+        nodes = cluster.node_seconds(sim.t_start, sim.t_end) / span  # mean billed nodes
+        capacity = workers * cluster.node_seconds(sim.t_start, sim.t_end, working=True)
+        nodes_peak = cluster.nodes_peak(sim.t_start, sim.t_end)
+    else:
+        nodes = c.server.nodes
+        capacity = workers * nodes * span
+        nodes_peak = nodes
     cpu = sum(m.busy_measured) / capacity if capacity > 0 else 0.0
     peak = max((_window_peak(m, series, workers) for series in m.w_busy), default=0.0)
     bytes_total = m.bytes_down + m.bytes_up
@@ -30,7 +37,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
     node_cost = c.cost.node_hour * nodes * hours
     cost_total = node_cost + c.cost.egress_gb * egress_gb
     memory_peak = (
-        c.server.memory_base * nodes + c.server.memory_per_connection * m.connections_peak
+        c.server.memory_base * nodes_peak + c.server.memory_per_connection * m.connections_peak
     )
     node_memory_peak = c.server.memory_base + c.server.memory_per_connection * max(
         m.node_connections_peak, default=0
@@ -69,6 +76,12 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "server.memory_peak": memory_peak,
         "server.memory_peak_per_node": node_memory_peak,
         "server.nodes": float(nodes),
+        "server.nodes_peak": nodes_peak,
+        "server.node_hours": nodes * hours,
+        "autoscale.scale_outs": cluster.scale_outs,
+        "autoscale.scale_ins": cluster.scale_ins,
+        "connections.drained": m.connections_drained,
+        "recovery.seconds": recovery_seconds(sim),
         "network.bytes_down": m.bytes_down,
         "network.bytes_up": m.bytes_up,
         "network.bytes_per_second": bytes_total / span,
@@ -83,6 +96,55 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "cost.per_million_deliveries": cost_total / m.delivered * 1e6 if m.delivered else 0.0,
     }
     return {k: _number(v) for k, v in out.items()}
+
+
+#: How close to its level before an event a series must come back (relative).
+RECOVERY_TOLERANCE = 0.05
+#: The level before an event is the mean over this long before it (seconds).
+RECOVERY_BASELINE = 60.0
+
+
+def recovery_seconds(sim: Simulation) -> float:
+    """The longest recovery after a failure or operation inside the window; 0 if none.
+
+    For each event at ``t``, the baseline is the level over :data:`RECOVERY_BASELINE`
+    (measured windows only) before it: the mean of the open connections sampled at each
+    window's end, and the deliveries per that many windows.  Recovery ends at the end of
+    the last window, before the next event (or the window's end), where the connections
+    are off the baseline by more than 5 %, or the deliveries over the baseline's length
+    from that window on are off by more than 5 % (or, when wider, four standard errors of the
+    difference of two Poisson counts: noise is not a disturbance); 0 if nothing moved that far.
+    """
+    m = sim.metrics
+    times = [f.at for f in sim.config.failures if f.kind == "node_crash"]
+    times += [t for t, kind in sim.cluster.events if kind in ("rolling_deploy", "scale_to")]
+    times = sorted(t for t in times if sim.t_start <= t <= sim.t_end)
+    step = m.sample_every
+    measured = _measured_windows(m)
+    conns = m.w_connections
+    rates = m.w_deliveries
+    longest = 0.0
+    for i, t in enumerate(times):
+        e = int(t / step)  # the window holding the event
+        first = max(measured.start, e - max(1, round(RECOVERY_BASELINE / step)))
+        k = e - first  # baseline windows: measured ones only (not the warm-up's ramp)
+        if k < 1:
+            continue
+        horizon = measured.stop if i + 1 == len(times) else min(measured.stop, int(times[i + 1] / step))
+        base_c = sum(conns[first:e]) / k
+        base_count = sum(rates[first:e])  # deliveries per k windows
+        tol_c = RECOVERY_TOLERANCE * base_c
+        # two Poisson counts of about base_count differ by sqrt(2 base_count) (one s.e.); four
+        # of them keep noise alone from counting as a disturbance over many windows
+        tol_r = max(RECOVERY_TOLERANCE * base_count, 4 * math.sqrt(2 * base_count))
+        last_off = None
+        for w in range(e, horizon):
+            rate_off = w + k <= horizon and abs(sum(rates[w : w + k]) - base_count) > tol_r
+            if abs(conns[w] - base_c) > tol_c or rate_off:
+                last_off = w
+        if last_off is not None:
+            longest = max(longest, (last_off + 1) * step - t)
+    return longest
 
 
 def check_books(metrics: dict[str, float]) -> None:

@@ -10,6 +10,7 @@ from simulator.validation import (
     cases_backoff,
     cases_bozdag,
     cases_churn,
+    cases_fleet,
     cases_longpoll,
     cases_lubbers,
     cases_polling,
@@ -31,6 +32,7 @@ MODULES = (
     cases_lubbers,
     cases_bozdag,
     cases_vandevyvere,
+    cases_fleet,
 )
 
 

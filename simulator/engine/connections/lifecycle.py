@@ -55,6 +55,7 @@ class Lifecycle:
         if presence.varies:
             presence.offline_listeners.append(self.go_offline)
             presence.online_listeners.append(self.come_online)
+        sim.cluster.listeners.append(self.drain)
 
     @staticmethod
     def reuse_window_of(config: ExperimentConfig) -> float:
@@ -109,7 +110,42 @@ class Lifecycle:
                 self.prev_delay[c] = 0.0
                 self.connect(c)
 
+    def on_drain(self, c: int, node: ServerNode, t: float) -> None:
+        """Hook: ``node`` is leaving and closes ``c``'s connection at ``t`` (a drain, not a crash).
+
+        Default: nothing; whatever is still open when the node retires closes then
+        (counted as drained) and its clients notice as after a crash.
+        """
+
     # -- steps ----------------------------------------------------------------------
+    def drain(self, node: ServerNode, over: float) -> None:
+        """``node`` starts draining now: its clients' connections close evenly spread over ``over``.
+
+        The k-th of n closes comes at ``now + over * (k + 0.5) / n`` (no random draw, so
+        no other stream moves); each is :meth:`on_drain` if the client is still there.
+        """
+        k = node.index
+        ids = np.nonzero(self.node_of == k)[0]
+        if len(ids) == 0 or over <= 0:
+            return  # all at once: the node's retirement closes them
+        epoch = node.epoch
+        n = len(ids)
+        for j, c in enumerate(ids.tolist()):
+            event = self.env.timeout(over * (j + 0.5) / n, value=(c, k, epoch))
+            event.callbacks.append(self._fire_drain)
+
+    def drained(self, c: int, node: ServerNode, t: float) -> None:
+        """Close ``c``'s connection to ``node`` at ``t`` for the drain (``connections.drained``)."""
+        self.sim.cluster.settle(t)
+        node.close(t, int(self.epoch_of[c]))
+        self.sim.metrics.connections_drain(t, 1)
+
+    def _fire_drain(self, event: simpy.Event) -> None:
+        c, k, epoch = event.value
+        node = self.nodes[k]
+        if self.node_of[c] == k and self.epoch_of[c] == epoch and node.epoch == epoch:
+            self.on_drain(c, node, self.env.now)
+
     def open_connection(self, c: int, now: float) -> ServerNode | None:
         """An attempt of client ``c`` at ``now``: the node that opened it, or None if refused."""
         sim = self.sim

@@ -352,6 +352,18 @@ class PersistentConnections(Lifecycle, FanOut):
         else:
             self._drop(ids, t)
 
+    def on_drain(self, c: int, node, t: float) -> None:
+        """A leaving node closes ``c``'s live stream at ``t``: it reconnects elsewhere with its backoff.
+
+        A client still connecting is left to the node's retirement (it then notices as after a crash).
+        """
+        if self.state[c] != LIVE:
+            return
+        self.drained(c, node, t)
+        if self.sets is not None:
+            self.sets.remove(c)
+        self._drop(np.array([c], dtype=np.int64), t)
+
     def _drop(self, ids: np.ndarray, t: float) -> None:
         """End the live connections ``ids`` at ``t`` and schedule their reconnects (vectorised draws)."""
         if len(ids) == 0:
