@@ -21,6 +21,7 @@ from simulator.output.catalogue import format_metric, label_of, table_metrics
 from simulator.output.report import write_report
 from simulator.output.run_figures import run_figures
 from simulator.output.sweep_figures import sweep_figures
+from simulator.output.tables import Column, print_table
 from simulator.workflow.executor import SchedulerLost
 from simulator.workflow.grid import make_plan
 from simulator.workflow.store import resume_command, resume_plan
@@ -150,51 +151,18 @@ def _error_lines(outcome) -> list[str]:
 def _print_outcome(outcome, out_dir: Path) -> None:
     """The sweep's key-metric table; columns that do not fit the terminal go on in a
     second table (whole columns, never a cut value), each repeating the swept keys."""
-    from rich.table import Table
-
-
     plan, store = outcome.plan, outcome.store
     rows = store.summary_rows()
-    fixed = {(key.split(".")[-1] if len(plan.grid) > 1 else key): [str(row[key]) for row in rows] for key in plan.grid}
-    fixed["n"] = [str(row["replications"]) for row in rows]
-    cells = {label_of(k): [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for row in rows]
-             for k in table_metrics(rows)}
-    title = f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications"
-    for i, group in enumerate(_column_groups(console.width, fixed, cells)):
-        table = Table(title=title if i == 0 else None)
-        for header in fixed:
-            table.add_column(header, overflow="fold")
-        for header in group:
-            table.add_column(header, justify="right")
-        for r in range(len(rows)):
-            table.add_row(*[col[r] for col in fixed.values()], *[cells[h][r] for h in group])
-        console.print(table)
+    metrics = table_metrics(rows)
+    columns = [Column(key.split(".")[-1] if len(plan.grid) > 1 else key, justify="left", key=True) for key in plan.grid]
+    columns += [Column("n", key=True)] + [Column(label_of(k)) for k in metrics]
+    cells = [[str(row[key]) for key in plan.grid] + [str(row["replications"])]
+             + [format_metric(k, row.get(k, float("nan")), row.get(f"{k}.ci95")) for k in metrics] for row in rows]
+    print_table(console, f"{plan.experiment.name}: mean ± 95 % CI over {plan.replications} replications", columns, cells)
     c = outcome.counts
     console.print(f"[dim]{outcome.ran} runs in {outcome.wall_seconds:.1f} s wall"
                   f" ({outcome.skipped} already done); {c['runs_ok']}/{c['runs']} ok[/dim]")
     console.print(f"results: {out_dir}")
-
-
-def _column_groups(width: int, fixed: dict[str, list[str]], columns: dict[str, list[str]]) -> list[list[str]]:
-    """``columns`` in runs that fit ``width`` next to the ``fixed`` ones (at least one each).
-
-    A column needs its widest value or its header's longest word (headers wrap at
-    spaces), plus 3 for padding and its border.
-    """
-    def need(header: str, values: list[str]) -> int:
-        return max([len(v) for v in values] + [len(w) for w in header.split()]) + 3
-
-    budget = width - 1 - sum(need(h, v) for h, v in fixed.items())
-    groups: list[list[str]] = [[]]
-    used = 0
-    for header, values in columns.items():
-        cost = need(header, values)
-        if groups[-1] and used + cost > budget:
-            groups.append([])
-            used = 0
-        groups[-1].append(header)
-        used += cost
-    return groups
 
 
 @click.command("plot")
