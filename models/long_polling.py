@@ -150,7 +150,7 @@ class LongPolling(Lifecycle, Mechanism):
         it is judged at the end by the schedule (:meth:`_classify_late`).
         """
         m = self.sim.metrics
-        if m.t_start <= t_arrived <= m.t_end:
+        if m.in_window(t_arrived):
             if now <= m.t_end:
                 m.empty_requests += 1
             else:
@@ -167,7 +167,7 @@ class LongPolling(Lifecycle, Mechanism):
         log = self.sim.log
         late = list(self.late_empty)
         late += [
-            (c, a) for c, a in enumerate(self.held_since) if a >= 0 and m.t_start <= a <= m.t_end
+            (c, a) for c, a in enumerate(self.held_since) if a >= 0 and m.in_window(a)
         ]
         if not late:
             return

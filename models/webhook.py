@@ -153,7 +153,7 @@ class Webhook(Mechanism):
             for *_, event in self.env._queue  # SimPy's event heap: (time, priority, id, event)
             if isinstance(d := getattr(event, "_value", None), _Delivery)
             and not d.reached
-            and m.t_start <= d.published <= m.t_end
+            and m.in_window(d.published)
         }
         return len(owed)
 
@@ -165,7 +165,7 @@ class Webhook(Mechanism):
     def _on_publish(self, feed: int, seq: int, t: float) -> None:
         sim = self.sim
         m = sim.metrics
-        in_window = m.t_start <= t <= m.t_end
+        in_window = m.in_window(t)
         if self.members is None:
             sim.log.skip(feed, seq + 1)  # the provider's queue took it: keep the log short
             receivers = (feed,)
@@ -192,7 +192,7 @@ class Webhook(Mechanism):
                 later = node.next_crash
             self._later(later if later > now else now + sim.backoff.initial, d)
             return
-        if m.t_start <= now <= m.t_end:
+        if m.in_window(now):
             m.webhook_attempts += 1
             if d.attempt > 0:
                 m.webhook_retries += 1
@@ -258,7 +258,7 @@ class Webhook(Mechanism):
         k = d.attempt + 1
         m = self.sim.metrics
         if k >= self.max_attempts:
-            if m.t_start <= d.published <= m.t_end:
+            if m.in_window(d.published):
                 m.webhook_gave_up += 1
             if not d.reached:
                 m.lose(d.published)
@@ -271,7 +271,7 @@ class Webhook(Mechanism):
 
     def _resolve(self, d: _Delivery) -> None:
         m = self.sim.metrics
-        if m.t_start <= d.published <= m.t_end:
+        if m.in_window(d.published):
             self.unresolved -= 1
 
     def _record(self, d: _Delivery, outcome: str, seen: float) -> None:

@@ -379,3 +379,12 @@ def test_reference_lists_every_key() -> None:
         keys += [f"mechanism.{k}" for k in dotted_keys(registry.get(kind).Params)]
     missing = [k for k in keys if f"`{k}`" not in doc]
     assert not missing, f"docs/config.md misses {missing}: run python docs/gen_config_doc.py"
+
+
+def test_a_window_opening_before_every_client_connected_is_noted(capsys) -> None:
+    """Clients still connecting when the window opens are owed notifications they cannot get
+    (push) or get late (polls): the user is told, and told how to measure the steady state."""
+    load_config(None, {"experiment.warmup": "0s", "clients.connect_over": "10s"})
+    assert "set warmup >= connect_over" in capsys.readouterr().err
+    load_config(None, {"experiment.warmup": "30s", "clients.connect_over": "10s"})
+    assert capsys.readouterr().err == ""

@@ -185,3 +185,28 @@ def test_books_balance_and_runs_repeat_for_random_configs(
         assume(False)  # overlapping crashes of one node are refused by the config
     first = run(config).metrics  # the runner raises if the books do not balance
     assert first == run(config).metrics
+
+
+@pytest.mark.parametrize(("kind", "extra_round_trips"), [("sse", 0), ("websocket", 1)])
+def test_first_connection_replays_nothing_so_a_window_opening_before_it_counts_losses(kind, extra_round_trips):
+    # No failure at all.  A first connection carries no Last-Event-ID (no resume
+    # point), so what its feed published before the client became a subscriber is
+    # lost to it, whatever replay_buffer or resume say; the pollers' first request
+    # reads the log from the start instead and gets it late.  All 20 clients start
+    # at 0 and subscribe one set-up later: TCP + TLS 1.3 (+ the Upgrade) round
+    # trips, the request's one-way trip and its 500 B at 100 Mbit/s.  Per-client
+    # periodic feeds at 40/s with random phases: 5 or 6 events each before that.
+    rate, clients = 40.0, 20
+    setup = (2 * (2 + extra_round_trips) + 1) * 0.025 + 500 * 8 / 100e6
+    workload = {"clients.count": clients, "clients.connect_over": "0s", "workload.arrivals": "periodic",
+                "workload.rate": rate, "experiment.duration": "1s"}
+    resume = {"mechanism.replay_buffer": 1000} if kind == "sse" else {"mechanism.resume": True}
+    case = {**workload, **resume, "mechanism.kind": kind}
+    m = metrics(**case, **{"experiment.warmup": "0s"})
+    assert clients * np.floor(setup * rate) <= m["deliveries.lost"] <= clients * np.ceil(setup * rate)
+    assert m["deliveries.lost"] + m["deliveries.delivered"] == m["deliveries.owed"]
+    # the same run measured from after everyone subscribed: nothing is lost
+    assert metrics(**case, **{"experiment.warmup": "0.5s"})["deliveries.lost"] == 0
+    # long polling's first request gets the whole backlog: nothing lost, delivered late
+    polled = metrics(**workload, **{"mechanism.kind": "long_polling", "experiment.warmup": "0s"})
+    assert polled["deliveries.lost"] == 0

@@ -166,9 +166,23 @@ def load_config(
     trace_problems = resolve_trace(config.profile, path)
     if trace_problems:
         raise ConfigError(render(trace_problems, source, [k for k, _ in items]))
+    notes += startup_notes(config)
     for note in notes:
         print(f"note: {source}: {note}", file=sys.stderr)
     return config
+
+
+def startup_notes(config: ExperimentConfig) -> list[str]:
+    """What a user should know about the measured window before trusting its numbers."""
+    e, c = config.experiment, config.clients
+    if c.connect_over <= e.warmup:
+        return []
+    return [
+        f"clients.connect_over ({format_duration(c.connect_over)}) is longer than experiment.warmup"
+        f" ({format_duration(e.warmup)}): clients still connecting when the window opens are owed what"
+        " is published before they connect (SSE/WebSocket count it lost, polls deliver it late);"
+        " set warmup >= connect_over to measure the steady state"
+    ]
 
 
 def validate_config(

@@ -92,7 +92,7 @@ class Presence:
         self.online[back] = True
         self.count += len(back) - len(gone)
         m = self.metrics
-        if m.t_start <= now <= m.t_end:
+        if m.in_window(now):
             self.sessions += len(back)
             self.peak = max(self.peak, self.count)
         elif now < m.t_start:

@@ -118,7 +118,7 @@ def recovery_seconds(sim: Simulation) -> float:
     m = sim.metrics
     times = [f.at for f in sim.config.failures if f.kind == "node_crash"]
     times += [t for t, kind in sim.cluster.events if kind in ("rolling_deploy", "scale_to")]
-    times = sorted(t for t in times if sim.t_start <= t <= sim.t_end)
+    times = sorted(t for t in times if sim.metrics.in_window(t))
     step = m.sample_every
     measured = _measured_windows(m)
     conns = m.w_connections
