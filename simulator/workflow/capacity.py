@@ -21,6 +21,14 @@ constraint (ties: fewer nodes, then the value order given).  Every simulation
 goes through the sweep executor (:func:`simulator.workflow.sweep.execute`), in
 rounds: each round runs the next size every unfinished search needs.  No
 (config, seed) is simulated twice.
+
+With a ``[profile]`` the answer is an autoscaling policy: ``min_nodes`` is the
+search above at the profile's lowest multiplier over the run (1 if the load
+drops to 0), ``max_nodes`` at its highest, each on the config without
+``[profile]``/``[autoscale]`` with the load scaled as ``applies_to`` says.  One
+run over the whole profile with ``[autoscale]`` between those bounds (the
+config's policy, else target tracking on what bound the peak) then gives the
+node-hours and the monthly cost, and shows whether the SLOs held over the run.
 """
 
 from __future__ import annotations
@@ -488,7 +496,11 @@ def profile_range(config: ExperimentConfig) -> tuple[float, float, float]:
     """``(lowest, highest, at t=0)`` of the profile's multiplier over the run, warm-up included."""
     load = LoadProfile(config.profile)
     end = config.experiment.warmup + config.experiment.duration
-    grid = np.union1d(np.linspace(0.0, end, 2001), [b for b in load.breaks if 0.0 <= b <= end])
+    extremes = list(load.breaks)
+    if load.kind == "diurnal":  # the peak and trough times, so the grid does not step over them
+        first = math.floor((0.0 - load.peak_at) / load.period) * 2
+        extremes = [load.peak_at + k * load.period / 2 for k in range(first, first + int(2 * end / load.period) + 4)]
+    grid = np.union1d(np.linspace(0.0, end, 2001), [t for t in extremes if 0.0 <= t <= end])
     values = np.asarray(load.multiplier(grid), dtype=float)
     return float(values.min()), float(values.max()), float(values[0])
 
