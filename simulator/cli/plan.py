@@ -311,7 +311,11 @@ def _print_plan(rows: list[PlanRow], planner: Planner, max_nodes: int) -> None:
     columns = [Column("mechanism", "left", key=True), Column("clients", key=True)]
     if tuned:
         columns.append(Column("setting", "left"))
-    columns += [Column("nodes"), Column("binding", "left")]
+    profiled = planner.profiled
+    if profiled:  # the autoscaling bounds (trough, peak) and the cost over the profile
+        columns += [Column("min_nodes"), Column("max_nodes"), Column("binding", "left"), Column("node_hours")]
+    else:
+        columns += [Column("nodes"), Column("binding", "left")]
     metrics = list(dict.fromkeys(s.metric for s in planner.slos))
     if planner.allow_loss:
         metrics += [m for m in ("connections.refused", "deliveries.lost", "deliveries.pending") if m not in metrics]
@@ -326,7 +330,13 @@ def _print_plan(rows: list[PlanRow], planner: Planner, max_nodes: int) -> None:
         cells = [row.mechanism, f"{row.clients:,}"]
         if tuned:
             cells.append(", ".join(f"{k.removeprefix('mechanism.')}={v}" for k, v in row.setting.items()) or "-")
-        cells += [_nodes_text(row, max_nodes), row.binding]
+        if profiled:
+            low = str(row.min_nodes) if row.min_nodes is not None else "-"
+            high = str(row.max_nodes) if row.max_nodes is not None else _nodes_text(row, max_nodes)
+            hours = row.metrics.get("server.node_hours") if row.profiled else None
+            cells += [low, high, row.binding, f"{hours:.3g}" if hours is not None else "-"]
+        else:
+            cells += [_nodes_text(row, max_nodes), row.binding]
         cells += [format_metric(m, row.metrics.get(m)) for m in metrics]
         if row.feasible and per_hour is not None:
             cells += [format_value(per_hour, "$").replace(",", ""), f"${per_hour * HOURS_PER_MONTH:,.0f}"]
@@ -338,6 +348,9 @@ def _print_plan(rows: list[PlanRow], planner: Planner, max_nodes: int) -> None:
         table_rows.append(cells)
     rule = "every client served" if not planner.allow_loss else "loss allowed"
     title = f"Fewest nodes meeting {', '.join(map(str, planner.slos))} ({rule})"
+    if profiled:
+        title = (f"Autoscaling bounds meeting {', '.join(map(str, planner.slos))} ({rule}) at the profile's"
+                 " trough and peak; node-hours and cost from one run over the profile")
     print_table(console, title, columns, table_rows)
     if len(planner.mechanisms) > 1:
         best = cheapest(rows)
@@ -348,5 +361,6 @@ def _print_plan(rows: list[PlanRow], planner: Planner, max_nodes: int) -> None:
                 continue
             per_hour = row.metrics.get("cost.per_hour", 0.0)
             setting = "".join(f", {k}={v}" for k, v in row.setting.items())
-            console.print(f"cheapest for {n:,} clients: {row.mechanism}{setting} on {row.nodes} node(s),"
+            fleet = f"{row.min_nodes}-{row.max_nodes} nodes (autoscaling)" if row.profiled else f"{row.nodes} node(s)"
+            console.print(f"cheapest for {n:,} clients: {row.mechanism}{setting} on {fleet},"
                           f" ${per_hour:,.2f}/hour (${per_hour * HOURS_PER_MONTH:,.0f}/month)")

@@ -21,6 +21,14 @@ constraint (ties: fewer nodes, then the value order given).  Every simulation
 goes through the sweep executor (:func:`simulator.workflow.sweep.execute`), in
 rounds: each round runs the next size every unfinished search needs.  No
 (config, seed) is simulated twice.
+
+With a ``[profile]`` the answer is an autoscaling policy: ``min_nodes`` is the
+search above at the profile's lowest multiplier over the run (1 if the load
+drops to 0), ``max_nodes`` at its highest, each on the config without
+``[profile]``/``[autoscale]`` with the load scaled as ``applies_to`` says.  One
+run over the whole profile with ``[autoscale]`` between those bounds (the
+config's policy, else target tracking on what bound the peak) then gives the
+node-hours and the monthly cost, and shows whether the SLOs held over the run.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from simulator.config import (
     DEFAULT_KIND,
     ConfigError,
@@ -49,6 +59,7 @@ from simulator.config import (
     validate_dotted_key,
 )
 from simulator.config.units import parse_duration, parse_size
+from simulator.engine.profile import LoadProfile
 from simulator.engine.runner import check_fits
 from simulator.output.catalogue import CATALOGUE, describe, format_metric
 from simulator.workflow.grid import Task, canonical, parse_set
@@ -268,6 +279,8 @@ class Candidate:
     error: str | None = None
     #: A proxy of one run's wall time (clients x simulated seconds), for scheduling and the ETA.
     cost: float = 0.0
+    #: With a [profile]: "peak" or "trough", the load this search sizes the fleet for ("" without one).
+    role: str = ""
 
     def data_at(self, nodes: int) -> dict[str, Any]:
         data = copy.deepcopy(self.data)
@@ -291,6 +304,16 @@ class PlanRow:
     notes: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # resolved config of the answer's run
     error: str | None = None
+    #: With a [profile]: the autoscaling bounds (fewest nodes at the trough and at the peak); the
+    #: metrics are then those of the verification run over the whole profile.
+    min_nodes: int | None = None
+    max_nodes: int | None = None
+    #: The constraints the run over the profile broke ("" = none): such a row is never the cheapest.
+    profile_broke: str = ""
+
+    @property
+    def profiled(self) -> bool:
+        return self.min_nodes is not None
 
     @property
     def feasible(self) -> bool:
@@ -309,6 +332,9 @@ class PlanRow:
         out: dict[str, Any] = {"mechanism": self.mechanism, "clients": self.clients}
         out.update(self.setting)
         out.update(nodes=self.nodes, binding=self.binding, applicable=self.applicable)
+        if self.profiled:
+            out.update(min_nodes=self.min_nodes, max_nodes=self.max_nodes,
+                       node_hours=self.metrics.get("server.node_hours"), profile_broke=self.profile_broke)
         for slo in slos:
             out[slo.metric] = self.metrics.get(slo.metric)
         per_hour = self.metrics.get("cost.per_hour")
@@ -330,6 +356,8 @@ class PlanRow:
             "metrics": self.metrics, "tried": {str(k): v for k, v in self.tried.items()},
             "setting": self.setting, "binding": self.binding, "runs": self.runs,
             "applicable": self.applicable, "notes": self.notes, "config": self.config, "error": self.error,
+            **({"min_nodes": self.min_nodes, "max_nodes": self.max_nodes, "profile_broke": self.profile_broke}
+               if self.profiled else {}),
         }
 
     @classmethod
@@ -339,11 +367,17 @@ class PlanRow:
         return row
 
 
+def _binding(cand: Candidate) -> str:
+    """What failed at one node fewer than ``cand``'s answer."""
+    below = cand.search.low
+    return "none (1 node is the minimum)" if below == 0 else ", ".join(cand.results[below]["failed"])
+
+
 def cheapest(rows: list[PlanRow]) -> dict[int, PlanRow]:
     """Per client count, the cheapest feasible row a mechanism can serve (ties: fewer nodes, then order)."""
     best: dict[int, PlanRow] = {}
     for row in rows:
-        if not (row.feasible and row.applicable):
+        if not (row.feasible and row.applicable) or row.profile_broke:
             continue
         current = best.get(row.clients)
         if current is None or _price(row) < _price(current):
@@ -455,6 +489,48 @@ def client_kind_note(kind: str, client_kind: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------
+# A plan over a [profile]: the autoscaling bounds, then one run of the whole profile
+
+
+def profile_range(config: ExperimentConfig) -> tuple[float, float, float]:
+    """``(lowest, highest, at t=0)`` of the profile's multiplier over the run, warm-up included."""
+    load = LoadProfile(config.profile)
+    end = config.experiment.warmup + config.experiment.duration
+    extremes = list(load.breaks)
+    if load.kind == "diurnal":  # the peak and trough times, so the grid does not step over them
+        first = math.floor((0.0 - load.peak_at) / load.period) * 2
+        extremes = [load.peak_at + k * load.period / 2 for k in range(first, first + int(2 * end / load.period) + 4)]
+    grid = np.union1d(np.linspace(0.0, end, 2001), [t for t in extremes if 0.0 <= t <= end])
+    values = np.asarray(load.multiplier(grid), dtype=float)
+    return float(values.min()), float(values.max()), float(values[0])
+
+
+def scaled_data(data: dict[str, Any], config: ExperimentConfig, multiplier: float) -> dict[str, Any]:
+    """``data`` without ``[profile]`` and ``[autoscale]``: a fixed fleet under the load at ``multiplier``.
+
+    The multiplier scales what the profile's ``applies_to`` says: the online
+    population (``clients.count`` is the peak; rounded up) and/or ``workload.rate``.
+    """
+    out = copy.deepcopy(data)
+    out.pop("profile", None)
+    out.pop("autoscale", None)
+    targets = config.profile.applies_to
+    if "clients" in targets:
+        set_dotted(out, "clients.count", max(1, math.ceil(multiplier * config.clients.count - 1e-9)))
+    if "rate" in targets:
+        set_dotted(out, "workload.rate", config.workload.rate * multiplier)
+    return out
+
+
+def default_policy(binding: str) -> dict[str, Any]:
+    """Target tracking on what bound the fleet at the peak (connections, memory, else CPU)."""
+    for metric in ("connections", "memory"):
+        if metric in binding:
+            return {"metric": metric}
+    return {"metric": "cpu"}
+
+
+# ---------------------------------------------------------------------------
 # The planner
 
 
@@ -478,6 +554,12 @@ class Planner:
 
     def __post_init__(self) -> None:
         check_tune(self.tune, self.mechanisms)
+        self.profiled = "profile" in self.data
+        if self.profiled and self.tune:
+            raise ConfigError("error: --tune: not supported with [profile] (plan one setting at a time with --set)")
+        #: With a [profile]: per row, (lowest, highest, at t=0) multiplier; and runs over the profile that failed.
+        self.profile_info: dict[tuple[str, int], tuple[float, float, float]] = {}
+        self.verify_errors: dict[tuple[str, int], str] = {}
         first = self.mechanisms[0] if self.mechanisms else DEFAULT_KIND
         self.seed = int(validate_config(mechanism_data(self.data, first), self.source).experiment.seed)
         self.candidates: dict[tuple[str, int], list[Candidate]] = {}
@@ -498,12 +580,95 @@ class Planner:
                     for key, value in setting.items():
                         set_dotted(data, key, value)
                     config = self._validate(data, kind, n, setting)
-                    floor, why = node_floor(config, self.slos, self.allow_loss)
                     e = config.experiment
                     cost = n * (e.warmup + e.duration)
+                    if self.profiled:
+                        cands += self._profile_candidates(kind, n, data, config, cost)
+                        continue
+                    floor, why = node_floor(config, self.slos, self.allow_loss)
                     cands.append(Candidate(setting, data, floor, why, NodeSearch(floor, self.max_nodes), cost=cost))
                 self.candidates[(kind, n)] = cands
                 self.row_notes[(kind, n)] = ([kind_note] if kind_note else []) + notes
+
+    def _profile_candidates(self, kind: str, clients: int, data: dict[str, Any], config: ExperimentConfig,
+                            cost: float) -> list[Candidate]:
+        """The searches at the peak and (unless the load drops to 0) the trough of the profile."""
+        low, high, start = profile_range(config)
+        self.profile_info[(kind, clients)] = (low, high, start)
+        cands = []
+        for role, multiplier in (("peak", high), ("trough", low)):
+            if multiplier <= 0:
+                continue  # no load at the trough: the fewest nodes a policy keeps is 1
+            scaled = scaled_data(data, config, multiplier)
+            fixed = self._validate(scaled, kind, clients, {"profile": role})
+            floor, why = node_floor(fixed, self.slos, self.allow_loss)
+            cands.append(Candidate({}, scaled, floor, why, NodeSearch(floor, self.max_nodes), cost=cost, role=role))
+        return cands
+
+    def _verification(self, key: tuple[str, int]) -> tuple[dict[str, Any], str] | None:
+        """The run over the whole profile with [autoscale] between the bounds found: (data, task key).
+
+        None while a search is running, or when a search failed or found no size.
+        """
+        cands = self.candidates[key]
+        if any(c.error is not None or c.search.nodes is None for c in cands):
+            return None
+        peak = cands[0]
+        trough = cands[1].search.nodes if len(cands) > 1 else 1
+        high = peak.search.nodes
+        low = min(trough, high)
+        kind, clients = key
+        data = mechanism_data(self.data, kind)
+        set_dotted(data, "clients.count", clients)
+        policy = copy.deepcopy(self.data.get("autoscale")) or default_policy(_binding(peak))
+        policy.update(min_nodes=low, max_nodes=high)
+        data["autoscale"] = policy
+        lowest, _, start = self.profile_info[key]
+        set_dotted(data, "server.nodes", low if start <= lowest else high)  # start where the load starts
+        return data, Task(data, self.source, "", 0, self.seed).key()
+
+    def _finish_profile(self, key: tuple[str, int]) -> PlanRow | None:
+        """The row of a plan over a profile, once both searches and the run over the profile are done."""
+        cands = self.candidates[key]
+        if any(c.error is None and not c.search.done for c in cands):
+            return None
+        kind, clients = key
+        notes = list(self.row_notes[key])
+        row = PlanRow(kind, clients, None, applicable=not any(n.startswith("not applicable") for n in notes))
+        row.runs = sum(len(c.results) for c in cands)
+        errors = [c.error for c in cands if c.error is not None]
+        unsized = next((c for c in cands if c.error is None and c.search.nodes is None), None)
+        if errors or key in self.verify_errors:
+            row.error = errors[0] if errors else self.verify_errors[key]
+            row.binding = "error"
+            notes.append(f"error: {row.error}")
+        elif unsized is not None:
+            shown = unsized.search.low
+            failed = unsized.results[shown]["failed"] if shown in unsized.results else []
+            row.binding = f"{', '.join(failed)} (still at {shown} nodes at the {unsized.role})"
+            row.metrics = dict(unsized.results[shown]["metrics"])
+            row.config = validate_config(unsized.data_at(shown), self.source).to_dict()
+        else:
+            data, vkey = self._verification(key)  # type: ignore[misc]
+            metrics = self.known.get(vkey)
+            if metrics is None:
+                return None  # the run over the profile is still to do
+            row.runs += 1
+            peak = cands[0]
+            row.max_nodes = row.nodes = peak.search.nodes
+            row.min_nodes = data["autoscale"]["min_nodes"]
+            row.binding = _binding(peak)
+            row.tried = dict(peak.search.passed)
+            row.metrics = dict(metrics)
+            broken = failures(metrics, self.slos, self.allow_loss)
+            if broken:
+                row.profile_broke = ", ".join(broken)
+                notes.append(f"the run over the profile broke {row.profile_broke}")
+            row.config = validate_config(copy.deepcopy(data), self.source).to_dict()
+        row.config.pop("sweep", None)
+        row.notes = notes
+        self.rows[key] = row
+        return row
 
     def _validate(self, data: dict[str, Any], kind: str, clients: int, setting: dict[str, Any]) -> ExperimentConfig:
 
@@ -530,7 +695,7 @@ class Planner:
     def runs_estimate(self) -> int:
         """Runs still to do, about (progress)."""
         return sum(c.search.remaining() for key in self.pending_rows() for c in self.candidates[key]
-                   if c.error is None)
+                   if c.error is None) + (len(self.pending_rows()) if self.profiled else 0)
 
     def work_estimate(self) -> float:
         """The cost (clients x simulated seconds) of the runs still to do, about (the ETA)."""
@@ -552,6 +717,8 @@ class Planner:
 
     def _finish(self, key: tuple[str, int]) -> PlanRow | None:
         """The row, if all its searches are done."""
+        if self.profiled:
+            return self._finish_profile(key)
         cands = self.candidates[key]
         if any(c.error is None and not c.search.done for c in cands):
             return None
@@ -619,7 +786,7 @@ class Planner:
             if row is not None and on_row is not None:
                 on_row(row)
         while True:
-            todo: dict[str, list[tuple[tuple[str, int], Candidate, int]]] = {}
+            todo: dict[str, list[tuple[tuple[str, int], Candidate | None, int]]] = {}
             tasks: list[Task] = []
             labels: list[str] = []
             for key in self.pending_rows():
@@ -632,6 +799,14 @@ class Planner:
                         tasks.append(Task(cand.data_at(nodes), self.source, tkey, 0, self.seed, cost=cand.cost))
                         labels.append(f"{key[0]} {key[1]:,}@{nodes}")
                     todo.setdefault(tkey, []).append((key, cand, nodes))
+                verification = self._verification(key) if self.profiled else None
+                if verification is not None and verification[1] not in self.known:
+                    vdata, vkey = verification
+                    if vkey not in todo:
+                        cost = self.candidates[key][0].cost
+                        tasks.append(Task(vdata, self.source, vkey, 0, self.seed, cost=cost))
+                        labels.append(f"{key[0]} {key[1]:,} over the profile")
+                    todo.setdefault(vkey, []).append((key, None, 0))
             if not tasks:
                 break
             if on_round is not None:
@@ -639,14 +814,17 @@ class Planner:
 
             def emit(record: dict[str, Any], todo: dict = todo) -> None:
                 tkey = record["point"]
-                self.work_done += todo[tkey][0][1].cost if tkey in todo else 0.0
+                self.work_done += self.candidates[todo[tkey][0][0]][0].cost if tkey in todo else 0.0
                 if record.get("status") == "ok":
                     self.known[tkey] = record["metrics"]
                     if on_run is not None:
                         on_run(tkey, record["metrics"])
                 touched = []
                 for key, cand, nodes in todo.pop(tkey, []):
-                    if record.get("status") == "ok":
+                    if cand is None:  # the run over a profile
+                        if record.get("status") != "ok":
+                            self.verify_errors[key] = str(record.get("error", "the run failed")).splitlines()[0]
+                    elif record.get("status") == "ok":
                         self._feed(cand, nodes, record["metrics"])
                         self._advance(cand)
                     else:
