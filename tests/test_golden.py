@@ -1,7 +1,7 @@
 """Golden metrics: every experiment in ``experiments/`` gives exactly the stored metrics.
 
 Each experiment is run shortened (at most 150 clients, 10 s of warm-up and 60 s
-measured, failures moved into that span and ``max_connections`` scaled with the
+measured, failures and operations moved into that span and ``max_connections`` scaled with the
 clients, so crashes, refusals and outages still happen), once per mechanism
 kind it sweeps.  A few variants on top exercise every path of the connection
 lifecycle: both failure experiments under every mechanism, and long polling,
@@ -107,6 +107,8 @@ def shorten(data: dict[str, Any]) -> dict[str, Any]:
         server["max_connections"] = max(1, round(server["max_connections"] * clients["count"] / before))
     for f in data.get("failures", []):
         f["at"], f["duration"] = (30, 15) if f["kind"] == "node_crash" else (20, 25)
+    for op in data.get("operations", []):  # into the measured span, booting quickly
+        op["at"], op["boot_time"] = 20, 5
     return data
 
 
