@@ -235,9 +235,8 @@ def test_censored_mean_by_simulation():
 
 
 def test_results_do_not_depend_on_the_worker_count():
-    cases = validation.build_cases(quick=True, only="long polling") + validation.build_cases(
-        quick=True, only="broadcast to"
-    )
+    # a few multi-replication cases suffice: seeds follow the replication, not the worker
+    cases = validation.build_cases(quick=True, only="broadcast to")
     one = run_cases(cases, workers=1)
     two = run_cases(cases, workers=2)
     assert [v.values for v in one] == [v.values for v in two]
