@@ -167,6 +167,12 @@ def test_run_refuses_a_non_empty_folder_and_force_keeps_the_old_files(tiny, tmp_
     assert sim("run", tiny, "--out", run_dir, "--quiet", "--no-figures").exit_code == 0
     other = sim("run", tiny, "--out", run_dir, "--quiet", "--no-figures", "--set", "clients.count=11")
     assert other.exit_code == 2 and "another config" in other.output
+    # a file no run writes (a log redirected there) is no reason to refuse, and stays as it was
+    logged = tmp_path / "logged"
+    logged.mkdir()
+    (logged / "err").write_text("")
+    assert sim("run", tiny, "--out", logged, "--quiet", "--no-figures").exit_code == 0
+    assert (logged / "err").read_text() == "" and (logged / "summary.json").exists()
     forced = sim("run", tiny, "--out", out, "--quiet", "--no-figures", "--force")
     assert forced.exit_code == 0, forced.output
     (aside,) = out.glob(".old-*")

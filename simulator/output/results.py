@@ -28,6 +28,10 @@ from simulator.output.run_figures import run_figures
 RUN_FILES = ("config.toml", "timeseries.csv", "latency_cdf.csv", "summary.json", "report.md", "report.html",
              *(f"{name}.{fmt}" for name in ("latency_cdf", "timeseries") for fmt in ("png", "svg", "pdf")))
 
+#: What a run writes, and the marks of a sweep's or a plan's folder: their presence refuses --out.
+CLASHING = frozenset((*RUN_FILES, "manifest.json", "runs.csv", "summary.csv", "plan.csv", "plan.json",
+                      "points", "figures", "configs"))
+
 
 def config_toml(config_dict: dict[str, Any]) -> str:
     """The resolved config as TOML text, runnable as it is."""
@@ -104,11 +108,13 @@ class RunFolder:
         if out.exists() and not out.is_dir():
             raise ConfigError(f"error: --out {out}: exists and is not a folder")
         try:
-            existing = out.exists() and any(out.iterdir())
+            # files this run would write, or another command's results: never overwritten unasked
+            # (a log the user redirects into the folder, say, is neither and stays untouched)
+            existing = out.exists() and any(p.name in CLASHING for p in out.iterdir())
         except OSError as exc:
             raise ConfigError(f"error: --out {out}: cannot read the folder: {exc.strerror or exc}") from None
         if existing and not force and not _same_run(out, config_dict):
-            what = "a run of another config" if (out / "summary.json").exists() else "other files"
+            what = "a run of another config" if (out / "summary.json").exists() else "results or files a run writes"
             raise ConfigError(f"error: --out {out}: already holds {what}; choose another --out"
                               " (or --force to write there, keeping the earlier run's files aside)")
         self._created: list[Path] = []  # parent folders made here, removed again if nothing is published
