@@ -58,11 +58,11 @@ class ServerNode(FcfsPool):
         m = self.metrics
         if finish >= crash:
             if start < crash:
-                if m.in_window(arrival):
+                if m.t_start <= arrival <= m.t_end:
                     m.queue_wait.add(start - arrival)
                 m.busy(self.index, start, crash)
             return -1.0
-        if m.in_window(arrival):
+        if m.t_start <= arrival <= m.t_end:
             m.queue_wait.add(start - arrival)
         m.busy(self.index, start, finish)
         return finish
@@ -82,7 +82,7 @@ class ServerNode(FcfsPool):
         c = min(self.workers, n)
         finish = np.empty(n)
         m = self.metrics
-        measured = m.in_window(arrival)
+        measured = m.t_start <= arrival <= m.t_end
         waits = []
         for j in range(c):
             start = arrival if arrival > workers[j] else workers[j]

@@ -627,8 +627,8 @@ class Planner:
         set_dotted(data, "server.nodes", low if start <= lowest else high)  # start where the load starts
         return data, Task(data, self.source, "", 0, self.seed).key()
 
-    def _finish_profile(self, key: tuple[str, int]) -> PlanRow | None:
-        """The row of a plan over a profile, once both searches and the run over the profile are done."""
+    def _new_row(self, key: tuple[str, int]) -> tuple[list, PlanRow, list[str]] | None:
+        """The row's candidates, a fresh row with its run count, and its notes; None while searching."""
         cands = self.candidates[key]
         if any(c.error is None and not c.search.done for c in cands):
             return None
@@ -636,6 +636,14 @@ class Planner:
         notes = list(self.row_notes[key])
         row = PlanRow(kind, clients, None, applicable=not any(n.startswith("not applicable") for n in notes))
         row.runs = sum(len(c.results) for c in cands)
+        return cands, row, notes
+
+    def _finish_profile(self, key: tuple[str, int]) -> PlanRow | None:
+        """The row of a plan over a profile, once both searches and the run over the profile are done."""
+        started = self._new_row(key)
+        if started is None:
+            return None
+        cands, row, notes = started
         errors = [c.error for c in cands if c.error is not None]
         unsized = next((c for c in cands if c.error is None and c.search.nodes is None), None)
         if errors or key in self.verify_errors:
@@ -719,13 +727,10 @@ class Planner:
         """The row, if all its searches are done."""
         if self.profiled:
             return self._finish_profile(key)
-        cands = self.candidates[key]
-        if any(c.error is None and not c.search.done for c in cands):
+        started = self._new_row(key)
+        if started is None:
             return None
-        kind, clients = key
-        notes = list(self.row_notes[key])
-        row = PlanRow(kind, clients, None, applicable=not any(n.startswith("not applicable") for n in notes))
-        row.runs = sum(len(c.results) for c in cands)
+        cands, row, notes = started
         errors = [c for c in cands if c.error is not None]
         ok = [c for c in cands if c.error is None and c.search.nodes is not None]
         if ok:

@@ -67,10 +67,10 @@ class FanOut:
                 ids, finish = ids[ok], finish[ok]
                 n = len(ids)
         arrived = finish + sim.link.one_way_many(frame, n)
-        if m.in_window(t):
+        if m.t_start <= t <= m.t_end:
             m.deliver_many(np.full(n, t), arrived)
         self.cursor[ids] = seq + 1
-        if m.in_window(arrival):
+        if m.t_start <= arrival <= m.t_end:
             m.messages_pushed += n
         m.send_down(arrival, n * frame, n * self.payload)
         if self.last_data is not None:
@@ -99,7 +99,7 @@ class FanOut:
             if last_data is not None:
                 last_data[c] = finish
             sent += 1
-        if m.in_window(arrival):
+        if m.t_start <= arrival <= m.t_end:
             m.messages_pushed += sent
         m.send_down(arrival, sent * frame, sent * self.payload)
 
@@ -117,7 +117,7 @@ class FanOut:
         frame = self.framing.frame_one(seq)
         m.deliver(t, finish + sim.link.one_way(frame))
         self.log.skip(c, seq + 1)
-        if m.in_window(arrival):
+        if m.t_start <= arrival <= m.t_end:
             m.messages_pushed += 1
         m.send_down(arrival, frame, self.payload)
         if self.last_data is not None:
