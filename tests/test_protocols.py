@@ -221,3 +221,23 @@ def test_a_broadcast_costs_the_backplane_per_subscribed_node():
     # 10 events/s x 1 ms x (1 + nodes): 2 % on one node, 5 % on four
     assert one["backplane.cpu_utilization"] == pytest.approx(0.02, rel=0.02)
     assert four["backplane.cpu_utilization"] == pytest.approx(0.05, rel=0.02)
+
+
+def test_long_polling_over_http2_sends_compressed_headers_after_the_first():
+    """Every request after a connection's first costs 9 + 10 bytes up, every response 9 + 6 down."""
+    over = {"workload.pattern": "per_client", "workload.payload": 0, "mechanism.hold": "30s",
+            "experiment.duration": "60s", "http.tls": "none"}
+    h2 = _run(_config("long_polling", n=30, **over, **{"http.version": "2"}))
+    h1 = _run(_config("long_polling", n=30, **over))
+    # connections opened in the warm-up: the window holds repeated requests only (edges: ~1 per client)
+    assert h2["network.bytes_up"] / h2["requests.total"] == pytest.approx(9 + 10, rel=0.03)
+    assert h2["network.bytes_down"] / h2["requests.total"] == pytest.approx(9 + 6, rel=0.03)
+    assert h1["network.bytes_up"] / h1["requests.total"] == pytest.approx(500, rel=0.03)
+
+
+def test_long_polling_publishes_go_through_the_redis_backplane():
+    over = {"workload.rate": 10.0, "workload.arrivals": "periodic", "cluster.backplane_cost": "1ms"}
+    ideal = _run(_config("long_polling", **over))
+    redis = _run(_config("long_polling", **over, **{"cluster.backplane": "redis"}))
+    assert redis["backplane.cpu_utilization"] == pytest.approx(0.02, rel=0.02)  # 10/s x 1 ms x (1 + 1 node)
+    assert redis["latency.mean"] - ideal["latency.mean"] == pytest.approx(0.002, abs=1e-4)  # D, no queue
