@@ -54,9 +54,14 @@ class HttpCost:
         return 0 if self.version == "3" else self.handshake_round_trips
 
     @property
+    def encrypted(self) -> bool:
+        """TLS bytes are sent: tls set, or HTTP/3 (QUIC always carries TLS 1.3)."""
+        return self.tls != "none" or self.version == "3"
+
+    @property
     def handshake_bytes_up(self) -> float:
-        return TCP_HANDSHAKE_UP_BYTES + (TLS_HANDSHAKE_UP_BYTES if self.tls != "none" else 0.0)
+        return TCP_HANDSHAKE_UP_BYTES + (TLS_HANDSHAKE_UP_BYTES if self.encrypted else 0.0)
 
     @property
     def handshake_bytes_down(self) -> float:
-        return TCP_HANDSHAKE_DOWN_BYTES + (TLS_HANDSHAKE_DOWN_BYTES if self.tls != "none" else 0.0)
+        return TCP_HANDSHAKE_DOWN_BYTES + (TLS_HANDSHAKE_DOWN_BYTES if self.encrypted else 0.0)
