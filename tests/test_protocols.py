@@ -91,6 +91,15 @@ def test_http11_tabs_beyond_six_stall(tabs: int):
     assert m["deliveries.lost"] == 0
 
 
+def test_websocket_tabs_are_not_held_to_the_http_limit():
+    """Browsers count WebSockets apart from the 6 HTTP/1.1 connections per origin."""
+    n = 10
+    m = _run(_config("websocket", n=n, **{"clients.tabs": 7}))
+    assert m["clients.stalled"] == 0 and m["connections.peak"] == n * 7
+    h2 = _run(_config("websocket", n=n, **{"clients.tabs": 7, "http.version": "2"}))
+    assert h2["clients.stalled"] == 0 and h2["connections.peak"] == n
+
+
 def test_http2_tabs_share_one_connection_up_to_max_streams():
     n = 10
     m = _run(_config(n=n, **{"clients.tabs": 7, "http.version": "2"}))

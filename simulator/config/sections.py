@@ -160,7 +160,7 @@ class ClientsSection(Section):
     kind: Literal["browser", "mobile", "backend"] = Field("browser", description="Who the clients are: a webhook needs a reachable backend; `sim plan` says when a mechanism cannot serve this kind.")
     session: Seconds = Field(_s("0s"), description="Mean online session (exponential): a client goes offline after it, closing its connections; 0 = clients stay online all run.")
     offline: Seconds = Field(_s("5m"), gt=0, description="Mean time offline (exponential) before the same client comes back (with session > 0); what was published meanwhile stays owed.")
-    tabs: Count = Field(1, ge=1, le=10_000, description="Streams each client opens to the origin (browser tabs, each its own EventSource or WebSocket; SSE and WebSocket). HTTP/1.1 browsers open at most 6 connections per origin: streams beyond that stall (clients.stalled); on HTTP/2 and 3 they share one connection, up to http.max_streams.")
+    tabs: Count = Field(1, ge=1, le=10_000, description="Streams each client opens to the origin (browser tabs, each its own EventSource or WebSocket; SSE and WebSocket). HTTP/1.1 browsers open at most 6 connections per origin for HTTP requests: SSE tabs beyond that stall (clients.stalled), WebSocket tabs each get a connection; on HTTP/2 and 3 every tab is a stream of one connection, up to http.max_streams.")
 
 
 class BackoffSection(Section):

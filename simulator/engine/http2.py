@@ -15,9 +15,12 @@ would cost its literal: this is the lower bound of what HPACK achieves.
 
 Streams and tabs.  A client with ``clients.tabs`` tabs opens that many streams
 (each tab its own EventSource or WebSocket).  HTTP/1.1 browsers open at most
-:data:`BROWSER_CONNECTIONS_PER_ORIGIN` connections per origin, one stream
-each: further tabs stall.  HTTP/2 and 3 multiplex every stream of the origin on
-one connection up to ``http.max_streams``; beyond it they stall too.
+:data:`BROWSER_CONNECTIONS_PER_ORIGIN` connections per origin for HTTP requests,
+one stream each: further SSE tabs stall (a mechanism with the
+``per_origin_limit`` feature).  WebSockets are counted apart from that limit, so
+each WebSocket tab has its own connection.  HTTP/2 and 3 multiplex every stream
+of the origin on one connection (WebSockets through extended CONNECT, RFC 8441)
+up to ``http.max_streams``; beyond it they stall too.
 
 Handshakes.  HTTP/3 runs over QUIC, which folds the transport and TLS 1.3
 handshakes into one round trip (RFC 9000 §7) and lets a client that has been
@@ -37,7 +40,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simulator.config import ExperimentConfig
+from simulator.config import ExperimentConfig, registry
 
 #: Connections an HTTP/1.1 browser opens to one origin (Chrome, Firefox, Safari: 6).
 BROWSER_CONNECTIONS_PER_ORIGIN = 6
@@ -71,7 +74,10 @@ class Streams:
     def of(cls, config: ExperimentConfig) -> Streams:
         tabs = config.clients.tabs
         if config.http.version == "1.1":
-            opened = min(tabs, BROWSER_CONNECTIONS_PER_ORIGIN)
+            # the per-origin limit is on HTTP requests (an SSE stream is one); browsers count
+            # WebSockets apart, so WebSocket tabs each get their own connection
+            limited = "per_origin_limit" in registry.get(config.mechanism.kind).features
+            opened = min(tabs, BROWSER_CONNECTIONS_PER_ORIGIN) if limited else tabs
             return cls(tabs, opened, opened, tabs - opened)
         opened = min(tabs, config.http.max_streams)
         return cls(tabs, opened, 1, tabs - opened)
