@@ -102,9 +102,16 @@ class LongPolling(Lifecycle, Mechanism):
         self.keep_alive = http.keep_alive
         self.req_bytes = http.request_headers
         self.resp_headers = http.response_headers
+        # HTTP/2 and 3: requests and responses after the first on a connection send
+        # compressed headers (HPACK/QPACK, simulator.engine.http2); 1.1 takes the plain path
+        self.hpack = http.version != "1.1"
+        self.repeat_req_bytes = http.repeat_request_headers
+        self.repeat_resp_headers = http.repeat_response_headers
+        self.fresh = np.zeros(sim.clients, dtype=bool)  # the next response is the connection's first
+        self.connected_before = np.zeros(sim.clients, dtype=bool)  # HTTP/3 resumes with 0-RTT
         self.payload = c.workload.payload
         self.store_cost = sim.cluster.store_cost
-        self.backplane = sim.cluster.backplane_latency
+        self.backplane = sim.cluster.backplane  # t + backplane_latency, or through a redis queue
         n = sim.clients
         self.held_since = [-1.0] * n  # arrival time of the held request, -1 when not held
         self.rid = [0] * n  # id of the client's latest hold, to recognise stale expiries
@@ -180,7 +187,9 @@ class LongPolling(Lifecycle, Mechanism):
     def on_open(self, c: int, node: ServerNode, now: float) -> None:
         """A new connection (the balancer picked ``node`` now): send the request on it."""
         self.waiting[c] = True  # the client's chain of requests is alive
-        setup = self.handshake(now)
+        setup = self.handshake(now, bool(self.connected_before[c]))
+        self.connected_before[c] = True
+        self.fresh[c] = True
         self.opened_at[c] = now
         self.sim.metrics.send_up(now + setup, self.req_bytes, 0.0)
         self.call_at(now + setup + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
@@ -198,8 +207,9 @@ class LongPolling(Lifecycle, Mechanism):
         if index < 0:
             self.call_at(t_send, c, self._fire_connect)
             return
-        self.sim.metrics.send_up(t_send, self.req_bytes, 0.0)
-        self.call_at(t_send + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
+        req_bytes = self.repeat_req_bytes  # the same as req_bytes on HTTP/1.1
+        self.sim.metrics.send_up(t_send, req_bytes, 0.0)
+        self.call_at(t_send + self.sim.link.one_way(req_bytes), c, self._on_arrive)
 
     # -- at the node ---------------------------------------------------------------
     def _on_arrive(self, ev: simpy.Event) -> None:
@@ -255,8 +265,12 @@ class LongPolling(Lifecycle, Mechanism):
         metrics = sim.metrics
         n = len(times)
         body = n * self.payload
-        metrics.send_down(finish, self.resp_headers + body, body)
-        arrived = finish + sim.link.one_way(self.resp_headers + body)
+        headers = self.resp_headers
+        if self.hpack and not self.fresh[c]:
+            headers = self.repeat_resp_headers
+        self.fresh[c] = False
+        metrics.send_down(finish, headers + body, body)
+        arrived = finish + sim.link.one_way(headers + body)
         metrics.deliver_response(times, arrived)
         self._responded(c, node, finish, arrived)
 
@@ -272,10 +286,11 @@ class LongPolling(Lifecycle, Mechanism):
     def _on_publish(self, feed: int, seq: int, t: float) -> None:
         """Per-client feeds: feed ``feed`` is client ``feed``."""
         c = feed
+        arrival = self.backplane.arrival(t, 1)  # published whether or not a poll is held
         if self.held_since[c] < 0:
             return
         node = self.nodes[self.node_of[c]]
-        finish = node.process(t + self.backplane, node.message_cost())
+        finish = node.process(arrival, node.message_cost())
         if finish < 0:
             return  # the crash comes first: stay held, the crash listener drops it
         finish = max(finish, self.req_finish[c])
@@ -284,6 +299,7 @@ class LongPolling(Lifecycle, Mechanism):
 
     def _on_publish_feed(self, feed: int, seq: int, t: float) -> None:
         """Broadcast or topics: answer every poll held on ``feed`` with array work."""
+        arrival = self.backplane.arrival(t, len(self.sim.cluster.serving))
         groups = []
         for node in self.nodes:
             held = self.held[node.index * self.feeds + feed]
@@ -293,14 +309,14 @@ class LongPolling(Lifecycle, Mechanism):
                 groups.append((self.hold_order[clients[0]], node.index, clients))
         groups.sort()
         for _, index, clients in groups:
-            self._answer_many(self.nodes[index], clients, feed, t)
+            self._answer_many(self.nodes[index], clients, feed, t, arrival)
 
-    def _answer_many(self, node: ServerNode, clients: list[int], feed: int, t: float) -> None:
+    def _answer_many(self, node: ServerNode, clients: list[int], feed: int, t: float, arrival: float) -> None:
         sim = self.sim
         log, metrics = sim.log, sim.metrics
         n = len(clients)
         idx = np.fromiter(clients, np.int64, n)
-        finish = node.process_many(t + self.backplane, node.message_cost.many(n))
+        finish = node.process_many(arrival, node.message_cost.many(n))
         ok = finish >= 0
         if not ok.all():  # writes the crash would cut: those polls stay held
             for c in idx[~ok].tolist():
@@ -314,7 +330,11 @@ class LongPolling(Lifecycle, Mechanism):
         cursor = log.cursor[idx]
         pend = count - cursor  # 1 unless an earlier answer was cut by a crash
         body = pend * self.payload
-        arrived = finish + sim.link.one_way_many(self.resp_headers + body, len(idx))
+        headers = self.resp_headers
+        if self.hpack:  # a connection's first response in full, later ones compressed
+            headers = np.where(self.fresh[idx], self.resp_headers, self.repeat_resp_headers)
+            self.fresh[idx] = False
+        arrived = finish + sim.link.one_way_many(headers + body, len(idx))
         single = pend == 1
         if single.all():
             metrics.deliver_many(np.full(len(idx), t), arrived)
@@ -324,7 +344,10 @@ class LongPolling(Lifecycle, Mechanism):
                 for published in log.times_from(feed, int(cursor[j]))[: int(pend[j])]:
                     metrics.deliver(published, float(arrived[j]))
         log.cursor[idx] = count
-        metrics.send_down(t, float(self.resp_headers * len(idx) + body.sum()), float(body.sum()))
+        if self.hpack:
+            metrics.send_down(t, float(headers.sum() + body.sum()), float(body.sum()))
+        else:
+            metrics.send_down(t, float(self.resp_headers * len(idx) + body.sum()), float(body.sum()))
         held_since = self.held_since
         for c, fin, arr in zip(idx.tolist(), finish.tolist(), arrived.tolist(), strict=True):
             held_since[c] = -1.0

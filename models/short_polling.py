@@ -100,8 +100,10 @@ class ShortPolling(Lifecycle, Mechanism):
         fixed = self.fixed
         keep_alive = http.keep_alive
         idle_timeout = self.reuse_window
-        req_bytes = http.request_headers
-        resp_headers = http.response_headers
+        first_req, first_resp = http.request_headers, http.response_headers
+        # HTTP/2 and 3: a poll on a connection already used sends compressed headers
+        repeat_req, repeat_resp = http.repeat_request_headers, http.repeat_response_headers
+        connected_before = False  # HTTP/3 resumes a known server with 0-RTT
         payload = sim.config.workload.payload
         store_cost = cluster.store_cost
         t_end = sim.t_end
@@ -128,6 +130,7 @@ class ShortPolling(Lifecycle, Mechanism):
                 node = None  # the server dropped it (crash): this poll reconnects
                 reconnecting[client] = True
             setup = 0.0
+            req_bytes, resp_headers = repeat_req, repeat_resp
             if node is None:
                 node = self.open_connection(client, t_send)
                 if node is None:
@@ -135,7 +138,9 @@ class ShortPolling(Lifecycle, Mechanism):
                     yield env.timeout(wait)
                     continue
                 epoch = node.epoch
-                setup = self.handshake(t_send)
+                setup = self.handshake(t_send, connected_before)
+                connected_before = True
+                req_bytes, resp_headers = first_req, first_resp
             metrics.send_up(t_send + setup, req_bytes, 0.0)
             yield env.timeout(setup + link.one_way(req_bytes))
 

@@ -71,6 +71,7 @@ def event_bytes(payload: float, seqs: np.ndarray) -> np.ndarray:
 class Sse(PersistentMechanism):
     kind = "sse"
     order = 30
+    features = frozenset({"node_crash", "tabs", "per_origin_limit"})
     Params = SseParams
     summary = "one long-lived HTTP response per client; events with ids, heartbeat comments, Last-Event-ID replay"
     units = {"heartbeat": "seconds (0 = off)", "replay_buffer": "events per client"}

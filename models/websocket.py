@@ -16,6 +16,10 @@ After a drop the client reconnects with backoff.  Plain WebSocket has no
 resume: what is published while a client is not connected is lost to it.
 ``resume = true`` models an application-level resume (the client sends the
 last id it saw; the server replays everything missed from the event log).
+
+``http.compression = "permessage-deflate"`` (RFC 7692) deflates each payload by
+``http.deflate_ratio`` in both directions (frame headers stay as they are); its
+CPU and per-connection zlib memory are the engine's (``simulator.engine.http2``).
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class WebSocketParams(BaseModel):
 class WebSocket(PersistentMechanism):
     kind = "websocket"
     order = 40
-    features = frozenset({"node_crash", "upstream"})
+    features = frozenset({"node_crash", "upstream", "tabs", "compression"})
     Params = WebSocketParams
     summary = "HTTP Upgrade then RFC 6455 frames; ping/pong heartbeats; lost while disconnected unless resume"
     units = {"heartbeat": "seconds (0 = off)", "resume": "true | false"}
@@ -72,6 +76,9 @@ class WebSocket(PersistentMechanism):
     def framing(self, sim: Simulation) -> Framing:
         p = sim.params
         payload = sim.config.workload.payload
+        http = sim.config.http
+        if http.compression == "permessage-deflate":  # RFC 7692: the payload is deflated, the header is not
+            payload *= http.deflate_ratio
         down = float(frame_bytes(payload))
         return Framing(
             name="websocket",

@@ -39,7 +39,7 @@ from simulator.config.keys import (
 )
 from simulator.config.profile import profile_problems, resolve_trace
 from simulator.config.sections import DEFAULT_KIND, FAILURE_KEYS, OPERATION_KEYS, ExperimentConfig
-from simulator.config.units import format_duration
+from simulator.config.units import format_duration, format_size
 
 #: Largest config file read: configs are a few KiB; this keeps `sim run /dev/zero` from
 #: reading until memory runs out.
@@ -364,6 +364,13 @@ def _cross_checks(config: ExperimentConfig) -> list[Problem]:
     b = config.mechanism.backoff
     if b.max < b.initial:
         problems.append(("mechanism.backoff.max", f"must be >= initial ({format_duration(b.initial)}), got {format_duration(b.max)}"))
+    if config.clients.tabs > 1 and "tabs" not in supported:
+        problems.append(("clients.tabs", f"tabs > 1 (several streams per client) is modelled for sse and websocket, not mechanism.kind = {kind!r}; set it to 1"))
+    if config.http.compression != "none" and "compression" not in supported:
+        problems.append(("http.compression", f"{config.http.compression} is a WebSocket extension; it does not apply to mechanism.kind = {kind!r} (set it to 'none')"))
+    server = config.server
+    if 0 < server.memory_limit < server.memory_base:
+        problems.append(("server.memory_limit", f"{format_size(server.memory_limit)} is below memory_base ({format_size(server.memory_base)}): no connection would fit"))
     if config.workload.upstream_rate > 0 and "upstream" not in supported:
         problems.append(("workload.upstream_rate", f"client -> server messages are not supported yet with mechanism.kind = {kind!r} (websocket only); set it to 0"))
     windows = math.ceil(run_end / config.experiment.sample_every - 1e-9)

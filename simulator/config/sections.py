@@ -160,6 +160,7 @@ class ClientsSection(Section):
     kind: Literal["browser", "mobile", "backend"] = Field("browser", description="Who the clients are: a webhook needs a reachable backend; `sim plan` says when a mechanism cannot serve this kind.")
     session: Seconds = Field(_s("0s"), description="Mean online session (exponential): a client goes offline after it, closing its connections; 0 = clients stay online all run.")
     offline: Seconds = Field(_s("5m"), gt=0, description="Mean time offline (exponential) before the same client comes back (with session > 0); what was published meanwhile stays owed.")
+    tabs: Count = Field(1, ge=1, le=10_000, description="Streams each client opens to the origin (browser tabs, each its own EventSource or WebSocket; SSE and WebSocket). HTTP/1.1 browsers open at most 6 connections per origin for HTTP requests: SSE tabs beyond that stall (clients.stalled), WebSocket tabs each get a connection; on HTTP/2 and 3 every tab is a stream of one connection, up to http.max_streams.")
 
 
 class BackoffSection(Section):
@@ -200,6 +201,15 @@ class HttpSection(Section):
     tls: Literal["none", "1.2", "1.3"] = Field("1.3", description="TLS version: extra round trips to open a connection (none 0, 1.2 two, 1.3 one) on top of TCP's one.")
     keep_alive: Flag = Field(True, description="Polls reuse the connection; false: every poll pays TCP (+TLS) set-up.")
     keep_alive_timeout: Seconds = Field(_s("75s"), description="An idle keep-alive connection stays open (and counts) this long (nginx default).")
+    version: Literal["1.1", "2", "3"] = Field("1.1", description="HTTP version. 2: HPACK shrinks the headers of every request after the first on a connection (fields in the dynamic table cost 1 byte each) and a client's streams share one connection, up to max_streams. 3: like 2 (QPACK), over QUIC: 1 round trip to open whatever tls says, 0 (0-RTT resumption) when the client reconnects.")
+    max_streams: Count = Field(100, ge=1, le=1_000_000, description="Concurrent streams on one HTTP/2 or HTTP/3 connection (SETTINGS_MAX_CONCURRENT_STREAMS); streams beyond it stall.")
+    request_header_fields: Count = Field(10, ge=0, le=10_000, description="Header fields in each request: with HTTP/2 and 3 a repeated request costs 1 byte per field (indexed in the dynamic table) plus the frame header. An assumption, see docs/mechanisms.md.")
+    response_header_fields: Count = Field(6, ge=0, le=10_000, description="Header fields in each response (as request_header_fields).")
+    compression: Literal["none", "permessage-deflate"] = Field("none", description="WebSocket compression (RFC 7692): payloads shrink by deflate_ratio, each message costs deflate_cost more CPU, and each connection holds zlib's deflate and inflate state in memory.")
+    deflate_ratio: Number = Field(1.0, gt=0, le=1, description="permessage-deflate: compressed / original payload size. No published figure found: 1.0 (no gain) until you measure your payloads.")
+    deflate_cost: Seconds = Field(_s("0s"), description="permessage-deflate: extra CPU per message compressed or decompressed. No published figure found: 0 until you measure it.")
+    deflate_window_bits: Count = Field(15, ge=8, le=15, description="permessage-deflate: zlib windowBits (server_max_window_bits); memory per connection (1 << (windowBits + 2)) + (1 << (memLevel + 9)) for deflate plus 1 << windowBits for inflate.")
+    deflate_mem_level: Count = Field(8, ge=1, le=9, description="permessage-deflate: zlib memLevel (8 is zlib's default).")
 
     @model_validator(mode="before")
     @classmethod
@@ -208,6 +218,10 @@ class HttpSection(Section):
         # (1.25 is no TLS version, and rounding it would run a config nobody wrote).
         if isinstance(data, dict) and isinstance(data.get("tls"), float) and data["tls"] in (1.2, 1.3):
             data = {**data, "tls": f"{data['tls']:.1f}"}
+        # likewise version = 2 or 1.1 (booleans are not versions)
+        version = data.get("version") if isinstance(data, dict) else None
+        if isinstance(version, int | float) and not isinstance(version, bool) and version in (1.1, 2, 3):
+            data = {**data, "version": "1.1" if version == 1.1 else str(int(version))}
         return data
 
 
@@ -219,6 +233,7 @@ class ServerSection(Section):
     max_connections: Count = Field(10000, ge=1, description="Open connections per node (file descriptors); more are refused.")
     memory_per_connection: Bytes = Field(40 * 1024.0, description="Server memory held per open connection.")
     memory_base: Bytes = Field(256 * 2**20.0, description="Server memory per node with no connections.")
+    memory_limit: Bytes = Field(0.0, ge=0, description="Memory of a node: a connection that would take it past this is refused (memory_base + connections x memory per connection, zlib state included). 0 = unlimited.")
 
 
 class ClusterSection(Section):
@@ -228,6 +243,9 @@ class ClusterSection(Section):
     max_connection_age: Seconds = Field(_s("0s"), description="The platform closes any connection this old and the client reconnects (API Gateway: 2h); 0 = never. SSE, WebSocket and long polling's kept-alive connections.")
     backplane_latency: Seconds = Field(_s("1ms"), description="Pub/sub hop that brings an event to another node (nodes > 1).")
     store_cost: Seconds = Field(_s("500us"), description="Shared-state read a stateless poll pays when nodes > 1.")
+    backplane: Literal["ideal", "redis"] = Field("ideal", description="ideal: a publish reaches the nodes after backplane_latency; redis: it first goes through one single-threaded pub/sub server (a FCFS queue) costing backplane_cost per published event plus backplane_cost per subscribed node.")
+    backplane_cost: Seconds = Field(_s("20us"), ge=0, description="redis backplane: CPU per published event, and again per node it is sent to.")
+    ports_per_backend: Count = Field(0, ge=0, description="Connections one balancer address may hold to one node (its ephemeral ports; Linux default range 32768-60999 = 28232); more are refused. 0 = unlimited.")
 
 
 class FailureSpec(Section):
@@ -304,6 +322,20 @@ class SweepSection(Section):
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Axes of the sweep: dotted config key -> list of values.")
 
 
+#: Keys left out of the resolved config while at their default (as serialised), so that
+#: configs written before them resolve, and seed sweeps, exactly as before.
+_OPTIONAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "clients": {"tabs": 1},
+    "http": {
+        "version": "1.1", "max_streams": 100, "request_header_fields": 10, "response_header_fields": 6,
+        "compression": "none", "deflate_ratio": 1.0, "deflate_cost": "0s", "deflate_window_bits": 15,
+        "deflate_mem_level": 8,
+    },
+    "server": {"memory_limit": "0B"},
+    "cluster": {"backplane": "ideal", "backplane_cost": "20us", "ports_per_backend": 0},
+}
+
+
 class ExperimentConfig(Section):
     """A whole experiment: every section of docs/design.md §4 with its defaults."""
 
@@ -340,6 +372,11 @@ class ExperimentConfig(Section):
         for key, default in (("session", 0.0), ("offline", 300.0)):
             if getattr(self.clients, key) == default:
                 del data["clients"][key]
+        # Keys of real protocols (docs/design.md, protocols) likewise appear only when set.
+        for section, defaults in _OPTIONAL_DEFAULTS.items():
+            for key, default in defaults.items():
+                if data[section].get(key) == default:
+                    del data[section][key]
         if self.profile is None:
             del data["profile"]
         else:

@@ -30,9 +30,30 @@ from collections.abc import Iterator
 import simpy
 
 from simulator.config import AutoscaleSection, ExperimentConfig, FailureSpec, OperationSpec
+from simulator.engine.backplane import Backplane
+from simulator.engine.http2 import ScaledSampler, Streams, connection_cap, zlib_memory_bytes
 from simulator.engine.metrics import Metrics
 from simulator.engine.node import ServerNode
 from simulator.engine.randomness import RandomStreams
+
+
+def memory_per_connection(config: ExperimentConfig) -> float:
+    """Server memory one open connection holds: the stack's, plus zlib's with permessage-deflate (bytes)."""
+    h = config.http
+    extra = zlib_memory_bytes(h.deflate_window_bits, h.deflate_mem_level) if h.compression != "none" else 0.0
+    return config.server.memory_per_connection + extra
+
+
+def _deflate_cost(config: ExperimentConfig) -> float:
+    return config.http.deflate_cost if config.http.compression != "none" else 0.0
+
+
+def _costs(config: ExperimentConfig, sampler, shift: float):
+    """A node's cost sampler: each open stream of a client's tabs is written to (and opened) once."""
+    scale = Streams.of(config).open
+    if scale == 1 and shift == 0.0:
+        return sampler  # the plain sampler: draws and results exactly as without these keys
+    return ScaledSampler(sampler, float(scale), scale * shift)
 
 
 class Cluster:
@@ -49,17 +70,23 @@ class Cluster:
         s = config.server
         slots = config.node_slots()
         start = config.starting_nodes()
+        self.memory_per_connection = memory_per_connection(config)
+        cap = connection_cap(config, self.memory_per_connection)
         self.nodes = [
             ServerNode(
                 i,
                 s.workers,
-                s.max_connections,
-                streams.sampler(f"node.{i}.request_cost", s.request_cost),
-                streams.sampler(f"node.{i}.message_cost", s.message_cost),
+                cap,
+                _costs(config, streams.sampler(f"node.{i}.request_cost", s.request_cost), 0.0),
+                _costs(config, streams.sampler(f"node.{i}.message_cost", s.message_cost), _deflate_cost(config)),
                 metrics,
             )
             for i in range(slots)
         ]
+        # a client's tabs on HTTP/1.1 hold several connections (docs/design.md, protocols)
+        per_client = Streams.of(config).connections
+        for node in self.nodes:
+            node.connections_per_client = per_client
         self.serving = self.nodes[:start]  # the balancer's targets, in slot order
         self.billed = [i < start for i in range(slots)]  # booting, serving or draining
         for node in self.nodes[start:]:
@@ -80,11 +107,11 @@ class Cluster:
         self.balancer = config.cluster.balancer
         self.backplane_latency = config.cluster.backplane_latency if slots > 1 else 0.0
         self.store_cost = config.cluster.store_cost if slots > 1 else 0.0
+        self.backplane = Backplane(config, self.backplane_latency)
         self._rr = 0
         self._closes: list[tuple[float, int, int, int]] = []  # (time, seq, node, epoch)
         self._close_seq = 0
         self.memory_base = s.memory_base
-        self.memory_per_connection = s.memory_per_connection
         crashes = [f for f in config.failures if f.kind == "node_crash"]
         self._crashes = sorted(crashes, key=lambda f: f.at)
         self._down_until = [0.0] * slots  # end of each node's latest crash

@@ -41,6 +41,8 @@ class ServerNode(FcfsPool):
         self.message_cost = message_cost
         self.metrics = metrics
         self.connections = 0
+        # TCP connections each client's attempt takes (its tabs on HTTP/1.1); 1 otherwise
+        self.connections_per_client = 1
         self.up = True
         self.epoch = 0  # bumped at every crash: connections opened before are gone
         self.next_crash = math.inf
@@ -105,19 +107,23 @@ class ServerNode(FcfsPool):
     def open(self, t: float) -> bool:
         """Open a connection at ``t``; False (refused) if the node is down or full."""
         m = self.metrics
-        if not self.up or self.connections >= self.max_connections:
+        k = self.connections_per_client
+        if not self.up or self.connections + k > self.max_connections:
             m.connection_refused(t)
             return False
-        self.connections += 1
+        self.connections += k
         m.connection_opened(t)
-        m.connections_changed(t, 1, self.index, self.connections)
+        if k > 1 and m.t_start <= t <= m.t_end:
+            m.connections_opened += k - 1
+        m.connections_changed(t, k, self.index, self.connections)
         return True
 
     def close(self, t: float, epoch: int) -> None:
         """Close a connection opened in ``epoch`` (a no-op if a crash already dropped it)."""
         if epoch == self.epoch:
-            self.connections -= 1
-            self.metrics.connections_changed(t, -1, self.index, self.connections)
+            k = self.connections_per_client
+            self.connections -= k
+            self.metrics.connections_changed(t, -k, self.index, self.connections)
 
     def crash(self, t: float, until: float, next_crash: float) -> None:
         """Go down at ``t`` until ``until``: drop every connection, lose all queued work."""

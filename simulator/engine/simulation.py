@@ -10,6 +10,7 @@ from simulator.config import ExperimentConfig
 from simulator.engine.backoff import Backoff
 from simulator.engine.cluster import Cluster
 from simulator.engine.http import HttpCost
+from simulator.engine.http2 import Streams, repeat_header_bytes
 from simulator.engine.link import Link
 from simulator.engine.metrics import Metrics
 from simulator.engine.presence import Presence
@@ -32,6 +33,7 @@ class Simulation:
     presence: Presence = field(init=False)
     link: Link = field(init=False)
     http: HttpCost = field(init=False)
+    streams_per_client: Streams = field(init=False)
     backoff: Backoff = field(init=False)
     clients: int = field(init=False)
     t_start: float = field(init=False)
@@ -56,8 +58,11 @@ class Simulation:
         self.link = Link(c.network.latency, c.network.bandwidth, self.streams.generator("network.latency"))
         h = c.http
         self.http = HttpCost(
-            h.request_headers, h.response_headers, h.tls, h.keep_alive, h.keep_alive_timeout
+            h.request_headers, h.response_headers, h.tls, h.keep_alive, h.keep_alive_timeout, h.version,
+            repeat_header_bytes(h.version, h.request_headers, h.request_header_fields),
+            repeat_header_bytes(h.version, h.response_headers, h.response_header_fields),
         )
+        self.streams_per_client = Streams.of(c)
         self.backoff = Backoff(c.mechanism.backoff, self.streams.generator("backoff"))
 
     @property

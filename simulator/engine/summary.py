@@ -36,10 +36,9 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
     egress_gb = m.bytes_down / 1e9
     node_cost = c.cost.node_hour * nodes * hours
     cost_total = node_cost + c.cost.egress_gb * egress_gb
-    memory_peak = (
-        c.server.memory_base * nodes_peak + c.server.memory_per_connection * m.connections_peak
-    )
-    node_memory_peak = c.server.memory_base + c.server.memory_per_connection * max(
+    memory_per_connection = cluster.memory_per_connection  # zlib state included (permessage-deflate)
+    memory_peak = c.server.memory_base * nodes_peak + memory_per_connection * m.connections_peak
+    node_memory_peak = c.server.memory_base + memory_per_connection * max(
         m.node_connections_peak, default=0
     )
     out: dict[str, Any] = {
@@ -67,6 +66,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "connections.mean": m.connections_mean(),
         "connections.aged_out": m.connections_aged_out,
         "connections.half_open_peak": m.half_open_peak(),
+        "clients.stalled": sim.streams_per_client.stalled * c.clients.count,
         "reconnects.total": m.reconnects,
         "reconnects.peak_rate": _peak_rate(m, m.w_reconnects),
         "server.cpu_utilization": cpu,
@@ -75,6 +75,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "server.queue_wait_p99": m.queue_wait.quantile(0.99),
         "server.memory_peak": memory_peak,
         "server.memory_peak_per_node": node_memory_peak,
+        "backplane.cpu_utilization": cluster.backplane.cpu_utilization(),
         "server.nodes": float(nodes),
         "server.nodes_peak": nodes_peak,
         "server.node_hours": nodes * hours,

@@ -24,6 +24,10 @@ from simulator.validation.core import Agree, Case, Scenario
 
 HEADER_BYTES = 871.0
 FRAME_BYTES = 2.0
+#: HTTP/2 poll after the first on its connection: each of the 10 request and 6 response
+#: header fields indexed in HPACK's dynamic table (1 byte, RFC 7541 §6.1), plus a 9-byte
+#: frame header each way (RFC 9113 §4.1).
+HTTP2_HEADER_BYTES = (9.0 + 10) + (9.0 + 6)
 CLIENTS = (1_000, 10_000, 100_000)
 
 
@@ -46,10 +50,12 @@ def _window(n: int) -> dict[str, float]:
     }
 
 
-def polling(n: int) -> Scenario:
+def polling(n: int, version: str = "1.1") -> Scenario:
+    http2 = {"http.version": version} if version != "1.1" else {}
     return Scenario.config(
-        f"lubbers-poll-{n}",
+        f"lubbers-poll-{n}" + ("" if version == "1.1" else f"-h{version}"),
         {
+            **http2,
             "mechanism.kind": "short_polling",
             "mechanism.interval": "1s",
             "clients.count": n,
@@ -100,6 +106,22 @@ def cases(quick: bool) -> list[Case]:
                 HEADER_BYTES * 8 * n,
                 f"{src}: 871 B × 8 × {n:,}/s",
                 (polling(n),),
+                header_bits_per_second,
+                exact,
+                reps,
+            )
+        )
+    for n in CLIENTS[:1] if quick else CLIENTS[:2]:
+        # the same polls over HTTP/2: the keep-alive connection's dynamic table holds every field
+        out.append(
+            Case(
+                f"Lubbers & Greco over HTTP/2 (HPACK): polling 1/s, {n:,} clients",
+                "published: Lubbers & Greco",
+                "header traffic",
+                "bit/s",
+                HTTP2_HEADER_BYTES * 8 * n,
+                f"{src} with RFC 7541/9113: (9 + 10 + 9 + 6) B × 8 × {n:,}/s",
+                (polling(n, version="2"),),
                 header_bits_per_second,
                 exact,
                 reps,

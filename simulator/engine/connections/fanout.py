@@ -43,7 +43,8 @@ class FanOut:
             return
         sim = self.sim
         sets = self.sets
-        arrival = t + sim.cluster.backplane_latency
+        cluster = sim.cluster
+        arrival = cluster.backplane.arrival(t, len(cluster.serving))  # t + backplane_latency when ideal
         frame = self.framing.frame_one(seq)
         for node in self.nodes:
             key = node.index * sets.feeds + feed
@@ -105,12 +106,12 @@ class FanOut:
 
     def _push_one(self, c: int, seq: int, t: float) -> None:
         """The same path for a per-client feed, in scalar form (one subscriber)."""
+        sim = self.sim
+        arrival = sim.cluster.backplane.arrival(t, 1)  # published whether or not the client is there
         if self.state[c] != LIVE or self.cursor[c] != seq:
             return  # not connected (replayed or lost at reconnect), or a write was lost
-        sim = self.sim
         m = sim.metrics
         node = self.nodes[int(self.node_of[c])]
-        arrival = t + sim.cluster.backplane_latency
         finish = node.process(arrival, node.message_cost())
         if finish < 0:
             return  # the node crashes first: the write dies with its queue

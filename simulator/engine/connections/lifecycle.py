@@ -166,10 +166,14 @@ class Lifecycle:
         self.epoch_of[c] = node.epoch
         return node
 
-    def handshake(self, now: float) -> float:
-        """TCP (+TLS) set-up of a new connection at ``now``: its bytes counted, its seconds."""
+    def handshake(self, now: float, resumed: bool = False) -> float:
+        """TCP (+TLS) set-up of a new connection at ``now``: its bytes counted, its seconds.
+
+        ``resumed``: the client was connected before (HTTP/3 then resumes with 0-RTT).
+        """
         sim = self.sim
-        setup = sim.link.handshake(sim.http.handshake_round_trips)
+        http = sim.http
+        setup = sim.link.handshake(http.resumed_round_trips if resumed else http.handshake_round_trips)
         sim.metrics.send_up(now, sim.http.handshake_bytes_up, 0.0)
         sim.metrics.send_down(now, sim.http.handshake_bytes_down, 0.0)
         return setup

@@ -59,6 +59,7 @@ from simulator.engine.connections import Lifecycle
 from simulator.engine.connections.accounting import BulkAccounts
 from simulator.engine.connections.fanout import CONNECTING, DOWN, LIVE, FanOut
 from simulator.engine.connections.sets import SubscriberSets
+from simulator.engine.http2 import opening_bytes, tabs_framing, wire_payload
 from simulator.engine.simulation import Simulation
 
 #: The balancer's idle sweeper wakes at least every ``idle_timeout / SWEEPS_PER_IDLE_TIMEOUT``.
@@ -99,6 +100,7 @@ class PersistentConnections(Lifecycle, FanOut):
 
     def __init__(self, sim: Simulation, framing: Framing):
         super().__init__(sim)
+        framing = tabs_framing(framing, sim.streams_per_client)  # a client's tabs: k streams written to
         self.framing = framing
         c = sim.config
         n = sim.clients
@@ -110,7 +112,7 @@ class PersistentConnections(Lifecycle, FanOut):
         self.per_client = sim.log.pattern == "per_client"
         self.sets = None if self.per_client else SubscriberSets(n, len(self.nodes), sim.log.feeds)
         self.broken = [False] * len(self.nodes)  # a write to some subscriber was lost (crash ahead)
-        self.payload = c.workload.payload
+        self.payload = wire_payload(c, sim.streams_per_client)  # per client write, all its streams
         idle = c.cluster.idle_timeout
         hb = framing.heartbeat
         # with heartbeats_reset_idle = false (ALB-style) heartbeats do not count as activity
@@ -138,22 +140,28 @@ class PersistentConnections(Lifecycle, FanOut):
             framing.heartbeat_messages,
             framing.upstream_rate,
             framing.upstream_bytes,
-            self.payload,
+            wire_payload(c),
             c.server.message_cost.mean,
             sim.streams.generator(f"{framing.name}.upstream"),
             c.server.workers,
         )
         http = sim.http
         self.round_trips = http.handshake_round_trips + framing.extra_round_trips
-        self.request_bytes = http.request_headers
-        self.response_headers = http.response_headers
-        self.handshake_up = http.handshake_bytes_up
-        self.handshake_down = http.handshake_bytes_down
+        # HTTP/3: a client connected before resumes with 0-RTT (docs/design.md, protocols)
+        self.resumed_round_trips = http.resumed_round_trips + framing.extra_round_trips
+        self.request_bytes, self.response_headers, self.handshake_up, self.handshake_down = opening_bytes(
+            http, sim.streams_per_client
+        )
         lat = sim.link.constant_latency  # constant latency: the whole set-up is one number
         self.setup_constant = (
             None
             if lat is None
             else (2 * self.round_trips + 1) * lat + self.request_bytes * sim.link.seconds_per_byte
+        )
+        self.setup_resumed = (
+            None
+            if lat is None
+            else (2 * self.resumed_round_trips + 1) * lat + self.request_bytes * sim.link.seconds_per_byte
         )
         self._finished = False
         self._ended_streams: tuple[list[int], list[float], list[float]] = ([], [], [])
@@ -214,7 +222,12 @@ class PersistentConnections(Lifecycle, FanOut):
         self.state[c] = CONNECTING
         metrics.send_up(now, self.handshake_up + self.request_bytes, 0.0)
         metrics.send_down(now, self.handshake_down, 0.0)
-        if self.setup_constant is not None:
+        if self.resumed_round_trips != self.round_trips and self.was_live[c]:
+            if self.setup_resumed is not None:
+                setup = self.setup_resumed
+            else:
+                setup = link.one_way(self.request_bytes) + link.handshake(self.resumed_round_trips)
+        elif self.setup_constant is not None:
             setup = self.setup_constant
         else:
             setup = link.one_way(self.request_bytes) + link.handshake(self.round_trips)
