@@ -154,12 +154,40 @@ class ExperimentSection(Section):
         return name
 
 
+#: Radio power models (seconds, watts): promotion from idle, then the tail timer at tail power
+#: after the last byte.  Huang et al., "A Close Examination of Performance and Power
+#: Characteristics of 4G LTE Networks", MobiSys 2012, Table 3; sources and checks in docs/mobile.md.
+RADIO_PROFILES: dict[str, dict[str, float]] = {
+    "lte": {"promotion": 0.2601, "promotion_power": 1.2107, "tail": 11.576, "tail_power": 1.060},
+    "3g": {"promotion": 0.5821, "promotion_power": 0.6594, "tail": 8.0882, "tail_power": 0.8039},
+    "wifi": {"promotion": 0.0791, "promotion_power": 0.1244, "tail": 0.2381, "tail_power": 0.1193},
+}
+
+
+class RadioSection(Section):
+    kind: Literal["none", "lte", "3g", "wifi"] = Field("none", description="The client radio's power state machine (promotion, active, tail, idle): none (not modelled), lte, 3g or wifi (defaults of Huang et al., MobiSys 2012; docs/mobile.md).")
+    promotion: Seconds | None = Field(None, ge=0, description="Time from idle to active when a byte is sent or received (default: the kind's).")
+    promotion_power: Number | None = Field(None, ge=0, description="Watts drawn during the promotion (default: the kind's).")
+    tail: Seconds | None = Field(None, ge=0, description="The radio stays active this long after the last byte (the tail timer; default: the kind's).")
+    tail_power: Number | None = Field(None, ge=0, description="Watts drawn while active or in the tail, above idle (default: the kind's).")
+
+    def resolved(self) -> dict[str, float]:
+        """The state machine's parameters: the kind's defaults with any key given here over them."""
+        out = dict(RADIO_PROFILES.get(self.kind, {}))
+        for key in ("promotion", "promotion_power", "tail", "tail_power"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = float(value)
+        return out
+
+
 class ClientsSection(Section):
     count: Count = Field(1000, ge=1, le=100_000_000, description="Number of clients (subscribers, or webhook receivers).")
     connect_over: Seconds = Field(_s("10s"), description="Clients start uniformly spread over this window from time 0.")
     kind: Literal["browser", "mobile", "backend"] = Field("browser", description="Who the clients are: a webhook needs a reachable backend; `sim plan` says when a mechanism cannot serve this kind.")
     session: Seconds = Field(_s("0s"), description="Mean online session (exponential): a client goes offline after it, closing its connections; 0 = clients stay online all run.")
     offline: Seconds = Field(_s("5m"), gt=0, description="Mean time offline (exponential) before the same client comes back (with session > 0); what was published meanwhile stays owed.")
+    radio: RadioSection = Field(RadioSection(), description="The client radio's power state machine ([clients.radio]); kind none by default.")
 
 
 class BackoffSection(Section):
@@ -340,6 +368,10 @@ class ExperimentConfig(Section):
         for key, default in (("session", 0.0), ("offline", 300.0)):
             if getattr(self.clients, key) == default:
                 del data["clients"][key]
+        if self.clients.radio == RadioSection():
+            del data["clients"]["radio"]  # absent when not used: resolved configs (and seeds) as before
+        else:
+            data["clients"]["radio"] = {k: v for k, v in data["clients"]["radio"].items() if v is not None}
         if self.profile is None:
             del data["profile"]
         else:

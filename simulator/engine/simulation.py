@@ -14,6 +14,7 @@ from simulator.engine.link import Link
 from simulator.engine.metrics import Metrics
 from simulator.engine.presence import Presence
 from simulator.engine.profile import LoadProfile
+from simulator.engine.radio import RadioRecorder
 from simulator.engine.randomness import RandomStreams
 from simulator.engine.workload import EventLog
 
@@ -33,6 +34,7 @@ class Simulation:
     link: Link = field(init=False)
     http: HttpCost = field(init=False)
     backoff: Backoff = field(init=False)
+    radio: RadioRecorder | None = field(init=False)
     clients: int = field(init=False)
     t_start: float = field(init=False)
     t_end: float = field(init=False)
@@ -59,6 +61,12 @@ class Simulation:
             h.request_headers, h.response_headers, h.tls, h.keep_alive, h.keep_alive_timeout
         )
         self.backoff = Backoff(c.mechanism.backoff, self.streams.generator("backoff"))
+        # Activity times per client, only when the radio is modelled: other runs pay nothing.
+        radio = c.clients.radio
+        self.radio = (
+            None if radio.kind == "none"
+            else RadioRecorder(self.clients, radio.resolved(), self.t_start, self.t_end)
+        )
 
     @property
     def params(self):

@@ -69,6 +69,8 @@ _ALL: tuple[Metric, ...] = (
     _m("clients.online_mean", "online clients mean", "", None),
     _m("clients.online_peak", "online clients peak", "", None),
     _m("clients.sessions", "client sessions started", "", None),
+    _m("clients.energy_joules_per_hour", "radio energy per client-hour", "J", run=True),
+    _m("clients.radio_active_fraction", "radio active (not idle)", "fraction", run=True),
     _m("connections.refused", "connections refused", "", run=True, trouble=True),
     _m("connections.dropped", "connections dropped", "", run=True),
     _m("connections.peak", "open connections peak", "", run=True, key=True),
