@@ -14,8 +14,15 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from simulator.config import ExperimentConfig, load_config  # noqa: E402
+from simulator.config import ExperimentConfig, load_config, registry  # noqa: E402
 from simulator.engine.runner import run  # noqa: E402
+
+if "platform_push" not in registry.kinds():
+    # An install made before platform_push joined the entry points (pip install -e . adds it):
+    # the registry's run-time fallback, so the suite tests this checkout's mechanisms.
+    from models.platform_push import PlatformPush  # noqa: E402
+
+    registry.register(PlatformPush)
 
 #: A quick experiment: 40 clients, 2 s interval, 60 s measured after 10 s of warm-up.
 SMALL: dict[str, Any] = {

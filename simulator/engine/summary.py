@@ -92,6 +92,10 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "webhook.attempts": m.webhook_attempts,
         "webhook.retries": m.webhook_retries,
         "webhook.gave_up": m.webhook_gave_up,
+        "push_service.sent": m.push_service_sent,
+        "push_service.rejected": m.push_service_rejected,
+        "push_service.collapsed": m.push_service_collapsed,
+        "push_service.expired": m.push_service_expired,
         "cost.total": cost_total,
         "cost.per_hour": cost_total / hours,
         "cost.per_month": cost_total / hours * 730,  # 730 h: the mean month
