@@ -50,3 +50,15 @@ def test_sweep_warns_and_report_flags_unserved_rows(tmp_path: Path):
     texts = [b.text for b in sweep_blocks(tmp_path / "out", "png", draw=False) if b.kind == "p"]
     flagged = [t for t in texts if t.startswith("Not applicable")]
     assert len(flagged) == 1 and "webhook" in flagged[0] and "sse" not in flagged[0]
+
+
+def test_mobile_clients_get_the_carrier_nat_timeout_unless_the_config_says():
+    from simulator.config import load_config
+    from simulator.config.sections import MOBILE_NAT_TIMEOUT
+
+    assert MOBILE_NAT_TIMEOUT == 300.0
+    assert load_config(None, {"clients.kind": "mobile"}).network.nat_timeout == MOBILE_NAT_TIMEOUT
+    assert load_config(None, {"clients.kind": "mobile", "network.nat_timeout": "0s"}).network.nat_timeout == 0.0
+    assert load_config(None, {"clients.kind": "browser"}).network.nat_timeout == 0.0
+    resolved = load_config(None, {"clients.kind": "mobile"}).to_dict()
+    assert resolved["network"]["nat_timeout"] == "5m"  # written out, so the resolved config runs as it is

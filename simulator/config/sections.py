@@ -164,6 +164,11 @@ RADIO_PROFILES: dict[str, dict[str, float]] = {
 }
 
 
+#: network.nat_timeout for clients.kind = "mobile" when not given: idle TCP mappings of cellular
+#: carriers are to be assumed gone after about 5 minutes (docs/mobile.md has the sources and range).
+MOBILE_NAT_TIMEOUT = 300.0
+
+
 class RadioSection(Section):
     kind: Literal["none", "lte", "3g", "wifi"] = Field("none", description="The client radio's power state machine (promotion, active, tail, idle): none (not modelled), lte, 3g or wifi (defaults of Huang et al., MobiSys 2012; docs/mobile.md).")
     promotion: Seconds | None = Field(None, ge=0, description="Time from idle to active when a byte is sent or received (default: the kind's).")
@@ -218,7 +223,7 @@ class WorkloadSection(Section):
 class NetworkSection(Section):
     latency: SecondsDist = Field(Distribution.constant(_s("25ms")), description="One-way client <-> server latency; constant or a distribution (drawn per crossing).")
     bandwidth: BitsPerSecond = Field(100e6, gt=0, description="Per-client access link: serialisation delay = bytes * 8 / bandwidth.")
-    nat_timeout: Seconds = Field(_s("0s"), description="A middlebox on the client side (carrier NAT) silently forgets a connection idle this long; the server learns only when a write fails. 0 = never. SSE and WebSocket.")
+    nat_timeout: Seconds = Field(_s("0s"), description="A middlebox on the client side (carrier NAT) silently forgets a connection idle this long; the server learns only when a write fails. 0 = never; with clients.kind = \"mobile\" the default is 5m (docs/mobile.md). SSE and WebSocket.")
     dead_peer_timeout: Seconds = Field(_s("0s"), description="A client declares its connection dead after this long without any traffic from the server (a crashed node, a half-open connection); 0 = only an explicit close tells it (a crash is noticed at once). SSE, WebSocket and long polling.")
 
 
@@ -349,6 +354,15 @@ class ExperimentConfig(Section):
     operations: list[OperationSpec] = Field(default_factory=list, description="Planned changes to the fleet ([[operations]] entries: rolling_deploy, scale_to); none by default.")
     cost: CostSection = Field(CostSection(), description="Prices.")
     sweep: SweepSection = Field(SweepSection(), description="Used by `sim sweep`.")
+
+    @model_validator(mode="after")
+    def _mobile_network(self) -> ExperimentConfig:
+        # Phones sit behind carrier NATs that forget idle TCP mappings: unless the config says
+        # otherwise, clients.kind = "mobile" gets the measured default (docs/mobile.md).
+        if self.clients.kind == "mobile" and "nat_timeout" not in self.network.model_fields_set:
+            self.network = self.network.model_copy(update={"nat_timeout": MOBILE_NAT_TIMEOUT})
+            self.network.model_fields_set.add("nat_timeout")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain TOML-able data (units as strings); loads back equal."""
