@@ -139,12 +139,14 @@ class PlatformPush(Mechanism):
     def _on_publish(self, feed: int, seq: int, t: float) -> None:
         sim = self.sim
         m, log = sim.metrics, sim.log
-        ids = np.array([feed]) if self.members is None else self.members[feed]
         if self.members is None:
             log.skip(feed, seq + 1)  # the log need not keep it: the push service has it now
+            n = 1
         else:
+            ids = self.members[feed]
             log.cursor[ids] = seq + 1
-        if len(ids) == 0:
+            n = len(ids)
+        if n == 0:
             return
         measured = m.t_start <= t <= m.t_end
         minute = int(t // 60.0)
@@ -153,12 +155,12 @@ class PlatformPush(Mechanism):
         if self.quota and self.sent_this_minute >= self.quota:
             if measured:
                 m.push_service_rejected += 1
-            m.lose(t, len(ids))
+            m.lose(t, n)
             return
         node = sim.cluster.pick(feed)
         finish = node.process(t, node.request_cost()) if node is not None else -1.0
         if finish < 0:  # no node up, or it crashes first: the notification never leaves
-            m.lose(t, len(ids))
+            m.lose(t, n)
             return
         self.sent_this_minute += 1
         m.request(t, False)
@@ -167,7 +169,13 @@ class PlatformPush(Mechanism):
         if measured:
             m.push_service_sent += 1
         key = seq % self.keys if self.keys else -1
-        arrive = finish + self.latency.many(len(ids))
+        if self.members is None:  # one device: the scalar path (numpy's fixed cost would dominate)
+            if self.online is not None and not self.online[feed]:
+                self._store(feed, t, key, finish)
+            else:
+                self._receive_one(feed, t, finish + self.latency())
+            return
+        arrive = finish + self.latency.many(n)
         if self.online is not None:
             away = ~self.online[ids]
             if away.any():
@@ -188,14 +196,28 @@ class PlatformPush(Mechanism):
         if not self.fetch:
             sim.metrics.deliver_many(published.copy(), arrive)
             return
-        env, link = sim.env, sim.link
-        m = sim.metrics
         for c, pub, t_r in zip(ids.tolist(), published.tolist(), arrive.tolist(), strict=True):
-            at_server = t_r + link.handshake(self.fetch_setup_trips) + link.one_way(self.api_down)
-            if m.t_start <= pub <= m.t_end:
-                self.fetching += 1
-            ev = env.timeout(max(0.0, at_server - env.now), value=(c, pub, t_r))
-            ev.callbacks.append(self._on_fetch)
+            self._fetch_later(c, pub, t_r)
+
+    def _receive_one(self, c: int, published: float, arrive: float) -> None:
+        """:meth:`_receive` for one device and one notification."""
+        sim = self.sim
+        if sim.radio is not None:
+            sim.radio.activity(c, arrive)
+        if not self.fetch:
+            sim.metrics.deliver(published, arrive)
+            return
+        self._fetch_later(c, published, arrive)
+
+    def _fetch_later(self, c: int, published: float, t_received: float) -> None:
+        """The app, having received the push at ``t_received``, asks the server for the payload."""
+        sim = self.sim
+        env, link, m = sim.env, sim.link, sim.metrics
+        at_server = t_received + link.handshake(self.fetch_setup_trips) + link.one_way(self.api_down)
+        if m.t_start <= published <= m.t_end:
+            self.fetching += 1
+        ev = env.timeout(max(0.0, at_server - env.now), value=(c, published, t_received))
+        ev.callbacks.append(self._on_fetch)
 
     def _on_fetch(self, event: simpy.Event) -> None:
         """The app's request for the payload reaches the server."""
