@@ -52,6 +52,15 @@ def test_sweep_warns_and_report_flags_unserved_rows(tmp_path: Path):
     assert len(flagged) == 1 and "webhook" in flagged[0] and "sse" not in flagged[0]
 
 
+def test_a_config_that_does_not_say_who_its_clients_are_is_not_flagged(tmp_path: Path):
+    path = tmp_path / "default.toml"
+    path.write_text(CONFIG.replace('kind = "mobile"\n', ""))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_plan(str(path))
+    assert not [w for w in caught if "not applicable" in str(w.message)]
+
+
 def test_mobile_clients_get_the_carrier_nat_timeout_unless_the_config_says():
     from simulator.config import load_config
     from simulator.config.sections import MOBILE_NAT_TIMEOUT

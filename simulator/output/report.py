@@ -103,7 +103,7 @@ def _unserved_notes(data) -> list[str]:
     for row in data.rows:
         kind = row.get("mechanism.kind", (base.get("mechanism") or {}).get("kind", DEFAULT_KIND))
         client_kind = row.get("clients.kind", (base.get("clients") or {}).get("kind", "browser"))
-        note = registry.client_kind_note(str(kind), str(client_kind))
+        note = None if client_kind == "browser" else registry.client_kind_note(str(kind), str(client_kind))
         if note and note not in notes:
             notes.append(note)
     return notes
@@ -121,7 +121,8 @@ def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         f"{config['mechanism']['kind']}, {config['clients']['count']:,} clients,"
         f" {exp.get('duration')} measured after {exp.get('warmup')} of warm-up, seed {exp.get('seed')}."
         f" {run.get('events_processed', 0):,} events in {run.get('wall_seconds', 0):.2f} s wall.")))
-    note = registry.client_kind_note(config["mechanism"]["kind"], (config.get("clients") or {}).get("kind", "browser"))
+    client_kind = (config.get("clients") or {}).get("kind", "browser")  # browser: the default, not flagged
+    note = registry.client_kind_note(config["mechanism"]["kind"], client_kind) if client_kind != "browser" else None
     if note:
         blocks.append(Block("p", f"Not applicable: {note}. The run describes clients the mechanism would not have."))
     blocks.append(Block("h2", "Key metrics"))

@@ -310,6 +310,8 @@ def _warn_unserved(points: list[Point]) -> None:
 
     counts: dict[str, int] = {}
     for point in points:
+        if point.config.clients.kind == "browser":
+            continue  # the default: a config that does not say who its clients are is not second-guessed
         note = registry.client_kind_note(point.config.mechanism.kind, point.config.clients.kind)
         if note:
             counts[note] = counts.get(note, 0) + 1
