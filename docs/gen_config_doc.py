@@ -21,6 +21,7 @@ from simulator.config import (
     ExperimentConfig,
     FailureSpec,
     OperationSpec,
+    RadioSection,
     registry,
 )
 from simulator.config.keys import field_docs, submodel
@@ -152,6 +153,10 @@ def generate() -> str:
                 parts.append(table(cls.Params, "mechanism.", getattr(cls, "units", None)))
             continue
         parts.append(table(model, f"{name}."))
+        if name == "clients":
+            parts.append("### `[clients.radio]`\n\n" + (model.model_fields["radio"].description or "")
+                         + " Sources of the defaults: docs/mobile.md.")
+            parts.append(table(RadioSection, "clients.radio."))
     parts.append(CHECKS)
     return "\n\n".join(p.strip() for p in parts) + "\n"
 

@@ -192,6 +192,8 @@ class LongPolling(Lifecycle, Mechanism):
         self.fresh[c] = True
         self.opened_at[c] = now
         self.sim.metrics.send_up(now + setup, self.req_bytes, 0.0)
+        if self.sim.radio is not None:
+            self.sim.radio.activity(c, now + setup)
         self.call_at(now + setup + self.sim.link.one_way(self.req_bytes), c, self._on_arrive)
 
     def _next_request(self, c: int, t_send: float, idle_from: float) -> None:
@@ -277,6 +279,8 @@ class LongPolling(Lifecycle, Mechanism):
     def _responded(self, c: int, node: ServerNode, finish: float, arrived: float) -> None:
         """A response reached the client at ``arrived``: schedule the next request."""
         self.went_live(c)
+        if self.sim.radio is not None:  # the response, then the next request after the gap
+            self.sim.radio.exchange(c, arrived, arrived + self.gap)
         if not self.keep_alive:
             self.sim.cluster.close_later(node, finish)  # Connection: close after the response
             self.node_of[c] = -1

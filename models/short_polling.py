@@ -107,6 +107,7 @@ class ShortPolling(Lifecycle, Mechanism):
         payload = sim.config.workload.payload
         store_cost = cluster.store_cost
         t_end = sim.t_end
+        radio = sim.radio  # None unless [clients.radio] is modelled
 
         node = None  # the node of the kept-alive connection, if any
         epoch = -1  # its epoch when opened (a local copy of the lifecycle's, for speed)
@@ -169,6 +170,8 @@ class ShortPolling(Lifecycle, Mechanism):
             metrics.send_down(finish, resp_headers + body, body)
             arrived = finish + link.one_way(resp_headers + body)
             metrics.deliver_response(times, arrived)
+            if radio is not None:
+                radio.exchange(client, t_send + setup, arrived)
 
             # -- back at the client: sleep until the next poll --------------
             gap = interval()

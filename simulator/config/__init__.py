@@ -17,6 +17,7 @@ from simulator.config.sections import (
     DEFAULT_KIND,
     FAILURE_KEYS,
     OPERATION_KEYS,
+    RADIO_PROFILES,
     AutoscaleSection,
     BackoffSection,
     BitsPerSecond,
@@ -36,6 +37,7 @@ from simulator.config.sections import (
     OperationSpec,
     PositiveSecondsDist,
     ProfileSection,
+    RadioSection,
     Seconds,
     SecondsDist,
     ServerSection,
@@ -44,7 +46,7 @@ from simulator.config.sections import (
 )
 
 __all__ = [
-    "DEFAULT_KIND", "FAILURE_KEYS", "OPERATION_KEYS", "AutoscaleSection", "OperationSpec", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
+    "DEFAULT_KIND", "FAILURE_KEYS", "OPERATION_KEYS", "RADIO_PROFILES", "RadioSection", "AutoscaleSection", "OperationSpec", "BackoffSection", "BitsPerSecond", "Bytes", "ClientsSection", "ClusterSection",
     "ConfigError", "CostSection", "Count", "ExperimentConfig", "ExperimentSection", "FailureSpec",
     "Flag", "HttpSection", "MechanismSection", "NetworkSection", "ProfileSection", "Number", "PositiveSecondsDist",
     "Seconds", "SecondsDist", "ServerSection", "SweepSection", "WorkloadSection", "load_config",

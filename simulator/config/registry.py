@@ -60,3 +60,14 @@ def get(kind: str) -> Any:
     """The mechanism class for ``kind`` (KeyError if unknown)."""
     _load()
     return _MECHANISMS[kind]
+
+
+def client_kind_note(kind: str, client_kind: str) -> str | None:
+    """Why mechanism ``kind`` cannot serve ``clients.kind = client_kind``; None if it can (or is unknown)."""
+    try:
+        served = get(kind).client_kinds
+    except KeyError:
+        return None
+    if client_kind in served:
+        return None
+    return f"{kind} cannot serve clients.kind = {client_kind!r} (it serves {' or '.join(sorted(served))} clients)"

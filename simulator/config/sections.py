@@ -154,6 +154,38 @@ class ExperimentSection(Section):
         return name
 
 
+#: Radio power models (seconds, watts): promotion from idle, then the tail timer at tail power
+#: after the last byte.  Huang et al., "A Close Examination of Performance and Power
+#: Characteristics of 4G LTE Networks", MobiSys 2012, Table 3; sources and checks in docs/mobile.md.
+RADIO_PROFILES: dict[str, dict[str, float]] = {
+    "lte": {"promotion": 0.2601, "promotion_power": 1.2107, "tail": 11.576, "tail_power": 1.060},
+    "3g": {"promotion": 0.5821, "promotion_power": 0.6594, "tail": 8.0882, "tail_power": 0.8039},
+    "wifi": {"promotion": 0.0791, "promotion_power": 0.1244, "tail": 0.2381, "tail_power": 0.1193},
+}
+
+
+#: network.nat_timeout for clients.kind = "mobile" when not given: idle TCP mappings of cellular
+#: carriers are to be assumed gone after about 5 minutes (docs/mobile.md has the sources and range).
+MOBILE_NAT_TIMEOUT = 300.0
+
+
+class RadioSection(Section):
+    kind: Literal["none", "lte", "3g", "wifi"] = Field("none", description="The client radio's power state machine (promotion, active, tail, idle): none (not modelled), lte, 3g or wifi (defaults of Huang et al., MobiSys 2012; docs/mobile.md).")
+    promotion: Seconds | None = Field(None, ge=0, description="Time from idle to active when a byte is sent or received (default: the kind's).")
+    promotion_power: Number | None = Field(None, ge=0, description="Watts drawn during the promotion (default: the kind's).")
+    tail: Seconds | None = Field(None, ge=0, description="The radio stays active this long after the last byte (the tail timer; default: the kind's).")
+    tail_power: Number | None = Field(None, ge=0, description="Watts drawn while active or in the tail, above idle (default: the kind's).")
+
+    def resolved(self) -> dict[str, float]:
+        """The state machine's parameters: the kind's defaults with any key given here over them."""
+        out = dict(RADIO_PROFILES.get(self.kind, {}))
+        for key in ("promotion", "promotion_power", "tail", "tail_power"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = float(value)
+        return out
+
+
 class ClientsSection(Section):
     count: Count = Field(1000, ge=1, le=100_000_000, description="Number of clients (subscribers, or webhook receivers).")
     connect_over: Seconds = Field(_s("10s"), description="Clients start uniformly spread over this window from time 0.")
@@ -161,6 +193,8 @@ class ClientsSection(Section):
     session: Seconds = Field(_s("0s"), description="Mean online session (exponential): a client goes offline after it, closing its connections; 0 = clients stay online all run.")
     offline: Seconds = Field(_s("5m"), gt=0, description="Mean time offline (exponential) before the same client comes back (with session > 0); what was published meanwhile stays owed.")
     tabs: Count = Field(1, ge=1, le=10_000, description="Streams each client opens to the origin (browser tabs, each its own EventSource or WebSocket; SSE and WebSocket). HTTP/1.1 browsers open at most 6 connections per origin for HTTP requests: SSE tabs beyond that stall (clients.stalled), WebSocket tabs each get a connection; on HTTP/2 and 3 every tab is a stream of one connection, up to http.max_streams.")
+
+    radio: RadioSection = Field(RadioSection(), description="The client radio's power state machine ([clients.radio]); kind none by default.")
 
 
 class BackoffSection(Section):
@@ -191,7 +225,7 @@ class WorkloadSection(Section):
 class NetworkSection(Section):
     latency: SecondsDist = Field(Distribution.constant(_s("25ms")), description="One-way client <-> server latency; constant or a distribution (drawn per crossing).")
     bandwidth: BitsPerSecond = Field(100e6, gt=0, description="Per-client access link: serialisation delay = bytes * 8 / bandwidth.")
-    nat_timeout: Seconds = Field(_s("0s"), description="A middlebox on the client side (carrier NAT) silently forgets a connection idle this long; the server learns only when a write fails. 0 = never. SSE and WebSocket.")
+    nat_timeout: Seconds = Field(_s("0s"), description="A middlebox on the client side (carrier NAT) silently forgets a connection idle this long; the server learns only when a write fails. 0 = never; with clients.kind = \"mobile\" the default is 5m (docs/mobile.md). SSE and WebSocket.")
     dead_peer_timeout: Seconds = Field(_s("0s"), description="A client declares its connection dead after this long without any traffic from the server (a crashed node, a half-open connection); 0 = only an explicit close tells it (a crash is noticed at once). SSE, WebSocket and long polling.")
 
 
@@ -354,6 +388,15 @@ class ExperimentConfig(Section):
     cost: CostSection = Field(CostSection(), description="Prices.")
     sweep: SweepSection = Field(SweepSection(), description="Used by `sim sweep`.")
 
+    @model_validator(mode="after")
+    def _mobile_network(self) -> ExperimentConfig:
+        # Phones sit behind carrier NATs that forget idle TCP mappings: unless the config says
+        # otherwise, clients.kind = "mobile" gets the measured default (docs/mobile.md).
+        if self.clients.kind == "mobile" and "nat_timeout" not in self.network.model_fields_set:
+            self.network = self.network.model_copy(update={"nat_timeout": MOBILE_NAT_TIMEOUT})
+            self.network.model_fields_set.add("nat_timeout")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain TOML-able data (units as strings); loads back equal."""
         data = self.model_dump(mode="json")
@@ -377,6 +420,10 @@ class ExperimentConfig(Section):
             for key, default in defaults.items():
                 if data[section].get(key) == default:
                     del data[section][key]
+        if self.clients.radio == RadioSection():
+            del data["clients"]["radio"]  # absent when not used: resolved configs (and seeds) as before
+        else:
+            data["clients"]["radio"] = {k: v for k, v in data["clients"]["radio"].items() if v is not None}
         if self.profile is None:
             del data["profile"]
         else:

@@ -86,6 +86,12 @@ class Metrics:
         self.webhook_attempts = 0
         self.webhook_retries = 0
         self.webhook_gave_up = 0
+        # a platform push service between server and devices (sent to it, refused over its
+        # quota, superseded by a newer message of the same collapse key, expired past the TTL)
+        self.push_service_sent = 0
+        self.push_service_rejected = 0
+        self.push_service_collapsed = 0
+        self.push_service_expired = 0
         # time-weighted gauge of open connections (all nodes)
         self.open_connections = 0
         self._gauge_t = 0.0

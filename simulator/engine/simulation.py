@@ -15,6 +15,7 @@ from simulator.engine.link import Link
 from simulator.engine.metrics import Metrics
 from simulator.engine.presence import Presence
 from simulator.engine.profile import LoadProfile
+from simulator.engine.radio import RadioRecorder
 from simulator.engine.randomness import RandomStreams
 from simulator.engine.workload import EventLog
 
@@ -35,6 +36,7 @@ class Simulation:
     http: HttpCost = field(init=False)
     streams_per_client: Streams = field(init=False)
     backoff: Backoff = field(init=False)
+    radio: RadioRecorder | None = field(init=False)
     clients: int = field(init=False)
     t_start: float = field(init=False)
     t_end: float = field(init=False)
@@ -64,6 +66,12 @@ class Simulation:
         )
         self.streams_per_client = Streams.of(c)
         self.backoff = Backoff(c.mechanism.backoff, self.streams.generator("backoff"))
+        # Activity times per client, only when the radio is modelled: other runs pay nothing.
+        radio = c.clients.radio
+        self.radio = (
+            None if radio.kind == "none"
+            else RadioRecorder(self.clients, radio.resolved(), self.t_start, self.t_end)
+        )
 
     @property
     def params(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from simulator.engine.radio import radio_metrics
 from simulator.engine.simulation import Simulation
 
 
@@ -88,9 +89,14 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "network.bytes_per_second": bytes_total / span,
         "network.overhead_fraction": 1.0 - payload_total / bytes_total if bytes_total else 0.0,
         **sim.presence.finish(),
+        **radio_metrics(sim.radio),
         "webhook.attempts": m.webhook_attempts,
         "webhook.retries": m.webhook_retries,
         "webhook.gave_up": m.webhook_gave_up,
+        "push_service.sent": m.push_service_sent,
+        "push_service.rejected": m.push_service_rejected,
+        "push_service.collapsed": m.push_service_collapsed,
+        "push_service.expired": m.push_service_expired,
         "cost.total": cost_total,
         "cost.per_hour": cost_total / hours,
         "cost.per_month": cost_total / hours * 730,  # 730 h: the mean month

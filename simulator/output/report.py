@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from simulator.config import ConfigError
+from simulator.config import DEFAULT_KIND, ConfigError, read_toml, registry
 from simulator.config.load import all_keys
 from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import CATALOGUE, format_metric, label_of, table_metrics
@@ -68,6 +68,10 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         cells += [format_metric(k, row[k], row.get(f"{k}.ci95")) for k in metrics]
         table.append(cells)
     blocks.append(Block("table", rows=table))
+    notes = _unserved_notes(data)
+    if notes:
+        blocks.append(Block("p", "Not applicable: " + "; ".join(notes)
+                            + ". Those rows are simulated, but describe clients the mechanism would not have."))
     figures = _figures(folder, fmt, sweep=True, draw=draw)
     if figures:
         blocks.append(Block("h2", "Figures"))
@@ -88,6 +92,23 @@ def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
     return blocks
 
 
+def _unserved_notes(data) -> list[str]:
+    """One line per swept mechanism that cannot serve the sweep's ``clients.kind`` (a webhook for phones)."""
+    path = data.folder / "config.toml"
+    try:
+        base = read_toml(path) if path.exists() else {}
+    except ConfigError:
+        base = {}
+    notes: list[str] = []
+    for row in data.rows:
+        kind = row.get("mechanism.kind", (base.get("mechanism") or {}).get("kind", DEFAULT_KIND))
+        client_kind = row.get("clients.kind", (base.get("clients") or {}).get("kind", "browser"))
+        note = None if client_kind == "browser" else registry.client_kind_note(str(kind), str(client_kind))
+        if note and note not in notes:
+            notes.append(note)
+    return notes
+
+
 def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
 
     summary = read_summary(folder / "summary.json")
@@ -100,6 +121,10 @@ def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
         f"{config['mechanism']['kind']}, {config['clients']['count']:,} clients,"
         f" {exp.get('duration')} measured after {exp.get('warmup')} of warm-up, seed {exp.get('seed')}."
         f" {run.get('events_processed', 0):,} events in {run.get('wall_seconds', 0):.2f} s wall.")))
+    client_kind = (config.get("clients") or {}).get("kind", "browser")  # browser: the default, not flagged
+    note = registry.client_kind_note(config["mechanism"]["kind"], client_kind) if client_kind != "browser" else None
+    if note:
+        blocks.append(Block("p", f"Not applicable: {note}. The run describes clients the mechanism would not have."))
     blocks.append(Block("h2", "Key metrics"))
     rows = [["metric", "value", "key"]]
     shown = table_metrics([metrics])

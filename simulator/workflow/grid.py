@@ -300,7 +300,24 @@ def make_plan(
             raise ConfigError([f"{line} (at the sweep point {where})" if where else line
                                for line in exc.lines]) from None
         points.append(Point(point_id(values), values, config_obj, point_data))
+    _warn_unserved(points)
     return Plan(source, data, axes, n, points)
+
+
+def _warn_unserved(points: list[Point]) -> None:
+    """Say when a swept mechanism cannot serve the clients (a webhook for phones): its rows describe nobody."""
+    import warnings
+
+    counts: dict[str, int] = {}
+    for point in points:
+        if point.config.clients.kind == "browser":
+            continue  # the default: a config that does not say who its clients are is not second-guessed
+        note = registry.client_kind_note(point.config.mechanism.kind, point.config.clients.kind)
+        if note:
+            counts[note] = counts.get(note, 0) + 1
+    for note, n in counts.items():
+        warnings.warn(f"not applicable: {note}; its {n} point(s) are run but describe clients it would not have",
+                      stacklevel=3)
 
 
 def _validate_sweep(raw: Any, source: str):

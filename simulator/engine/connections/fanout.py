@@ -70,6 +70,8 @@ class FanOut:
         arrived = finish + sim.link.one_way_many(frame, n)
         if m.t_start <= t <= m.t_end:
             m.deliver_many(np.full(n, t), arrived)
+        if self.radio is not None:
+            self.radio.activity_many(ids, arrived)
         self.cursor[ids] = seq + 1
         if m.t_start <= arrival <= m.t_end:
             m.messages_pushed += n
@@ -95,7 +97,10 @@ class FanOut:
             if finish < 0:
                 self.broken[node.index] = True
                 continue
-            m.deliver(t, finish + link.one_way(frame))
+            arrived = finish + link.one_way(frame)
+            m.deliver(t, arrived)
+            if self.radio is not None:
+                self.radio.activity(c, arrived)
             cursor[c] = seq + 1
             if last_data is not None:
                 last_data[c] = finish
@@ -116,7 +121,10 @@ class FanOut:
         if finish < 0:
             return  # the node crashes first: the write dies with its queue
         frame = self.framing.frame_one(seq)
-        m.deliver(t, finish + sim.link.one_way(frame))
+        arrived = finish + sim.link.one_way(frame)
+        m.deliver(t, arrived)
+        if self.radio is not None:
+            self.radio.activity(c, arrived)
         self.log.skip(c, seq + 1)
         if m.t_start <= arrival <= m.t_end:
             m.messages_pushed += 1

@@ -163,6 +163,8 @@ class PersistentConnections(Lifecycle, FanOut):
             if lat is None
             else (2 * self.resumed_round_trips + 1) * lat + self.request_bytes * sim.link.seconds_per_byte
         )
+
+        self.radio = sim.radio  # client activity times, when [clients.radio] is modelled
         self._finished = False
         self._ended_streams: tuple[list[int], list[float], list[float]] = ([], [], [])
 
@@ -190,6 +192,7 @@ class PersistentConnections(Lifecycle, FanOut):
             self._finished = True
             sim = self.sim
             live = np.nonzero(self.state == LIVE)[0]
+            self._radio_heartbeats(live, sim.env.now)
             self._settle_ended()
             self.accounts.settle(self.node_of[live], self.t_live[live], sim.env.now)
             if self.nat_timeout > 0:
@@ -221,6 +224,8 @@ class PersistentConnections(Lifecycle, FanOut):
         env, metrics, link = sim.env, sim.metrics, sim.link
         self.state[c] = CONNECTING
         metrics.send_up(now, self.handshake_up + self.request_bytes, 0.0)
+        if self.radio is not None:
+            self.radio.activity(c, now)
         metrics.send_down(now, self.handshake_down, 0.0)
         if self.resumed_round_trips != self.round_trips and self.was_live[c]:
             if self.setup_resumed is not None:
@@ -283,6 +288,8 @@ class PersistentConnections(Lifecycle, FanOut):
         if finish < 0:
             return  # the node dies before answering; its crash drops this client
         metrics.send_down(finish, self.response_headers, 0.0)
+        if self.radio is not None:
+            self.radio.activity(c, finish)
         if k:
             self._replay(c, node, finish - write, costs, frames, log.skip(c, first + k))
 
@@ -300,6 +307,8 @@ class PersistentConnections(Lifecycle, FanOut):
         out = np.maximum.accumulate(ready - np.concatenate(([0.0], cum[:-1]))) + cum
         arrived = out[1:] + link.one_way(0.0)
         m.deliver_many(np.asarray(published, dtype=np.float64), arrived)
+        if self.radio is not None:
+            self.radio.activity_many(np.full(k, c), arrived)
         if m.in_window(t_headers):
             m.messages_pushed += k
         m.send_down(t_headers, float(frames.sum()), k * self.payload)
@@ -326,6 +335,7 @@ class PersistentConnections(Lifecycle, FanOut):
         live = ids[self.state[ids] == LIVE]
         if len(live) == 0:
             return
+        self._radio_heartbeats(live, t)
         self.sim.cluster.settle(t)
         if self.accounts.active:  # settled in bulk later: one client at a time costs ~1 ms each
             ended = self._ended_streams
@@ -340,6 +350,11 @@ class PersistentConnections(Lifecycle, FanOut):
             self.nodes[int(self.node_of[c])].close(t, int(self.epoch_of[c]))
         self.state[live] = DOWN
         self.node_of[live] = -1
+
+    def _radio_heartbeats(self, ids: np.ndarray, end) -> None:
+        """The client radios of the streams ``ids`` saw every heartbeat from going live to ``end``."""
+        if self.radio is not None:
+            self.radio.periodic(ids, self.t_live[ids], end, self.framing.heartbeat)
 
     def _settle_ended(self) -> None:
         """Account the heartbeats and upstream traffic of the streams closed by going offline."""
@@ -381,6 +396,7 @@ class PersistentConnections(Lifecycle, FanOut):
         """End the live connections ``ids`` at ``t`` and schedule their reconnects (vectorised draws)."""
         if len(ids) == 0:
             return
+        self._radio_heartbeats(ids, t)
         self.accounts.settle(self.node_of[ids], self.t_live[ids], t)
         self.state[ids] = DOWN
         self.back_off_many(ids)
@@ -454,6 +470,7 @@ class PersistentConnections(Lifecycle, FanOut):
         """
         if len(ids) == 0:
             return
+        self._radio_heartbeats(ids, t)
         self.accounts.settle(self.node_of[ids], self.t_live[ids], t)
         self.state[ids] = DOWN
         detect = np.maximum(self._last_traffic(ids, t) + self.dead_peer, t)
@@ -524,6 +541,7 @@ class PersistentConnections(Lifecycle, FanOut):
         hb = self.framing.heartbeat
         t_live = self.t_live[ids]
         n = len(ids)
+        self._radio_heartbeats(ids, expired)  # none reach the client after the NAT forgot it
         first_hb = t_live + np.ceil((expired - t_live) / hb) * hb if hb > 0 else np.full(n, math.inf)
         feeds = self.log.client_feed[ids]
         for c, k, t0, beat, f in zip(ids.tolist(), self.node_of[ids].tolist(), expired.tolist(),
