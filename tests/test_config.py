@@ -195,8 +195,9 @@ def test_mechanisms_come_from_the_entry_points_in_listing_order() -> None:
     from importlib.metadata import entry_points
 
     names = {ep.name for ep in entry_points(group=registry.GROUP)}
-    assert names == {"short_polling", "long_polling", "sse", "websocket", "webhook"}
-    assert registry.kinds()[:5] == ["short_polling", "long_polling", "sse", "websocket", "webhook"]
+    listing = ["short_polling", "long_polling", "sse", "websocket", "webhook", "platform_push"]
+    assert names == set(listing)
+    assert registry.kinds()[:6] == listing
 
 
 def test_a_models_module_in_the_working_directory_does_not_replace_the_mechanisms(tmp_path) -> None:
