@@ -101,6 +101,9 @@ _ALL: tuple[Metric, ...] = (
     _m("cost.per_hour", "cost per hour", "$", run=True),
     _m("cost.per_month", "cost per month (730 h)", "$", run=True, key=True),
     _m("cost.per_million_deliveries", "cost per million deliveries", "$", run=True),
+    _m("cost.balancer", "load balancer per month (730 h)", "$"),
+    _m("cost.service", "managed service bill per month (730 h)", "$"),
+    _m("quota.throttled", "connection attempts a service quota delayed", "", trouble=True),
 )
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _ALL}
