@@ -164,3 +164,90 @@ def _flat(data: dict, prefix: str = "") -> dict:
         elif key != "grid":
             out[f"{prefix}{key}"] = value
     return out
+
+
+def test_a_broadcast_is_one_published_notification_owed_to_every_client():
+    m = run(load_config(None, {**RUN, "workload.rate": 1.0, "workload.pattern": "broadcast",
+                               "workload.arrivals": "periodic"})).metrics
+    assert m["notifications.published"] > 0
+    assert m["deliveries.owed"] == m["notifications.published"] * 400
+
+
+def test_pricing_a_runs_metrics_gives_the_bill_the_run_reports():
+    # sim plan prices services from a run's metrics: the same bill as a run on the service
+    config = load_config(None, {**RUN, "workload.rate": 0.5, "mechanism.heartbeat": "1s",
+                                "deployment.kind": "api_gateway_websocket"})
+    m = run(config).metrics
+    u = B.Usage.from_metrics(m, config.workload.payload, config.experiment.duration, config.server.workers)
+    assert m["messages.pushed"] > 0 and m["messages.heartbeats"] > 0
+    assert B.api_gateway(u) == pytest.approx(m["cost.service"], rel=1e-9)
+
+
+def test_compare_prices_every_service_on_the_cheapest_fleet_traffic(tmp_path):
+    from simulator.workflow.capacity import parse_slo
+    from simulator.workflow.compare import cheapest, compare
+
+    data = {"experiment": {"duration": "5s", "warmup": "1s", "drain": "10s"},
+            "clients": {"connect_over": "1s"}, "mechanism": {"kind": "websocket"}, "workload": {"rate": 0.2}}
+    rows = compare(data, [30], [parse_slo("latency.p99<=2s")], "websocket", ["go_gobwas"], ["ably", "pusher"],
+                   max_nodes=4)
+    fleet, ably, pusher = rows
+    assert fleet.option == "go_gobwas (own fleet)" and fleet.nodes == 1
+    m = fleet.metrics
+    month = 730 * 3600 / 5
+    messages = (m["notifications.published"] + m["messages.pushed"]) * month
+    assert ably.per_month == pytest.approx(messages / 1e6 * 2.50 + m["connections.peak"] / 1000 * 20.00)
+    per_day = messages / (730 / 24)  # 30 clients x 0.2/s, published and delivered: ~1.04 M a day
+    assert 1_000_000 < per_day <= 4_000_000
+    assert pusher.per_month == 99.0  # past Startup's 1 M a day: Pro
+    assert cheapest(rows)[30] is fleet  # one node at $0.10/h: $73/month + egress
+
+
+COMPARE_CONFIG = """
+[experiment]
+duration = "5s"
+warmup = "1s"
+drain = "10s"
+[clients]
+connect_over = "1s"
+[mechanism]
+kind = "websocket"
+[workload]
+rate = 0.2
+"""
+
+
+def test_plan_compares_fleets_and_services_on_one_table_with_a_figure(write_toml, tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    cfg = write_toml(COMPARE_CONFIG)
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(main, ["plan", str(cfg), "--clients", "20,40", "--slo", "latency.p99<=2s",
+                                       "--profiles", "go_gobwas,centrifugo", "--services", "ably,azure_signalr",
+                                       "--max-nodes", "4", "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "compare.csv").open()))
+    assert [r["option"] for r in rows if r["clients"] == "20"] == [
+        "go_gobwas (own fleet)", "centrifugo (own fleet)", "ably", "azure_signalr"]
+    assert all(float(r["cost.per_month"]) > 0 for r in rows)
+    assert (out / "cost_by_clients.png").stat().st_size > 1000
+    assert "cheapest for 40 clients" in result.output
+
+
+def test_plan_compare_refuses_an_unknown_service_in_one_line(write_toml, tmp_path):
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    cfg = write_toml(COMPARE_CONFIG)
+    result = CliRunner().invoke(main, ["plan", str(cfg), "--clients", "20", "--slo", "latency.p99<=2s",
+                                       "--services", "firebase", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --services: unknown name 'firebase' (choose from api_gateway_websocket, azure_signalr, ably,"
+        " pusher, cloudflare_durable_objects, or all)"]
+    assert not (tmp_path / "x").exists()

@@ -33,16 +33,10 @@ class Usage:
 
     @classmethod
     def from_metrics(cls, metrics: dict[str, float], payload_bytes: float, window_seconds: float,
-                     published: float | None = None, active_seconds: float | None = None) -> Usage:
-        """A month of the load a run measured over ``window_seconds``.
-
-        ``published`` and ``active_seconds`` default to what the metrics imply
-        (deliveries owed per subscriber cannot be told apart from notifications, so
-        the caller that knows passes them).
-        """
+                     workers: int) -> Usage:
+        """A month of the load a run's ``metrics`` measured over ``window_seconds`` (``workers`` per node)."""
         scale = HOURS_PER_MONTH * 3600.0 / window_seconds
-        owed = metrics.get("deliveries.owed", 0.0)
-        busy = metrics.get("server.cpu_utilization", 0.0) * metrics.get("server.nodes", 0.0) * window_seconds
+        busy = metrics.get("server.cpu_utilization", 0.0) * workers * metrics.get("server.nodes", 0.0) * window_seconds
         return cls(
             connection_minutes=metrics.get("connections.mean", 0.0) * HOURS_PER_MONTH * 60.0,
             peak_connections=metrics.get("connections.peak", 0.0),
@@ -50,9 +44,9 @@ class Usage:
             messages_out=metrics.get("messages.pushed", 0.0) * scale,
             heartbeats=metrics.get("messages.heartbeats", 0.0) * scale,
             messages_in=metrics.get("messages.upstream", 0.0) * scale,
-            published=(owed if published is None else published) * scale,
+            published=metrics.get("notifications.published", 0.0) * scale,
             payload_bytes=payload_bytes,
-            active_seconds=(busy if active_seconds is None else active_seconds) * scale,
+            active_seconds=busy * scale,
         )
 
 

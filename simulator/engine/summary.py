@@ -82,6 +82,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "latency.max": lat.max,
         "latency.p99_worst_window": _worst_window_p99(m),
         "deliveries.owed": m.owed,
+        "notifications.published": m.published,
         "deliveries.delivered": m.delivered,
         "deliveries.lost": m.lost,
         "deliveries.pending": pending,

@@ -55,6 +55,7 @@ _ALL: tuple[Metric, ...] = (
     _m("latency.max", "latency max", "s", run=True),
     _m("latency.p99_worst_window", "latency p99, worst window", "s", run=True),
     _m("deliveries.owed", "deliveries owed", "", None, run=True),
+    _m("notifications.published", "notifications published", "", None),
     _m("deliveries.delivered", "delivered", "", False, run=True),
     _m("deliveries.lost", "deliveries lost", "", run=True, trouble=True),
     _m("deliveries.pending", "deliveries pending at end", "", run=True, trouble=True),
