@@ -251,3 +251,10 @@ def test_plan_compare_refuses_an_unknown_service_in_one_line(write_toml, tmp_pat
         "error: --services: unknown name 'firebase' (choose from api_gateway_websocket, azure_signalr, ably,"
         " pusher, cloudflare_durable_objects, or all)"]
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("value", [[], {}, 3, "nope"])
+def test_a_bad_deployment_kind_is_a_config_error(value):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, {"deployment.kind": value})
+    assert all("deployment.kind" in line for line in err.value.lines)

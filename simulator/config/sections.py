@@ -362,7 +362,8 @@ class ExperimentConfig(Section):
         # cluster.max_connection_age / idle_timeout: filled where the config leaves them out.
         if not isinstance(data, dict) or not isinstance(data.get("deployment"), dict):
             return data
-        service = SERVICES.get(data["deployment"].get("kind"))
+        kind = data["deployment"].get("kind")
+        service = SERVICES.get(kind) if isinstance(kind, str) else None
         cluster = data.get("cluster", {})
         if service is None or not isinstance(cluster, dict):
             return data
