@@ -23,6 +23,7 @@ import tomli_w
 from rich.console import Console
 
 from simulator.cli.common import err_console
+from simulator.cli.plan_compare import run_compare
 from simulator.config import DEFAULT_KIND, ConfigError, registry
 from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import format_metric, format_value
@@ -70,8 +71,12 @@ def _int_list(option: str, text: str) -> list[int]:
               help="Write plan.csv, plan.json, configs/ and manifest.json here, each row as it is answered.")
 @click.option("--resume", is_flag=True, help="Continue the plan in --out: answered rows and finished runs are reused.")
 @click.option("--quiet", is_flag=True, help="No progress and no table.")
+@click.option("--profiles", default=None, metavar="NAME,...|all",
+              help="Compare own fleets of these server profiles (docs/profiles.md) on one table with --services.")
+@click.option("--services", default=None, metavar="KIND,...|all",
+              help="Managed services (docs/pricing.md) priced on the same traffic, e.g. api_gateway_websocket,ably.")
 def plan_command(config, clients, slos, mechanisms, tunes, allow_loss, overrides, max_nodes, workers, out,
-                 resume, quiet) -> None:
+                 resume, quiet, profiles=None, services=None) -> None:
     """Fewest server nodes meeting every --slo, for each mechanism and client count.
 
     Besides the SLOs every client must be served (see --allow-loss). Each row
@@ -95,6 +100,12 @@ def plan_command(config, clients, slos, mechanisms, tunes, allow_loss, overrides
         if bad or not chosen:
             what = f"unknown mechanism {bad[0]!r}" if bad else "no mechanism given"
             raise ConfigError(f"error: --mechanisms: {what} (choose from {', '.join(kinds)}, or all)")
+    if profiles is not None or services is not None:  # build or buy: one table of fleets and services
+        if tune or resume:
+            raise ConfigError("error: --profiles/--services: not with --tune or --resume")
+        run_compare(data, config, counts, parsed, chosen, profiles, services, max_nodes,
+                    workers or default_workers(), allow_loss, out, quiet)
+        return
     planner = Planner(data, counts, parsed, chosen, max_nodes, tune, allow_loss, source=config)
     invocation = _invocation(config, clients, slos, mechanisms, tunes, allow_loss, overrides, max_nodes, out)
     store = PlanStore(Path(out), planner, invocation, resume) if out else None

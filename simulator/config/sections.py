@@ -32,6 +32,9 @@ from pydantic import (
 
 from simulator.config.distributions import Distribution, parse_distribution
 from simulator.config.keys import ConfigError
+from simulator.config.server_profiles import PROFILE_KEYS as STACK_KEYS
+from simulator.config.server_profiles import PROFILE_NAMES, PROFILES
+from simulator.config.services import DEPLOYMENT_KINDS, SELF_HOSTED, SERVICES
 from simulator.config.units import (
     format_duration,
     format_rate,
@@ -260,6 +263,7 @@ class HttpSection(Section):
 
 
 class ServerSection(Section):
+    profile: str = Field("generic", description="A named server stack (see docs/profiles.md): fills memory_per_connection, message_cost, request_cost and max_connections from published measurements; keys written in [server] win.")
     nodes: Count = Field(1, ge=1, le=10_000, description="Server nodes behind the balancer.")
     workers: Count = Field(4, ge=1, le=100_000, description="Requests processed at once per node (cores).")
     request_cost: SecondsDist = Field(Distribution.constant(_s("1ms")), description="CPU time per HTTP request handled; constant or a distribution.")
@@ -268,6 +272,22 @@ class ServerSection(Section):
     memory_per_connection: Bytes = Field(40 * 1024.0, description="Server memory held per open connection.")
     memory_base: Bytes = Field(256 * 2**20.0, description="Server memory per node with no connections.")
     memory_limit: Bytes = Field(0.0, ge=0, description="Memory of a node: a connection that would take it past this is refused (memory_base + connections x memory per connection, zlib state included). 0 = unlimited.")
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        if name not in PROFILES:
+            raise ValueError(f"unknown server profile {name!r} (choose from {', '.join(PROFILE_NAMES)})")
+        return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_profile(cls, data: Any) -> Any:
+        # The profile fills only the keys the config leaves out: written keys win.
+        if isinstance(data, dict) and isinstance(data.get("profile"), str) and data["profile"] in PROFILES:
+            values = PROFILES[data["profile"]]
+            data = {**{k: values[k] for k in STACK_KEYS if k not in data}, **data}
+        return data
 
 
 class ClusterSection(Section):
@@ -280,6 +300,17 @@ class ClusterSection(Section):
     backplane: Literal["ideal", "redis"] = Field("ideal", description="ideal: a publish reaches the nodes after backplane_latency; redis: it first goes through one single-threaded pub/sub server (a FCFS queue) costing backplane_cost per published event plus backplane_cost per subscribed node.")
     backplane_cost: Seconds = Field(_s("20us"), ge=0, description="redis backplane: CPU per published event, and again per node it is sent to.")
     ports_per_backend: Count = Field(0, ge=0, description="Connections one balancer address may hold to one node (its ephemeral ports; Linux default range 32768-60999 = 28232); more are refused. 0 = unlimited.")
+
+
+class DeploymentSection(Section):
+    kind: str = Field(SELF_HOSTED, description="Who runs the servers: self_hosted (our fleet: node-hours, balancer, egress) or a managed service (api_gateway_websocket, azure_signalr, ably, pusher, cloudflare_durable_objects) with its billing rules and quotas (docs/pricing.md); with a service, [server] models its edge and node-hours are not billed.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in DEPLOYMENT_KINDS:
+            raise ValueError(f"unknown deployment kind {kind!r} (choose from {', '.join(DEPLOYMENT_KINDS)})")
+        return kind
 
 
 class FailureSpec(Section):
@@ -349,6 +380,8 @@ OPERATION_KEYS = {
 class CostSection(Section):
     node_hour: Number = Field(0.10, ge=0, description="Dollars per node-hour.")
     egress_gb: Number = Field(0.09, ge=0, description="Dollars per GB sent to clients.")
+    balancer_hour: Number = Field(0.0, ge=0, description="Dollars per hour for the load balancer in front of a self-hosted fleet (AWS ALB: 0.0225); 0 = not billed.")
+    lcu_hour: Number = Field(0.0, ge=0, description="Dollars per load-balancer capacity unit-hour (AWS ALB: 0.008); the LCUs are the largest of new connections/s / 25, active connections / 3,000, GB/h / 1 and rule evaluations/s / 1,000.")
 
 
 class SweepSection(Section):
@@ -385,7 +418,27 @@ class ExperimentConfig(Section):
     profile: ProfileSection | None = Field(None, description="Load over time ([profile]); absent = constant load.")
     autoscale: AutoscaleSection | None = Field(None, description="Target-tracking autoscaling ([autoscale]); absent = a fixed fleet of server.nodes.")
     operations: list[OperationSpec] = Field(default_factory=list, description="Planned changes to the fleet ([[operations]] entries: rolling_deploy, scale_to); none by default.")
+    deployment: DeploymentSection = Field(DeploymentSection(), description="Own fleet or a managed service ([deployment]).")
     cost: CostSection = Field(CostSection(), description="Prices.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _service_quotas(cls, data: Any) -> Any:
+        # A managed service's max connection age and idle timeout are the engine's
+        # cluster.max_connection_age / idle_timeout: filled where the config leaves them out.
+        if not isinstance(data, dict) or not isinstance(data.get("deployment"), dict):
+            return data
+        kind = data["deployment"].get("kind")
+        service = SERVICES.get(kind) if isinstance(kind, str) else None
+        cluster = data.get("cluster", {})
+        if service is None or not isinstance(cluster, dict):
+            return data
+        filled = dict(cluster)
+        if service.quotas.max_connection_age and "max_connection_age" not in filled:
+            filled["max_connection_age"] = service.quotas.max_connection_age
+        if service.quotas.idle_timeout and "idle_timeout" not in filled:
+            filled["idle_timeout"] = service.quotas.idle_timeout
+        return {**data, "cluster": filled}
     sweep: SweepSection = Field(SweepSection(), description="Used by `sim sweep`.")
 
     @model_validator(mode="after")
@@ -437,6 +490,14 @@ class ExperimentConfig(Section):
             data["failures"] = failures
         else:
             del data["failures"]
+        # Keys of real stacks and bills appear only when set, so older configs resolve as before.
+        if self.server.profile == "generic":
+            del data["server"]["profile"]
+        if self.deployment.kind == SELF_HOSTED:
+            del data["deployment"]
+        for key in ("balancer_hour", "lcu_hour"):
+            if getattr(self.cost, key) == 0:
+                del data["cost"][key]
         # Absent fleet sections stay absent: configs without them resolve (and seed) as before.
         if data["autoscale"] is None:
             del data["autoscale"]

@@ -59,6 +59,7 @@ class Metrics:
         self.queue_wait = LatencyHistogram()
         # deliveries (only notifications published inside the window)
         self.owed = 0
+        self.published = 0  # notifications published (a broadcast is one)
         self.delivered = 0
         self.lost = 0
         self.duplicates = 0
@@ -76,6 +77,7 @@ class Metrics:
         self.connections_drained = 0
         self.reconnects = 0
         self.connections_aged_out = 0
+        self.quota_throttled = 0  # connection attempts a service quota delayed
         self.half_open: list[tuple[float, float]] = []  # (from, until) of each half-open connection
         # bytes sent inside the window
         self.bytes_down = 0.0
@@ -128,6 +130,7 @@ class Metrics:
         """A notification published at ``t`` owes ``subscribers`` deliveries."""
         if self.t_start <= t <= self.t_end:
             self.owed += subscribers
+            self.published += 1
 
     def deliver(self, published: float, arrived: float) -> None:
         """First copy of one delivery arrives at the client (times in seconds)."""
@@ -356,6 +359,11 @@ class Metrics:
         """``count`` connections closed by a leaving node (a drain, not a crash)."""
         if self.t_start <= t <= self.t_end:
             self.connections_drained += count
+
+    def quota_throttle(self, t: float) -> None:
+        """A connection attempt at ``t`` waits for the service's new-connection quota."""
+        if self.t_start <= t <= self.t_end:
+            self.quota_throttled += 1
 
     def reconnect(self, t: float) -> None:
         """A connection attempt after a drop."""

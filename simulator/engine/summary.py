@@ -5,6 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from simulator.config.services import BILLED_RULES_PER_REQUEST, SERVICES
+from simulator.engine.billing import (
+    HOURS_PER_MONTH,
+    Usage,
+    balancer_cost,
+    balancer_lcus,
+    service_bill,
+)
 from simulator.engine.radio import radio_metrics
 from simulator.engine.simulation import Simulation
 
@@ -35,8 +43,32 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
     bytes_total = m.bytes_down + m.bytes_up
     payload_total = m.payload_down + m.payload_up
     egress_gb = m.bytes_down / 1e9
-    node_cost = c.cost.node_hour * nodes * hours
-    cost_total = node_cost + c.cost.egress_gb * egress_gb
+    balancer_month, service_month = 0.0, 0.0
+    service = SERVICES.get(c.deployment.kind)
+    if service is None:  # our own fleet: node-hours, egress and (when priced) the balancer
+        node_cost = c.cost.node_hour * nodes * hours
+        egress_cost = c.cost.egress_gb * egress_gb
+        if c.cost.balancer_hour or c.cost.lcu_hour:
+            lcus = balancer_lcus(m.connections_opened / span, m.connections_mean(),
+                                 bytes_total_gb(m) / hours, m.requests / span * BILLED_RULES_PER_REQUEST)
+            balancer_month = balancer_cost(HOURS_PER_MONTH, c.cost.balancer_hour, c.cost.lcu_hour, lcus)
+    else:  # a managed service: its bill replaces node-hours (its edge is what [server] models)
+        node_cost = 0.0
+        egress_cost = c.cost.egress_gb * egress_gb if service.bills_egress else 0.0
+        service_month = service_bill(c.deployment.kind, Usage(
+            connection_minutes=m.connections_mean() * HOURS_PER_MONTH * 60.0,
+            peak_connections=m.connections_peak,
+            connects=m.connections_opened * HOURS_PER_MONTH * 3600.0 / span,
+            messages_out=m.messages_pushed * HOURS_PER_MONTH * 3600.0 / span,
+            heartbeats=m.heartbeats * HOURS_PER_MONTH * 3600.0 / span,
+            messages_in=m.upstream_messages * HOURS_PER_MONTH * 3600.0 / span,
+            published=m.published * HOURS_PER_MONTH * 3600.0 / span,
+            payload_bytes=c.workload.payload,
+            active_seconds=sum(m.busy_measured) * HOURS_PER_MONTH * 3600.0 / span,
+        ))
+    cost_total = node_cost + egress_cost
+    if balancer_month or service_month:  # (old configs: the same sum, to the last bit)
+        cost_total += (balancer_month + service_month) * hours / HOURS_PER_MONTH
     memory_per_connection = cluster.memory_per_connection  # zlib state included (permessage-deflate)
     memory_peak = c.server.memory_base * nodes_peak + memory_per_connection * m.connections_peak
     node_memory_peak = c.server.memory_base + memory_per_connection * max(
@@ -50,6 +82,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "latency.max": lat.max,
         "latency.p99_worst_window": _worst_window_p99(m),
         "deliveries.owed": m.owed,
+        "notifications.published": m.published,
         "deliveries.delivered": m.delivered,
         "deliveries.lost": m.lost,
         "deliveries.pending": pending,
@@ -97,9 +130,12 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         "push_service.rejected": m.push_service_rejected,
         "push_service.collapsed": m.push_service_collapsed,
         "push_service.expired": m.push_service_expired,
+        "quota.throttled": m.quota_throttled,
         "cost.total": cost_total,
         "cost.per_hour": cost_total / hours,
         "cost.per_month": cost_total / hours * 730,  # 730 h: the mean month
+        "cost.balancer": balancer_month,
+        "cost.service": service_month,
         "cost.per_million_deliveries": cost_total / m.delivered * 1e6 if m.delivered else 0.0,
     }
     return {k: _number(v) for k, v in out.items()}
@@ -109,6 +145,11 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
 RECOVERY_TOLERANCE = 0.05
 #: The level before an event is the mean over this long before it (seconds).
 RECOVERY_BASELINE = 60.0
+
+
+def bytes_total_gb(m) -> float:
+    """GB through the balancer in the window, both directions (its processed-bytes dimension)."""
+    return (m.bytes_down + m.bytes_up) / 1e9
 
 
 def recovery_seconds(sim: Simulation) -> float:

@@ -194,6 +194,7 @@ class EventLog:
                 count[f] = seq + 1
                 if t_start <= pt <= t_end:  # Metrics.in_window, inlined in this hot loop: owed per subscriber
                     metrics.owed += subs[f]
+                    metrics.published += 1
                 i += 1
                 if listeners:
                     self._i = i

@@ -55,6 +55,7 @@ _ALL: tuple[Metric, ...] = (
     _m("latency.max", "latency max", "s", run=True),
     _m("latency.p99_worst_window", "latency p99, worst window", "s", run=True),
     _m("deliveries.owed", "deliveries owed", "", None, run=True),
+    _m("notifications.published", "notifications published", "", None),
     _m("deliveries.delivered", "delivered", "", False, run=True),
     _m("deliveries.lost", "deliveries lost", "", run=True, trouble=True),
     _m("deliveries.pending", "deliveries pending at end", "", run=True, trouble=True),
@@ -109,6 +110,9 @@ _ALL: tuple[Metric, ...] = (
     _m("cost.per_hour", "cost per hour", "$", run=True),
     _m("cost.per_month", "cost per month (730 h)", "$", run=True, key=True),
     _m("cost.per_million_deliveries", "cost per million deliveries", "$", run=True),
+    _m("cost.balancer", "load balancer per month (730 h)", "$"),
+    _m("cost.service", "managed service bill per month (730 h)", "$"),
+    _m("quota.throttled", "connection attempts a service quota delayed", "", trouble=True),
 )
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _ALL}

@@ -26,8 +26,15 @@ import numpy as np
 import simpy
 
 from simulator.config import ExperimentConfig
+from simulator.config.services import SERVICES
 from simulator.engine.node import ServerNode
 from simulator.engine.simulation import Simulation
+
+
+def quota_rate(config: ExperimentConfig) -> float:
+    """New connections per second the deployment admits (0: no quota)."""
+    service = SERVICES.get(config.deployment.kind)
+    return service.quotas.new_connections_per_second if service is not None else 0.0
 
 
 class Lifecycle:
@@ -56,6 +63,11 @@ class Lifecycle:
             presence.offline_listeners.append(self.go_offline)
             presence.online_listeners.append(self.come_online)
         sim.cluster.listeners.append(self.drain)
+        # A managed service's new-connection quota: attempts are admitted one per interval,
+        # in arrival order; one arriving early waits for its turn (quota.throttled).
+        rate = quota_rate(sim.config)
+        self.quota_interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_admission = 0.0
 
     @staticmethod
     def reuse_window_of(config: ExperimentConfig) -> float:
@@ -67,8 +79,33 @@ class Lifecycle:
     def connect(self, c: int) -> None:
         """Hook: client ``c`` makes an attempt now (a retry fired).
 
-        Default: :meth:`open_connection`, then :meth:`on_open`; refused: back off.
+        Default: past the service's new-connection quota (:meth:`admit`),
+        :meth:`open_connection`, then :meth:`on_open`; refused: back off.
         """
+        if self.quota_interval and not self.admit(c):
+            return
+        self.attempt_now(c)
+
+    def admit(self, c: int) -> bool:
+        """Whether ``c``'s attempt passes the quota now; if not, it is retried at its turn."""
+        now = self.env.now
+        turn = self.next_admission if self.next_admission > now else now
+        self.next_admission = turn + self.quota_interval
+        if turn <= now:
+            return True
+        self.sim.metrics.quota_throttle(now)
+        self.waiting[c] = True
+        self.env.timeout(turn - now, value=c).callbacks.append(self._fire_admitted)
+        return False
+
+    def _fire_admitted(self, event: simpy.Event) -> None:
+        c = event.value
+        self.waiting[c] = False
+        if self.online[c]:
+            self.attempt_now(c)
+
+    def attempt_now(self, c: int) -> None:
+        """``c``'s attempt, admitted: open a connection, or back off if refused."""
         now = self.env.now
         node = self.open_connection(c, now)
         if node is None:
