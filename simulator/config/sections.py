@@ -122,6 +122,11 @@ DEFAULT_KIND = "short_polling"
 MAX_NAME_BYTES = 200
 
 
+#: AWS Application Load Balancer prices, us-east-1 (dollars per hour and per LCU-hour;
+#: source and date in docs/pricing.md): a self-hosted fleet is billed for its balancer.
+BALANCER_HOUR = 0.0225
+LCU_HOUR = 0.008
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=False)
 
@@ -380,8 +385,8 @@ OPERATION_KEYS = {
 class CostSection(Section):
     node_hour: Number = Field(0.10, ge=0, description="Dollars per node-hour.")
     egress_gb: Number = Field(0.09, ge=0, description="Dollars per GB sent to clients.")
-    balancer_hour: Number = Field(0.0, ge=0, description="Dollars per hour for the load balancer in front of a self-hosted fleet (AWS ALB: 0.0225); 0 = not billed.")
-    lcu_hour: Number = Field(0.0, ge=0, description="Dollars per load-balancer capacity unit-hour (AWS ALB: 0.008); the LCUs are the largest of new connections/s / 25, active connections / 3,000, GB/h / 1 and rule evaluations/s / 1,000.")
+    balancer_hour: Number = Field(BALANCER_HOUR, ge=0, description="Dollars per hour for the load balancer in front of a self-hosted fleet (default: AWS ALB, us-east-1, docs/pricing.md); 0 = not billed.")
+    lcu_hour: Number = Field(LCU_HOUR, ge=0, description="Dollars per load-balancer capacity unit-hour (AWS ALB: 0.008); the LCUs are the largest of new connections/s / 25, active connections / 3,000, GB/h / 1 and rule evaluations/s / 1,000.")
 
 
 class SweepSection(Section):
@@ -495,8 +500,8 @@ class ExperimentConfig(Section):
             del data["server"]["profile"]
         if self.deployment.kind == SELF_HOSTED:
             del data["deployment"]
-        for key in ("balancer_hour", "lcu_hour"):
-            if getattr(self.cost, key) == 0:
+        for key, default in (("balancer_hour", BALANCER_HOUR), ("lcu_hour", LCU_HOUR)):
+            if getattr(self.cost, key) == default:
                 del data["cost"][key]
         # Absent fleet sections stay absent: configs without them resolve (and seed) as before.
         if data["autoscale"] is None:
