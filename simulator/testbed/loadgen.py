@@ -215,19 +215,20 @@ class LoadGenerator:
                     async with session.get(f"{self.base}/sse/{client}", headers=headers) as resp:
                         self.count_open()
                         attempt = 0
-                        data = None
+                        data = event_id = None
                         while True:
                             line = await resp.content.readline()
                             if not line:
                                 break
                             if line.startswith(b"id: "):
-                                last_id = int(line[4:])
+                                event_id = int(line[4:])
                             elif line.startswith(b"data: "):
                                 data = line[6:-1]
                             elif line == b"\n":
-                                if data is not None:
+                                if data is not None:  # dispatched: only now is its id the last one seen
                                     self.tally.record(client, data, time.time())
-                                    data = None
+                                    last_id = event_id if event_id is not None else last_id
+                                    data = event_id = None
                                 self.meter.settle(holder.get("socket"))
                 except CONNECTION_ERRORS:
                     self.tally.errors += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import platform
@@ -115,14 +116,22 @@ class ServerProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.ps: psutil.Process | None = None
 
-    async def start(self, t0: float | None = None) -> None:
+    async def spawn(self, t0: float | None = None, listen_at: float | None = None) -> None:
+        """Start the process (it imports and builds its state, then listens at ``listen_at``)."""
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
         args = self.args + (["--t0", repr(t0)] if t0 is not None else [])
+        args += ["--listen-at", repr(listen_at)] if listen_at is not None else []
         self.proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, env=env,
                                                          start_new_session=True)
         self.ps = psutil.Process(self.proc.pid)
         if self.core:
             os.sched_setaffinity(self.proc.pid, self.core)
+
+    async def start(self, t0: float | None = None) -> None:
+        await self.spawn(t0)
+        await self.ready()
+
+    async def ready(self) -> None:
         line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if line.strip() != b"ready":
             await self.stop()
@@ -187,11 +196,22 @@ def run_testbed(config: ExperimentConfig, workdir: Path, target: str | None = No
 
 
 async def _stats(session: aiohttp.ClientSession, base: str) -> dict | None:
+    """The server's counters; None while it is down (a fresh connection each time: it may have been killed)."""
     try:
         async with session.get(f"{base}/_testbed/stats", timeout=aiohttp.ClientTimeout(total=5)) as resp:
             return await resp.json() if resp.status == 200 else None
     except (aiohttp.ClientError, OSError, TimeoutError, json.JSONDecodeError):
         return None
+
+
+async def _loop_lag(lags: list[float], window) -> None:
+    """How late this process's event loop wakes (the load generator keeping up, or not)."""
+    step = 0.05
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(step)
+        if window():
+            lags.append(time.monotonic() - before - step)
 
 
 async def _run(config: ExperimentConfig, workdir: Path, target: str | None) -> Measured:
@@ -213,12 +233,15 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None) -> M
     else:
         base = target.rstrip("/")
     receiver_runner = None
-    lives: list[dict] = []  # the last stats of each server life (counts only the window)
+    lives: list[dict] = []
+    crash_drops: list[int] = []
+    spares: list[ServerProcess] = []  # replacements spawned ahead of a crash: stopped in any case  # the last stats of each server life (counts only the window)
     samples: list[tuple[float, float, float, float]] = []
     server_cpu = CpuClock(server.cpu_seconds if server else lambda: 0.0)
     self_ps = psutil.Process()
     client_cpu = CpuClock(lambda: sum(self_ps.cpu_times()[:2]))
-    session = aiohttp.ClientSession()
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+    lags: list[float] = []
     tasks: list[asyncio.Task] = []
     try:
         if server is not None:
@@ -259,27 +282,39 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None) -> M
             client_cpu.end()
 
         async def crash(failure) -> None:
-            await at(t0 + failure.at)
+            # the replacement imports and builds its state now, while the server runs: it starts
+            # listening when the outage ends, so the outage lasts what the config says
+            replacement = copy.copy(server)
+            spares.append(replacement)
+            await replacement.spawn(t0, listen_at=t0 + failure.at + failure.duration)
+            await at(t0 + failure.at - 0.05)
             stats = await _stats(session, base)
             in_window = server_cpu.mark is not None
             server_cpu.end()
             if stats is not None:
                 lives.append(stats)
-            server.kill()
-            await server.proc.wait()
-            await at(t0 + failure.at + failure.duration)
-            await server.start(t0)
+                if gen.tally.in_window(time.time()):
+                    crash_drops.append(stats["open_connections"])
+            await at(t0 + failure.at)
+            killed = server.proc
+            killed.send_signal(signal.SIGKILL)
+            await killed.wait()
+            server.proc, server.ps = replacement.proc, replacement.ps
+            await server.ready()
             if in_window and time.time() < w1:
                 server_cpu.begin()
 
-        tasks = [asyncio.ensure_future(sampler()), asyncio.ensure_future(window())]
+        tasks = [asyncio.ensure_future(sampler()), asyncio.ensure_future(window()),
+                 asyncio.ensure_future(_loop_lag(lags, lambda: gen.meter.counting))]
         if server is not None:
             tasks += [asyncio.ensure_future(crash(f)) for f in config.failures]
         owed_per_client = _owed(gen)
         owed = int(owed_per_client.sum())
         await at(w1)
         await tasks[1]
-        while time.time() < w1 + e.drain and sum(map(len, gen.tally.received)) < owed:
+        # long polls held at the window's end answer (empty) within one hold: the model drains them too
+        held_until = w1 + (config.mechanism.params.hold if config.mechanism.kind == "long_polling" else 0.0)
+        while time.time() < w1 + e.drain and (sum(map(len, gen.tally.received)) < owed or time.time() < held_until):
             await asyncio.sleep(0.1)
         stats = await _stats(session, base)
         if stats is not None:
@@ -295,7 +330,10 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None) -> M
             await receiver_runner.cleanup()
         if server is not None:
             await server.stop()
+        for spare in spares:
+            await spare.stop()
     metrics = _metrics(config, gen, owed, lives, server_cpu.total, samples)
+    metrics["connections.dropped"] = int(sum(crash_drops))
     check_books(metrics)
     slope, base_rss = rss_fit(samples)
     run = {
@@ -311,6 +349,7 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None) -> M
         "memory_base_fit": base_rss,
         "request_cpu": _cpu_shape([x for life in lives for x in life.get("cpu_samples", [])]),
         "client_errors": gen.tally.errors,
+        "loadgen_loop_lag_p99_seconds": float(np.quantile(lags, 0.99)) if lags else None,
         "host": host(),
     }
     return Measured(config, metrics, run, samples)

@@ -1,7 +1,7 @@
 """The testbed server: one aiohttp process implementing the five mechanisms.
 
 Run as ``python -m simulator.testbed.server CONFIG.toml --port P [--t0 EPOCH]
-[--receivers URL]``; it prints ``ready`` once listening.  Endpoints (the contract of
+[--receivers URL] [--listen-at EPOCH]``; it prints ``ready`` once listening.  Endpoints (the contract of
 docs/testbed.md):
 
 - ``GET /poll/{client}?after=N``: short poll, answers at once with every event of the
@@ -331,8 +331,11 @@ async def _serve_stream(backend: Backend, stream: Stream, request: web.Request, 
     return resp
 
 
-async def serve(config_path: str, port: int, t0: float | None, receivers: str | None) -> None:
+async def serve(config_path: str, port: int, t0: float | None, receivers: str | None,
+                listen_at: float | None = None) -> None:
     config = load_config(config_path)
+    if listen_at is not None:  # a replacement after a crash: imported and built already, it binds on time
+        await asyncio.sleep(max(0.0, listen_at - time.time()))
     backend = Backend(config, t0, receivers)
     app = build_app(backend)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=config.http.keep_alive_timeout)
@@ -365,8 +368,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--t0", type=float, default=None)
     parser.add_argument("--receivers", default=None)
+    parser.add_argument("--listen-at", type=float, default=None, help="epoch at which to start listening")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.config, args.port, args.t0, args.receivers))
+    asyncio.run(serve(args.config, args.port, args.t0, args.receivers, args.listen_at))
 
 
 if __name__ == "__main__":
