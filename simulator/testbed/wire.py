@@ -42,6 +42,11 @@ class EventLog:
         log = sim.log
         log.advance(sim.t_end)
         times = [np.asarray(log.times_from(feed, 0), dtype=np.float64) for feed in range(log.feeds)]
+        if config.mechanism.kind == "long_polling":
+            # a poll held at the window's end ends as the schedule the seed continues with would end
+            # it (as the model judges it): each feed's first event after the end, within one hold
+            after = log.first_after(sim.t_end, config.mechanism.params.hold)
+            times = [np.append(t, a) if np.isfinite(a) else t for t, a in zip(times, after, strict=True)]
         return cls(times, np.asarray(log.client_feed), int(config.workload.payload))
 
     def published(self, feed: int, now: float) -> int:

@@ -30,7 +30,7 @@ TARGETS = {
 }
 
 BASE = {
-    "experiment.seed": 7, "experiment.warmup": "3s", "experiment.duration": "10s", "experiment.drain": "5s",
+    "experiment.seed": 7, "experiment.warmup": "5s", "experiment.duration": "10s", "experiment.drain": "5s",
     "clients.connect_over": "2s", "workload.payload": "200B", "network.latency": "50ms",
     "http.keep_alive_timeout": "75s",
 }
@@ -41,15 +41,15 @@ FIT = {
                                           "mechanism.heartbeat": "1s"},
 }
 HELD_OUT = {
-    "short polling, 600 clients": {"mechanism.kind": "short_polling", "clients.count": 600,
+    "short polling, 500 clients": {"mechanism.kind": "short_polling", "clients.count": 500,
                                    "mechanism.interval": "1s", "workload.rate": 0.5},
     "long polling, 400 clients": {"mechanism.kind": "long_polling", "clients.count": 400, "mechanism.hold": "5s",
                                   "workload.rate": 0.5},
     "WebSocket, 400 clients, 2 events/s": {"mechanism.kind": "websocket", "clients.count": 400,
                                            "workload.rate": 2.0, "mechanism.heartbeat": "1s"},
-    "SSE, server killed at 6 s for 1 s": {"mechanism.kind": "sse", "clients.count": 300, "workload.rate": 1.0,
+    "SSE, server killed 4 s into the window for 1 s": {"mechanism.kind": "sse", "clients.count": 300, "workload.rate": 1.0,
                                           "mechanism.heartbeat": "1s", "failures": [
-                                              {"kind": "node_crash", "node": 0, "at": "6s", "duration": "1s"}],
+                                              {"kind": "node_crash", "node": 0, "at": "9s", "duration": "1s"}],
                                           "mechanism.backoff.initial": "0.2s", "mechanism.backoff.max": "1s"},
 }
 
