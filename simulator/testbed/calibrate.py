@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from simulator.config import ConfigError
-from simulator.config.units import format_duration, parse_size
+from simulator.config.units import format_duration, parse_duration, parse_size
 from simulator.testbed.output import read_samples
 from simulator.testbed.run import rss_fit
 
@@ -46,7 +46,7 @@ def messages_of(metrics: dict[str, float]) -> float:
 
 def calibrate(folders: list[Path]) -> dict[str, Any]:
     runs = [read_run(f) for f in folders]
-    duration = [r["config"]["experiment"]["duration"] for r in runs]
+    duration = [parse_duration(r["config"]["experiment"]["duration"]) for r in runs]
     x = np.array([[r["metrics"]["requests.total"], messages_of(r["metrics"])] for r in runs], dtype=float)
     y = np.array([r["run"]["server_cpu_seconds"] for r in runs], dtype=float)
     used = [j for j in range(2) if x[:, j].any()]
@@ -55,6 +55,15 @@ def calibrate(folders: list[Path]) -> dict[str, Any]:
     coef = np.zeros(2)
     coef[used], _ = nnls(x[:, used], y)
     fitted = x @ coef
+    # What the model has no term for: CPU a server spends per second whatever the traffic (its event
+    # loop, timers, keep-alive bookkeeping).  With three runs or more it is fitted alongside, to show
+    # how much of the residual it explains; the [server] table keeps the model's two terms.
+    idle = None
+    if len(runs) >= 3:
+        x3 = np.column_stack([x[:, used], duration])
+        coef3, _ = nnls(x3, y)
+        idle = {"cpu_fraction": float(coef3[-1]),
+                "residual_fractions": [float(v) for v in (y - x3 @ coef3) / np.where(y > 0, y, 1)]}
     sigmas = [(r["run"]["request_cpu"]["sigma"], r["run"]["request_cpu"]["n"]) for r in runs if r["run"].get("request_cpu")]
     sigma = float(np.average([s for s, _ in sigmas], weights=[n for _, n in sigmas])) if sigmas else 0.0
     slopes, bases = [], []
@@ -83,6 +92,7 @@ def calibrate(folders: list[Path]) -> dict[str, Any]:
         "memory_base": float(np.median(bases)) if bases else None,
         "request_headers": float(np.mean(headers_up)) if headers_up else None,
         "response_headers": float(np.mean(headers_down)) if headers_down else None,
+        "idle_cpu": idle,
         "host": runs[0]["run"].get("host", {}),
     }
 
@@ -127,6 +137,11 @@ def server_table(fit: dict[str, Any]) -> str:
         lines.append(f"#   {run['kind']:<14} {run['requests']:>8.0f} requests {run['messages']:>8.0f} messages:"
                      f" {run['cpu_seconds']:.3f} s measured, {run['cpu_seconds_fitted']:.3f} s fitted"
                      f" ({run['residual_fraction']:+.1%})  {run['folder']}")
+    if fit.get("idle_cpu"):
+        idle = fit["idle_cpu"]
+        spread = ", ".join(f"{r:+.1%}" for r in idle["residual_fractions"])
+        lines.append(f"# not in the model: CPU per second whatever the traffic; fitted alongside it is"
+                     f" {idle['cpu_fraction']:.1%} of a core, and the residuals become {spread}")
     if fit["message_cost"] is None:
         lines.append("# message_cost: not fitted (no run wrote messages on open connections; add an sse or websocket run)")
     if fit["memory_per_connection"] is None:
