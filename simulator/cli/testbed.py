@@ -35,10 +35,11 @@ def _check_target(target: str | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Result folder (default results/<name>/<timestamp>).")
 @click.option("--target", metavar="URL", default=None,
               help="A server of your own implementing docs/testbed.md's endpoints (loopback or your own test host); default: the built-in aiohttp server on 127.0.0.1.")
+@click.option("--emulate-costs", is_flag=True, help="The server also busy-loops server.request_cost per request and server.message_cost per message (a slower stack; a saturation test).")
 @click.option("--force", is_flag=True, help="Write into a non-empty --out (an earlier run's files are moved aside).")
 @click.option("--quiet", is_flag=True, help="No table.")
-def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, target: str | None, force: bool,
-                    quiet: bool) -> None:
+def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, target: str | None, emulate_costs: bool,
+                    force: bool, quiet: bool) -> None:
     """Run CONFIG against a real server and clients on this machine; write the measured metrics.
 
     The same metric names as `sim run` (summary.json), measured: latency from publish to
@@ -54,7 +55,7 @@ def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, ta
     folder = RunFolder(out_dir, cfg.to_dict(), force=force)
     try:
         with tempfile.TemporaryDirectory(prefix="sim-testbed-") as work:
-            measured = run_testbed(cfg, Path(work), target)
+            measured = run_testbed(cfg, Path(work), target, emulate_costs)
         write_testbed(measured, folder.stage)
         folder.publish()
     except KeyboardInterrupt:

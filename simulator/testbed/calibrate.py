@@ -34,6 +34,8 @@ def read_run(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"error: {folder}: not a testbed run folder (summary.json: {exc})") from None
     if not summary.get("run", {}).get("testbed") or summary["run"].get("server_cpu_seconds") is None:
         raise ConfigError(f"error: {folder}: not a testbed run of the built-in server (no server CPU measured)")
+    if summary["run"].get("emulated_costs"):
+        raise ConfigError(f"error: {folder}: a run with --emulate-costs measures the configured costs, not the stack's")
     summary["folder"] = str(folder)
     summary["samples"] = read_samples(folder)
     return summary

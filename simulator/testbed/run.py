@@ -108,8 +108,11 @@ def _cores() -> tuple[set[int] | None, set[int] | None]:
 class ServerProcess:
     """The server subprocess: started, killed (a crash), restarted, always stopped."""
 
-    def __init__(self, config_path: Path, port: int, receivers: str | None, core: set[int] | None):
+    def __init__(self, config_path: Path, port: int, receivers: str | None, core: set[int] | None,
+                 emulate: bool = False):
         self.args = [sys.executable, "-m", "simulator.testbed.server", str(config_path), "--port", str(port)]
+        if emulate:
+            self.args.append("--emulate-costs")
         if receivers:
             self.args += ["--receivers", receivers]
         self.core = core
@@ -184,13 +187,19 @@ class CpuClock:
         self.mark = None
 
 
-def run_testbed(config: ExperimentConfig, workdir: Path, target: str | None = None) -> Measured:
-    """Run ``config`` (already :func:`testbed_config`) on the testbed; ``workdir`` holds its config file."""
+def run_testbed(config: ExperimentConfig, workdir: Path, target: str | None = None,
+                emulate_costs: bool = False) -> Measured:
+    """Run ``config`` (already :func:`testbed_config`) on the testbed; ``workdir`` holds its config file.
+
+    ``emulate_costs``: the server also busy-loops ``server.request_cost`` per request and
+    ``server.message_cost`` per message (a slower stack, or a saturation test), on top of
+    what it naturally spends.
+    """
     e = config.experiment
     budget = START_DELAY + e.warmup + e.duration + e.drain + 60 + max((f.duration for f in config.failures), default=0)
     mine = os.sched_getaffinity(0)
     try:
-        return asyncio.run(asyncio.wait_for(_run(config, workdir, target), budget))
+        return asyncio.run(asyncio.wait_for(_run(config, workdir, target, emulate_costs), budget))
     finally:
         os.sched_setaffinity(0, mine)
 
@@ -214,7 +223,7 @@ async def _loop_lag(lags: list[float], window) -> None:
             lags.append(time.monotonic() - before - step)
 
 
-async def _run(config: ExperimentConfig, workdir: Path, target: str | None) -> Measured:
+async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emulate: bool) -> Measured:
     e = config.experiment
     wall_start = time.perf_counter()
     server_core, client_core = _cores() if target is None else (None, None)
@@ -229,7 +238,7 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None) -> M
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = ServerProcess(config_path, port, receivers if config.mechanism.kind == "webhook" else None,
-                               server_core)
+                               server_core, emulate)
     else:
         base = target.rstrip("/")
     receiver_runner = None
@@ -339,6 +348,7 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None) -> M
     run = {
         "testbed": True,
         "target": base if target else "built-in aiohttp server",
+        "emulated_costs": emulate,
         "wall_seconds": time.perf_counter() - wall_start,
         "server_cpu_seconds": server_cpu.total if server else None,
         "loadgen_cpu_seconds": client_cpu.total,

@@ -48,7 +48,7 @@ MAX_CPU_SAMPLES = 20_000
 class Backend:
     """The event log, subscriptions, held polls, counters and the webhook sender."""
 
-    def __init__(self, config, t0: float | None, receivers: str | None):
+    def __init__(self, config, t0: float | None, receivers: str | None, emulate: bool = False):
         self.config = config
         self.log = EventLog.from_config(config)
         self.params = config.mechanism.params
@@ -59,6 +59,10 @@ class Backend:
         rng = np.random.default_rng([config.experiment.seed, 16])
         self._latency = Sampler(config.network.latency, rng)
         self.backoff = Backoff(config.mechanism.backoff, rng)
+        # --emulate-costs: spend the configured CPU per request and message on top of the natural cost
+        self.emulate = emulate
+        self._request_cost = Sampler(config.server.request_cost, rng)
+        self._message_cost = Sampler(config.server.message_cost, rng)
         self.receivers = receivers
         self.subscribers: dict[int, set[Stream]] = defaultdict(set)
         self.held: dict[int, set[asyncio.Future]] = defaultdict(set)
@@ -85,7 +89,19 @@ class Backend:
         if self.in_window(t):
             self.counts[key] += n
 
+    def spend(self, message: bool = False) -> None:
+        """Busy-loop the configured cost: the worker is occupied that long, as in the model.
+
+        Wall time, not CPU time: on a machine shared with other processes a CPU-time loop
+        would last longer than configured, and the knee would move with the neighbours' load.
+        """
+        if self.emulate:
+            end = time.perf_counter() + (self._message_cost() if message else self._request_cost())
+            while time.perf_counter() < end:
+                pass
+
     def request(self, t: float, cpu_start: float) -> None:
+        self.spend()
         self.count("requests", t)
         if self.in_window(t) and len(self.cpu_samples) < MAX_CPU_SAMPLES:
             self.cpu_samples.append(time.thread_time() - cpu_start)
@@ -305,6 +321,7 @@ async def _serve_stream(backend: Backend, stream: Stream, request: web.Request, 
                     await resp.write(SSE_HEARTBEAT)
                 backend.count("messages.heartbeats", now)
             else:
+                backend.spend(message=True)
                 await write_frame(seq, log.payload(feed, seq, backend.t0))
                 backend.count("messages.pushed", now)
 
@@ -332,11 +349,11 @@ async def _serve_stream(backend: Backend, stream: Stream, request: web.Request, 
 
 
 async def serve(config_path: str, port: int, t0: float | None, receivers: str | None,
-                listen_at: float | None = None) -> None:
+                listen_at: float | None = None, emulate: bool = False) -> None:
     config = load_config(config_path)
     if listen_at is not None:  # a replacement after a crash: imported and built already, it binds on time
         await asyncio.sleep(max(0.0, listen_at - time.time()))
-    backend = Backend(config, t0, receivers)
+    backend = Backend(config, t0, receivers, emulate)
     app = build_app(backend)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=config.http.keep_alive_timeout)
     app["runner"] = runner
@@ -369,8 +386,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--t0", type=float, default=None)
     parser.add_argument("--receivers", default=None)
     parser.add_argument("--listen-at", type=float, default=None, help="epoch at which to start listening")
+    parser.add_argument("--emulate-costs", action="store_true", help="busy-loop server.request_cost/message_cost")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.config, args.port, args.t0, args.receivers, args.listen_at))
+    asyncio.run(serve(args.config, args.port, args.t0, args.receivers, args.listen_at, args.emulate_costs))
 
 
 if __name__ == "__main__":

@@ -54,6 +54,22 @@ HELD_OUT = {
 }
 
 
+#: The saturation knee: short polling every second against a server made slower by an
+#: emulated request_cost (a Python load generator cannot saturate aiohttp's natural cost).
+KNEE_COST = "4ms"
+KNEE_CLIENTS = (100, 150, 200, 230, 260, 300)
+KNEE = {"mechanism.kind": "short_polling", "mechanism.interval": "1s", "workload.rate": 0.5,
+        "experiment.warmup": "3s", "experiment.duration": "6s", "server.request_cost": KNEE_COST,
+        "server.message_cost": "0s"}
+#: p99 "explodes": more than this many times its value at the lightest load.
+KNEE_FACTOR = 2.0
+
+
+def knee(loads: list[float], p99: list[float]) -> float:
+    """The first load whose p99 exceeds KNEE_FACTOR x the p99 at the lightest load (inf: none)."""
+    return next((load for load, q in zip(loads, p99, strict=True) if q > KNEE_FACTOR * p99[0]), float("inf"))
+
+
 @dataclass
 class Row:
     case: str
@@ -125,7 +141,33 @@ def validate_testbed(out: Path | None = None, progress=print) -> tuple[list[Row]
         if config.failures:
             for metric in ("reconnects.total", "deliveries.lost", "connections.dropped"):
                 rows.append(Row(name, metric, measured.metrics.get(metric, 0.0), predicted[metric], None))
+    rows += knee_rows(tables, work, progress)
     return rows, fit
+
+
+def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
+    """Polls per second at the knee, testbed (emulated cost) against the model (emulated + fitted cost)."""
+    natural = tables["server"].get("request_cost")
+    measured_p99, predicted_p99 = [], []
+    for clients in KNEE_CLIENTS:
+        progress(f"testbed: knee, {clients} polls/s at {KNEE_COST} emulated")
+        config = case_config({**KNEE, "clients.count": clients})
+        measured = run_testbed(config, work, emulate_costs=True)
+        measured_p99.append(measured.metrics["latency.p99"])
+        model_tables = {"server": {**tables["server"], "message_cost": "0s"}, "http": tables["http"]}
+        model = calibrated(config, model_tables)
+        # the model's cost: the emulated busy loop plus the stack's own (fitted) mean cost
+        data = model.to_dict()
+        data["server"]["request_cost"] = {"dist": "constant", "value": config.server.request_cost.mean
+                                          + (calibrated(config, {"server": {"request_cost": natural}}).server.request_cost.mean
+                                             if natural else 0.0)}
+        predicted_p99.append(run(validate_config(data, "knee")).metrics["latency.p99"])
+    loads = [float(c) for c in KNEE_CLIENTS]  # one poll per client-second
+    rows = [Row(f"knee: {c} polls/s", "latency.p99", m, p, None)
+            for c, m, p in zip(KNEE_CLIENTS, measured_p99, predicted_p99, strict=True)]
+    rows.append(Row("saturation knee (polls/s where p99 > 2x)", "requests.per_second",
+                    knee(loads, measured_p99), knee(loads, predicted_p99), 0.20))
+    return rows
 
 
 def markdown(rows: list[Row], fit: dict, host: dict) -> str:
