@@ -10,7 +10,9 @@ import json
 import math
 
 import pytest
+from click.testing import CliRunner
 
+from simulator.cli import main
 from simulator.config import load_config
 from simulator.output.catalogue import CATALOGUE
 from simulator.testbed.calibrate import calibrate, server_config
@@ -101,3 +103,18 @@ def test_calibrate_recovers_the_costs_that_made_the_cpu_seconds(tmp_path):
     # the table loads as a config: it is ready to paste
     config = load_config(None, {f"server.{k}": v for k, v in tables["server"].items()})
     assert config.server.request_cost.mean == pytest.approx(80e-6, rel=1e-2)
+
+
+def test_testbed_refuses_unbounded_or_foreign_input_in_one_line_and_writes_nothing(tmp_path):
+    config = tmp_path / "big.toml"
+    config.write_text('[clients]\ncount = 100000\n[experiment]\nduration = "1h"\n')
+    out = tmp_path / "out"
+    runner = CliRunner()
+    result = runner.invoke(main, ["testbed", str(config), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "error: " in result.output and "clients.count" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+    result = runner.invoke(main, ["testbed", str(config), "--target", "ftp://example.org"])
+    assert result.exit_code == 2 and result.output.startswith("error: --target")
+    result = runner.invoke(main, ["calibrate", str(tmp_path)])
+    assert result.exit_code == 2 and "not a testbed run folder" in result.output
