@@ -13,6 +13,7 @@ from simulator.cli.common import SimGroup
 from simulator.cli.figures import figures_command
 from simulator.cli.plan import plan_command
 from simulator.cli.run import mechanisms_command, run_command
+from simulator.cli.testbed import calibrate_command, testbed_command
 from simulator.cli.validate import validate_command
 from simulator.cli.workflow import plot_command, report_command, sweep_command
 
@@ -24,7 +25,7 @@ def main() -> None:
 
 
 for _command in (run_command, sweep_command, plot_command, report_command, validate_command,
-                 plan_command, mechanisms_command, figures_command):
+                 plan_command, mechanisms_command, figures_command, testbed_command, calibrate_command):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.table import Table
 
+from simulator.output.atomic import write_atomic
+from simulator.testbed.calibrate import server_table
+from simulator.testbed.run import host
 from simulator.validation import build_cases, run_cases
 from simulator.validation.report import rich_table, summary_line, write_outputs
+from simulator.validation.testbed import markdown, validate_testbed
 
 # Piped or captured output gets a wide table rather than rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 180)
@@ -24,7 +29,9 @@ err_console = Console(stderr=True)
 @click.option("--only", metavar="TEXT", default=None, help="Only the cases whose name or group contains TEXT.")
 @click.option("--per-case", is_flag=True, help="Judge each case at its own 95 % CI instead of the suite's family-wise 95 %.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def validate_command(quick: bool, out: str | None, workers: int | None, only: str | None, per_case: bool, quiet: bool) -> None:
+@click.option("--testbed", is_flag=True, help="Instead: fit the model on two testbed runs, then compare its predictions with testbed runs it never saw (a few minutes; 127.0.0.1 only).")
+def validate_command(quick: bool, out: str | None, workers: int | None, only: str | None, per_case: bool, quiet: bool,
+                     testbed: bool) -> None:
     """Check the simulator against queueing theory and published measurements.
 
     Each row compares a simulated quantity (mean and 95 % Student-t CI over
@@ -34,6 +41,9 @@ def validate_command(quick: bool, out: str | None, workers: int | None, only: st
     shown as skipped.  Exit code 1 if any row fails.
     """
 
+    if testbed:
+        _validate_testbed(out)
+        return
     cases = build_cases(quick=quick, only=only)
     if not cases:
         raise click.UsageError(f"no validation case matches --only {only!r}")
@@ -79,4 +89,23 @@ def validate_command(quick: bool, out: str | None, workers: int | None, only: st
         for path in write_outputs(verdicts, Path(out)):
             console.print(f"wrote {path}")
     if any(v.status == "fail" for v in verdicts):
+        sys.exit(1)
+
+
+def _validate_testbed(out: str | None) -> None:
+    """``sim validate --testbed``: the table of docs/validation.md's testbed section."""
+    rows, fit = validate_testbed(Path(out) if out else None, progress=lambda text: err_console.print(f"[dim]{text}[/dim]"))
+    table = Table(title="sim validate --testbed: the calibrated model against held-out testbed runs")
+    for name in ("case", "metric", "testbed", "model", "error", "target", "status"):
+        table.add_column(name, justify="right" if name in ("testbed", "model", "error", "target") else "left")
+    for r in rows:
+        target = f"±{r.tolerance:.0%}" if r.tolerance is not None else "-"
+        table.add_row(r.case, r.metric, f"{r.measured:.4g}", f"{r.predicted:.4g}", f"{r.error:+.1%}", target, r.status)
+    console.print(server_table(fit))
+    console.print(table)
+    text = markdown(rows, fit, host())
+    if out:
+        write_atomic(Path(out) / "validation-testbed.md", text)
+        console.print(f"wrote {Path(out) / 'validation-testbed.md'}")
+    if any(r.status == "miss" for r in rows):
         sys.exit(1)

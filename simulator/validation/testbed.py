@@ -1,0 +1,181 @@
+"""``sim validate --testbed``: the calibrated model against testbed runs it was not fitted on.
+
+Two runs fit the costs (a short-polling run: requests; an SSE run: messages), then the
+model, with those costs, predicts held-out runs: more clients, another mechanism, a
+killed server.  Each row compares one metric, measured on the testbed and predicted
+by the model for the same config and seed (the same notifications), against its target.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.config import ExperimentConfig, load_config
+from simulator.config.load import validate_config
+from simulator.engine.runner import run
+from simulator.testbed.calibrate import calibrate, server_config
+from simulator.testbed.output import write_testbed
+from simulator.testbed.run import run_testbed, testbed_config
+
+#: Relative tolerance per metric (issue 15's targets).
+TARGETS = {
+    "requests.total": 0.02,
+    "requests.empty_fraction": 0.02,
+    "network.bytes_down": 0.05,
+    "network.bytes_up": 0.05,
+    "server.cpu_utilization": 0.15,
+    "latency.p50": 0.20,
+}
+
+BASE = {
+    "experiment.seed": 7, "experiment.warmup": "5s", "experiment.duration": "10s", "experiment.drain": "5s",
+    "clients.connect_over": "2s", "workload.payload": "200B", "network.latency": "50ms",
+    "http.keep_alive_timeout": "75s",
+}
+FIT = {
+    "fit: short polling, 300 clients": {"mechanism.kind": "short_polling", "clients.count": 300,
+                                        "mechanism.interval": "1s", "workload.rate": 0.5},
+    "fit: SSE, 300 clients, 2 events/s": {"mechanism.kind": "sse", "clients.count": 300, "workload.rate": 2.0,
+                                          "mechanism.heartbeat": "1s"},
+}
+HELD_OUT = {
+    "short polling, 500 clients": {"mechanism.kind": "short_polling", "clients.count": 500,
+                                   "mechanism.interval": "1s", "workload.rate": 0.5},
+    "long polling, 400 clients": {"mechanism.kind": "long_polling", "clients.count": 400, "mechanism.hold": "5s",
+                                  "workload.rate": 0.5},
+    "WebSocket, 400 clients, 2 events/s": {"mechanism.kind": "websocket", "clients.count": 400,
+                                           "workload.rate": 2.0, "mechanism.heartbeat": "1s"},
+    "SSE, server killed 4 s into the window for 1 s": {"mechanism.kind": "sse", "clients.count": 300, "workload.rate": 1.0,
+                                          "mechanism.heartbeat": "1s", "failures": [
+                                              {"kind": "node_crash", "node": 0, "at": "9s", "duration": "1s"}],
+                                          "mechanism.backoff.initial": "0.2s", "mechanism.backoff.max": "1s"},
+}
+
+
+#: The saturation knee: short polling every second against a server made slower by an
+#: emulated request_cost (a Python load generator cannot saturate aiohttp's natural cost).
+KNEE_COST = "4ms"
+KNEE_CLIENTS = (100, 150, 200, 230, 260, 300)
+KNEE = {"mechanism.kind": "short_polling", "mechanism.interval": "1s", "workload.rate": 0.5,
+        "experiment.warmup": "3s", "experiment.duration": "6s", "server.request_cost": KNEE_COST,
+        "server.message_cost": "0s"}
+#: p99 "explodes": more than this many times its value at the lightest load.
+KNEE_FACTOR = 2.0
+
+
+def knee(loads: list[float], p99: list[float]) -> float:
+    """The first load whose p99 exceeds KNEE_FACTOR x the p99 at the lightest load (inf: none)."""
+    return next((load for load, q in zip(loads, p99, strict=True) if q > KNEE_FACTOR * p99[0]), float("inf"))
+
+
+@dataclass
+class Row:
+    case: str
+    metric: str
+    measured: float
+    predicted: float
+    tolerance: float | None
+
+    @property
+    def error(self) -> float:
+        if self.tolerance is None and self.metric.startswith("load generator"):
+            return float("nan")
+        return (self.predicted - self.measured) / self.measured if self.measured else 0.0
+
+    @property
+    def status(self) -> str:
+        if self.tolerance is None:
+            return "info"
+        return "pass" if abs(self.error) <= self.tolerance else "miss"
+
+
+def case_config(settings: dict) -> ExperimentConfig:
+    settings = dict(settings)
+    failures = settings.pop("failures", None)
+    config = load_config(None, {**BASE, "experiment.name": "testbed-validation", **settings})
+    if failures:
+        data = config.to_dict()
+        data["failures"] = failures
+        config = validate_config(data, "validate --testbed")
+    return testbed_config(config, "validate --testbed")[0]
+
+
+def calibrated(config: ExperimentConfig, tables: dict[str, dict]) -> ExperimentConfig:
+    data = config.to_dict()
+    for section, values in tables.items():
+        data[section].update(values)
+    return validate_config(data, "calibration")
+
+
+def validate_testbed(out: Path | None = None, progress=print) -> tuple[list[Row], dict]:
+    """Fit on :data:`FIT`, predict :data:`HELD_OUT`; the rows and the fit."""
+    work = Path(tempfile.mkdtemp(prefix="sim-validate-testbed-")) if out is None else out
+    work.mkdir(parents=True, exist_ok=True)
+    folders = []
+    for name, settings in FIT.items():
+        progress(f"testbed: {name}")
+        measured = run_testbed(case_config(settings), work)
+        folder = work / f"fit-{len(folders)}"
+        write_testbed(measured, folder)
+        folders.append(folder)
+    fit = calibrate(folders)
+    tables = server_config(fit)
+    rows: list[Row] = []
+    for name, settings in HELD_OUT.items():
+        progress(f"testbed: {name}")
+        config = case_config(settings)
+        measured = run_testbed(config, work)
+        write_testbed(measured, work / f"held-out-{len(rows)}")
+        predicted = run(calibrated(config, tables)).metrics
+        for metric, tolerance in TARGETS.items():
+            if metric == "requests.empty_fraction" and config.mechanism.kind in ("sse", "websocket"):
+                continue
+            if metric == "network.bytes_up" and config.mechanism.kind in ("sse", "websocket"):
+                tolerance = None  # TCP ACK-free but tiny: the client only sends its opening request
+            rows.append(Row(name, metric, measured.metrics[metric], predicted[metric], tolerance))
+        lag = measured.run.get("loadgen_loop_lag_p99_seconds")
+        rows.append(Row(name, "load generator: CPU fraction of a core / loop lag p99 (s)",
+                        measured.run["loadgen_cpu_fraction"], lag if lag is not None else float("nan"), None))
+        if config.failures:
+            for metric in ("reconnects.total", "deliveries.lost", "connections.dropped"):
+                rows.append(Row(name, metric, measured.metrics.get(metric, 0.0), predicted[metric], None))
+    rows += knee_rows(tables, work, progress)
+    return rows, fit
+
+
+def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
+    """Polls per second at the knee, testbed (emulated cost) against the model (emulated + fitted cost)."""
+    natural = tables["server"].get("request_cost")
+    measured_p99, predicted_p99 = [], []
+    for clients in KNEE_CLIENTS:
+        progress(f"testbed: knee, {clients} polls/s at {KNEE_COST} emulated")
+        config = case_config({**KNEE, "clients.count": clients})
+        measured = run_testbed(config, work, emulate_costs=True)
+        measured_p99.append(measured.metrics["latency.p99"])
+        model_tables = {"server": {**tables["server"], "message_cost": "0s"}, "http": tables["http"]}
+        model = calibrated(config, model_tables)
+        # the model's cost: the emulated busy loop plus the stack's own (fitted) mean cost
+        data = model.to_dict()
+        data["server"]["request_cost"] = {"dist": "constant", "value": config.server.request_cost.mean
+                                          + (calibrated(config, {"server": {"request_cost": natural}}).server.request_cost.mean
+                                             if natural else 0.0)}
+        predicted_p99.append(run(validate_config(data, "knee")).metrics["latency.p99"])
+    loads = [float(c) for c in KNEE_CLIENTS]  # one poll per client-second
+    rows = [Row(f"knee: {c} polls/s", "latency.p99", m, p, None)
+            for c, m, p in zip(KNEE_CLIENTS, measured_p99, predicted_p99, strict=True)]
+    rows.append(Row("saturation knee (polls/s where p99 > 2x)", "requests.per_second",
+                    knee(loads, measured_p99), knee(loads, predicted_p99), 0.20))
+    return rows
+
+
+def markdown(rows: list[Row], fit: dict, host: dict) -> str:
+    lines = [f"Hardware: {host.get('cpu')}, {host.get('cores')} cores, {host.get('os')}, Python {host.get('python')},"
+             f" aiohttp {host.get('aiohttp')}, websockets {host.get('websockets')};"
+             f" load average {host.get('load_average', float('nan')):.1f} at the end.", "",
+             "| case | metric | testbed | model | error | target | |", "|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        target = f"±{r.tolerance:.0%}" if r.tolerance is not None else "—"
+        lines.append(f"| {r.case} | `{r.metric}` | {r.measured:.4g} | {r.predicted:.4g} | {r.error:+.1%} | {target} | {r.status} |")
+    return "\n".join(lines) + "\n"
