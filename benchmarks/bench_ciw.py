@@ -13,7 +13,9 @@ one's mean wait in queue against Erlang C.
 
     python benchmarks/bench_ciw.py [--rounds 3] [--duration 60]
 
-Needs the ``bench`` extra: ``pip install -e .[bench]``.
+Needs the ``bench`` extra: ``pip install -e .[bench]``, in its own virtual environment:
+Ciw 3.2.7's wheel installs a top-level ``tests`` package into site-packages, which
+shadows this repository's ``tests/`` (``from tests.conftest import ...`` then fails).
 """
 
 from __future__ import annotations
