@@ -172,10 +172,13 @@ def _memory_reason(config: ExperimentConfig, key: str) -> str:
 def run(
     config: ExperimentConfig,
     progress: Callable[[float, float], None] | None = None,
+    watch: Callable[[Simulation], None] | None = None,
 ) -> Result:
     """Simulate ``config`` once; raise if the books do not balance.
 
-    ``progress(now, end)`` is called about every 1 % of simulated time.
+    ``progress(now, end)`` is called about every 1 % of simulated time, and so is
+    ``watch(sim)``, which may stop the run by raising (``engine/early_stop.py``);
+    neither changes the metrics.
     """
     mechanism_cls = registry.get(config.mechanism.kind)
     started = time.perf_counter()
@@ -185,7 +188,7 @@ def run(
     mechanism.start()
     sim.env.process(_sampler(sim))
     env = sim.env
-    if progress is None:
+    if progress is None and watch is None:
         env.run(until=sim.t_end)
     else:
         step = sim.t_end / 100
@@ -193,7 +196,10 @@ def run(
         while t < sim.t_end:
             t = min(sim.t_end, t + step)
             env.run(until=t)
-            progress(t, sim.t_end)
+            if progress is not None:
+                progress(t, sim.t_end)
+            if watch is not None:
+                watch(sim)
     _sample_last_window(sim)
     drained = _drain(sim, mechanism)
     sim.cluster.settle(sim.env.now)

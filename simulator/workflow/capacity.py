@@ -10,6 +10,19 @@ This assumes that adding nodes never makes a metric worse, which holds for the
 load-driven metrics (latency, CPU, queue wait, memory per node) this is meant
 for.
 
+At scale (``PILOT_MIN_CLIENTS`` clients and more) a *pilot* comes first: the
+same config with 1/``PILOT_SCALE`` of the clients on a few nodes.  Its CPU,
+connections and memory per node, scaled linearly to the real client count
+(:func:`pilot_guess`), give a first guess usually within a node of the answer;
+the search then gallops from it (1, 2, 4, ... nodes away) instead of doubling
+from the floor, so 2-3 sizes near the answer are simulated.  The guess only
+decides what runs first: the answer is still the fewest size seen to pass with
+the size below seen to fail.  A run of a failing size stops as soon as it
+breaks a limit for certain (a refused connection, busy time past the CPU
+target, ...: ``engine/early_stop.py``), except at ``max_nodes``, whose metrics
+an infeasible row shows; its binding constraint then names what it had broken
+by then.
+
 Besides the user's SLOs a fleet must serve every client: no refused
 connection, and at most 0.1 % of the deliveries owed still pending or lost at
 the end (``allow_loss`` turns these two off).  Each answer names its *binding
@@ -39,6 +52,8 @@ import itertools
 import math
 import operator
 import re
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +74,12 @@ from simulator.config import (
     validate_dotted_key,
 )
 from simulator.config.units import parse_duration, parse_size
+from simulator.engine.early_stop import Ceiling, RunStopped, watchable, watcher
 from simulator.engine.profile import LoadProfile
-from simulator.engine.runner import check_fits
+from simulator.engine.runner import check_fits, run
 from simulator.output.catalogue import CATALOGUE, describe, format_metric
-from simulator.workflow.grid import Task, canonical, parse_set
-from simulator.workflow.sweep import execute
+from simulator.workflow.grid import Task, canonical, parse_set, run_task
+from simulator.workflow.sweep import execute as sweep_execute
 
 HOURS_PER_MONTH = 730.0
 METRIC_SET = frozenset(CATALOGUE)
@@ -208,6 +224,111 @@ def node_floor(config: ExperimentConfig, slos: list[Slo], allow_loss: bool) -> t
     return floor, why
 
 
+#: From this many clients a plan first simulates a pilot: the same config with 1/PILOT_SCALE
+#: of the clients (on a few nodes), whose per-node loads, scaled linearly, give the first guess.
+PILOT_MIN_CLIENTS = 20_000
+PILOT_SCALE = 50
+
+
+def pilot_size(config: ExperimentConfig, scale: int = PILOT_SCALE) -> tuple[int, int]:
+    """``(clients, nodes)`` of a pilot: 1/scale of the clients on at least 2 nodes (so a
+    cluster's shared-state cost shows), each node at most half full of connections."""
+    clients = max(1, math.ceil(config.clients.count / scale))
+    return clients, max(2, math.ceil(2 * clients / config.server.max_connections))
+
+
+def pilot_guess(config: ExperimentConfig, slos: list[Slo], allow_loss: bool, pilot_clients: int,
+                pilot_nodes: int, metrics: dict[str, float]) -> tuple[int, str | None]:
+    """The fewest nodes the pilot's loads call for at ``config.clients.count``: ``(nodes, constraint)``.
+
+    CPU and connections per node are linear in the clients a node serves, memory
+    per node is ``memory_base`` plus a share linear in them: each load per client
+    is measured in the pilot and scaled up.  A fleet that serves every client runs
+    below 100 % CPU.  Latency and the other SLOs have no linear law: the search
+    from this guess settles them.  At least :func:`node_floor`.
+    """
+    clients, server = config.clients.count, config.server
+    guess, why = node_floor(config, slos, allow_loss)
+    per_client = pilot_nodes / pilot_clients  # node-shares of one client in the pilot, per unit of load
+
+    def need(load: float, limit: float) -> int:
+        return math.ceil(clients * load * per_client / limit - 1e-9) if limit > 0 else 0
+
+    cpu = metrics.get("server.cpu_utilization", 0.0)
+    conns = metrics.get("connections.peak", 0.0) / pilot_nodes
+    if server.memory_per_connection > 0 and "server.memory_peak_per_node" in metrics:
+        conns = (metrics["server.memory_peak_per_node"] - server.memory_base) / server.memory_per_connection
+    wants: list[tuple[int, str]] = []
+    if not allow_loss:
+        wants += [(need(cpu, 1.0), "cpu"), (need(conns, server.max_connections), "connections")]
+    for slo in slos:
+        if slo.op not in ("<=", "<"):
+            continue
+        if slo.metric in ("server.cpu_utilization", "server.cpu_utilization_peak"):
+            wants.append((need(metrics.get(slo.metric, 0.0), slo.value), "cpu"))
+        elif slo.metric == "server.memory_peak_per_node":
+            wants.append((need(conns * server.memory_per_connection, slo.value - server.memory_base), "memory"))
+    for nodes, constraint in wants:
+        if nodes > guess:
+            guess, why = nodes, constraint
+    return max(1, guess), why
+
+
+#: The "size" of a pilot run in a plan's bookkeeping.
+PILOT = -1
+
+
+# ---------------------------------------------------------------------------
+# Early stop of a failing fleet
+
+#: Set in the metrics of a run stopped early (simulated seconds): its other metrics are
+#: only the values so far of the limits it broke.
+STOPPED_AT = "plan.stopped_at"
+
+
+def ceilings_of(slos: list[Slo], allow_loss: bool) -> tuple[Ceiling, ...]:
+    """The constraints a run can be seen to break before its end (``engine/early_stop.py``)."""
+    limits = [] if allow_loss else [Ceiling("connections.refused", "<=", 0.0)]
+    limits += [Ceiling(s.metric, s.op, s.value) for s in slos if s.op in ("<=", "<")]
+    return tuple(watchable(limits))
+
+
+@dataclass(frozen=True)
+class PlanTask(Task):
+    """A run of a candidate fleet, stopped once it breaks one of ``ceilings`` for certain."""
+
+    ceilings: tuple[Ceiling, ...] = ()
+
+
+def run_plan_task(task: Task) -> dict[str, Any]:
+    """:func:`simulator.workflow.grid.run_task`, watched: a run stopped early is ``ok`` with
+    the values so far of what it broke, and :data:`STOPPED_AT`."""
+    ceilings = getattr(task, "ceilings", ())
+    if not ceilings:
+        return run_task(task)
+    started = time.perf_counter()
+    record: dict[str, Any] = {"point": task.point, "replication": task.replication, "seed": task.seed,
+                              "key": task.key()}
+    try:
+        result = run(task.config(), watch=watcher(list(ceilings)))
+    except RunStopped as stop:
+        record.update(status="ok", metrics={**stop.bounds, STOPPED_AT: stop.at},
+                      wall_seconds=time.perf_counter() - started)
+        return record
+    except Exception as exc:  # recorded like run_task does, and the plan goes on
+        record.update(status="error", error=f"{type(exc).__name__}: {exc}".strip(),
+                      traceback=traceback.format_exc(limit=8), wall_seconds=time.perf_counter() - started)
+        return record
+    record.update(status="ok", metrics=result.metrics, wall_seconds=time.perf_counter() - started,
+                  events=result.run.get("events_processed", 0))
+    return record
+
+
+def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dict[str, Any]], None]) -> None:
+    """The sweep executor, with plan runs that stop early (:func:`run_plan_task`)."""
+    sweep_execute(tasks, workers, scheduler, emit, func=run_plan_task)
+
+
 # ---------------------------------------------------------------------------
 # The search over the node count
 
@@ -218,14 +339,21 @@ class NodeSearch:
     Feed it with :meth:`feed`; :meth:`next` says which size to simulate next
     (None when done).  When the guess passes, the size one below is tried
     next, so a good guess costs two runs.
+
+    ``gallop`` (for a guess close to the answer, from a pilot run) steps away
+    from the guess by 1, 2, 4, ... nodes, up while it fails and down while it
+    passes, then bisects: an answer ``d`` nodes from the guess costs about
+    ``2 log2(d) + 2`` runs instead of ``log2(guess)``.
     """
 
-    def __init__(self, floor: int, max_nodes: int):
+    def __init__(self, floor: int, max_nodes: int, gallop: bool = False):
         self.max_nodes = max_nodes
         self.probe: int | None = max(1, min(floor, max_nodes))
         self.low = 0  # largest size known to fail (0: none)
         self.high: int | None = None  # smallest size known to pass
         self.passed: dict[int, bool] = {}
+        self.gallop = gallop
+        self.step = 1  # the next galloping step
 
     @property
     def done(self) -> bool:
@@ -245,9 +373,18 @@ class NodeSearch:
         else:
             self.low = max(self.low, nodes)
         if self.high is None:  # still looking for a size that passes
-            self.probe = None if self.low >= self.max_nodes else min(self.max_nodes, max(1, self.low * 2))
+            if self.low >= self.max_nodes:
+                self.probe = None
+            elif self.gallop:
+                self.probe = min(self.max_nodes, self.low + self.step)
+                self.step *= 2
+            else:
+                self.probe = min(self.max_nodes, max(1, self.low * 2))
         elif self.high - self.low <= 1:
             self.probe = None
+        elif self.gallop and self.low == 0:  # every size tried passed: walk down from the guess
+            self.probe = max(1, self.high - self.step)
+            self.step *= 2
         elif len(self.passed) == 1:
             self.probe = self.high - 1  # the first guess passed: is it the fewest?
         else:
@@ -257,6 +394,8 @@ class NodeSearch:
         """About how many more runs this search needs (for the progress estimate)."""
         if self.done:
             return 0
+        if self.gallop:  # the guess is close: one more size, about
+            return 1 if self.high is None or self.low > 0 else 2
         if self.high is None:  # one more size, then bisection between it and the one before
             return 2 if self.low == 0 else 1 + math.ceil(math.log2(max(2, self.low)))
         return max(1, math.ceil(math.log2(max(2, self.high - self.low))))
@@ -281,11 +420,20 @@ class Candidate:
     cost: float = 0.0
     #: With a [profile]: "peak" or "trough", the load this search sizes the fleet for ("" without one).
     role: str = ""
+    #: The pilot run's config data while it is to run (None: no pilot, or done), its clients and nodes.
+    pilot: dict[str, Any] | None = None
+    pilot_clients: int = 0
+    pilot_nodes: int = 0
+    pilot_runs: int = 0
 
     def data_at(self, nodes: int) -> dict[str, Any]:
         data = copy.deepcopy(self.data)
         set_dotted(data, "server.nodes", nodes)
         return data
+
+    @property
+    def pilot_cost(self) -> float:
+        return self.cost * self.pilot_clients / max(1, int(self.data["clients"]["count"]))
 
 
 @dataclass
@@ -551,6 +699,11 @@ class Planner:
     known: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     work_done: float = 0.0  # cost of the runs made by this session (the ETA)
+    #: A row of at least this many clients starts with a pilot run of 1/pilot_scale of them.
+    pilot_min_clients: int = PILOT_MIN_CLIENTS
+    pilot_scale: int = PILOT_SCALE
+    #: Stop a failing fleet's run once it broke a limit for certain (never at max_nodes).
+    early_stop: bool = True
 
     def __post_init__(self) -> None:
         check_tune(self.tune, self.mechanisms)
@@ -564,6 +717,7 @@ class Planner:
         self.seed = int(validate_config(mechanism_data(self.data, first), self.source).experiment.seed)
         self.candidates: dict[tuple[str, int], list[Candidate]] = {}
         self.row_notes: dict[tuple[str, int], list[str]] = {}
+        self.ceilings = ceilings_of(self.slos, self.allow_loss) if self.early_stop else ()
         client_kind = (self.data.get("clients") or {}).get("kind", "browser")
         for kind in self.mechanisms:
             kind_note = client_kind_note(kind, client_kind)
@@ -586,7 +740,9 @@ class Planner:
                         cands += self._profile_candidates(kind, n, data, config, cost)
                         continue
                     floor, why = node_floor(config, self.slos, self.allow_loss)
-                    cands.append(Candidate(setting, data, floor, why, NodeSearch(floor, self.max_nodes), cost=cost))
+                    cand = Candidate(setting, data, floor, why, NodeSearch(floor, self.max_nodes), cost=cost)
+                    self._add_pilot(cand, config)
+                    cands.append(cand)
                 self.candidates[(kind, n)] = cands
                 self.row_notes[(kind, n)] = ([kind_note] if kind_note else []) + notes
 
@@ -602,8 +758,35 @@ class Planner:
             scaled = scaled_data(data, config, multiplier)
             fixed = self._validate(scaled, kind, clients, {"profile": role})
             floor, why = node_floor(fixed, self.slos, self.allow_loss)
-            cands.append(Candidate({}, scaled, floor, why, NodeSearch(floor, self.max_nodes), cost=cost, role=role))
+            cand = Candidate({}, scaled, floor, why, NodeSearch(floor, self.max_nodes), cost=cost, role=role)
+            self._add_pilot(cand, fixed)
+            cands.append(cand)
         return cands
+
+    def _add_pilot(self, cand: Candidate, config: ExperimentConfig) -> None:
+        """Give ``cand`` a pilot run when it is large enough for one to pay off."""
+        if config.clients.count < self.pilot_min_clients or self.max_nodes < 2:
+            return
+        clients, nodes = pilot_size(config, self.pilot_scale)
+        if clients >= config.clients.count:
+            return
+        cand.pilot = cand.data_at(nodes)
+        set_dotted(cand.pilot, "clients.count", clients)
+        cand.pilot_clients, cand.pilot_nodes = clients, nodes
+
+    def _pilot_key(self, cand: Candidate) -> str:
+        return Task(cand.pilot, self.source, "", 0, self.seed).key()
+
+    def _apply_pilot(self, cand: Candidate, metrics: dict[str, float] | None) -> None:
+        """Start ``cand``'s search from what its pilot calls for (from its floor if the pilot failed)."""
+        if metrics is not None:
+            config = validate_config(copy.deepcopy(cand.data), self.source)
+            guess, why = pilot_guess(config, self.slos, self.allow_loss, cand.pilot_clients, cand.pilot_nodes,
+                                     metrics)
+            cand.search = NodeSearch(guess, self.max_nodes, gallop=True)
+            cand.floor, cand.floor_reason = guess, why
+        cand.pilot = None
+        cand.pilot_runs = 1
 
     def _verification(self, key: tuple[str, int]) -> tuple[dict[str, Any], str] | None:
         """The run over the whole profile with [autoscale] between the bounds found: (data, task key).
@@ -635,7 +818,7 @@ class Planner:
         kind, clients = key
         notes = list(self.row_notes[key])
         row = PlanRow(kind, clients, None, applicable=not any(n.startswith("not applicable") for n in notes))
-        row.runs = sum(len(c.results) for c in cands)
+        row.runs = sum(len(c.results) + c.pilot_runs for c in cands)
         return cands, row, notes
 
     def _finish_profile(self, key: tuple[str, int]) -> PlanRow | None:
@@ -702,21 +885,29 @@ class Planner:
 
     def runs_estimate(self) -> int:
         """Runs still to do, about (progress)."""
-        return sum(c.search.remaining() for key in self.pending_rows() for c in self.candidates[key]
-                   if c.error is None) + (len(self.pending_rows()) if self.profiled else 0)
+        return sum(c.search.remaining() + (c.pilot is not None) for key in self.pending_rows()
+                   for c in self.candidates[key] if c.error is None) + (len(self.pending_rows()) if self.profiled else 0)
 
     def work_estimate(self) -> float:
         """The cost (clients x simulated seconds) of the runs still to do, about (the ETA)."""
-        return sum(c.search.remaining() * c.cost for key in self.pending_rows() for c in self.candidates[key]
-                   if c.error is None)
+        return sum(c.search.remaining() * c.cost + (c.pilot_cost if c.pilot is not None else 0.0)
+                   for key in self.pending_rows() for c in self.candidates[key] if c.error is None)
 
     def _feed(self, cand: Candidate, nodes: int, metrics: dict[str, float]) -> None:
-        failed = failures(metrics, self.slos, self.allow_loss)
+        slos = self.slos
+        if STOPPED_AT in metrics:  # stopped early: judged on the limits it had broken
+            slos = [s for s in slos if s.metric in metrics]
+        failed = failures(metrics, slos, self.allow_loss)
         cand.results[nodes] = {"metrics": metrics, "failed": failed}
         cand.search.feed(nodes, not failed)
 
     def _advance(self, cand: Candidate) -> None:
         """Feed ``cand`` every size already simulated, up to the next one to run."""
+        if cand.pilot is not None:
+            metrics = self.known.get(self._pilot_key(cand))
+            if metrics is None:
+                return
+            self._apply_pilot(cand, metrics)
         while cand.error is None and (nodes := cand.search.next()) is not None:
             metrics = self.known.get(self.task_key(cand, nodes))
             if metrics is None:
@@ -796,12 +987,22 @@ class Planner:
             labels: list[str] = []
             for key in self.pending_rows():
                 for cand in self.candidates[key]:
+                    if cand.error is None and cand.pilot is not None:
+                        tkey = self._pilot_key(cand)
+                        if tkey not in todo:
+                            tasks.append(Task(cand.pilot, self.source, tkey, 0, self.seed, cost=cand.pilot_cost))
+                            labels.append(f"{key[0]} {key[1]:,} pilot ({cand.pilot_clients:,}@{cand.pilot_nodes})")
+                        todo.setdefault(tkey, []).append((key, cand, PILOT))
+                        continue
                     nodes = cand.search.next() if cand.error is None else None
                     if nodes is None:
                         continue
                     tkey = self.task_key(cand, nodes)
                     if tkey not in todo:
-                        tasks.append(Task(cand.data_at(nodes), self.source, tkey, 0, self.seed, cost=cand.cost))
+                        # the size whose metrics an infeasible row shows always runs to its end
+                        ceilings = self.ceilings if nodes < self.max_nodes else ()
+                        tasks.append(PlanTask(cand.data_at(nodes), self.source, tkey, 0, self.seed, cost=cand.cost,
+                                              ceilings=ceilings))
                         labels.append(f"{key[0]} {key[1]:,}@{nodes}")
                     todo.setdefault(tkey, []).append((key, cand, nodes))
                 verification = self._verification(key) if self.profiled else None
@@ -817,9 +1018,11 @@ class Planner:
             if on_round is not None:
                 on_round(labels)
 
-            def emit(record: dict[str, Any], todo: dict = todo) -> None:
+            costs = {task.point: task.cost for task in tasks}
+
+            def emit(record: dict[str, Any], todo: dict = todo, costs: dict = costs) -> None:
                 tkey = record["point"]
-                self.work_done += self.candidates[todo[tkey][0][0]][0].cost if tkey in todo else 0.0
+                self.work_done += costs.get(tkey, 0.0) if tkey in todo else 0.0
                 if record.get("status") == "ok":
                     self.known[tkey] = record["metrics"]
                     if on_run is not None:
@@ -829,6 +1032,9 @@ class Planner:
                     if cand is None:  # the run over a profile
                         if record.get("status") != "ok":
                             self.verify_errors[key] = str(record.get("error", "the run failed")).splitlines()[0]
+                    elif nodes == PILOT:  # a failed pilot only costs the guess: search from the floor
+                        self._apply_pilot(cand, record["metrics"] if record.get("status") == "ok" else None)
+                        self._advance(cand)
                     elif record.get("status") == "ok":
                         self._feed(cand, nodes, record["metrics"])
                         self._advance(cand)

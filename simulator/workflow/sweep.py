@@ -266,8 +266,10 @@ class _Tracker:
 # Running tasks (on the one executor, simulator.workflow.executor)
 
 
-def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dict[str, Any]], None]) -> None:
-    """Run ``tasks`` and call ``emit(record)`` in the calling thread as each finishes.
+def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dict[str, Any]], None],
+            func: Callable[[Task], dict[str, Any]] = run_task) -> None:
+    """Run ``tasks`` (each with ``func``, :func:`run_task` unless told) and call ``emit(record)``
+    in the calling thread as each finishes.
 
     Runs with identical configs and seeds run once (their record is emitted
     for each); a worker that dies under a run gives that run an error record.
@@ -287,5 +289,5 @@ def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dic
         fan_out(task, {"point": task.point, "replication": task.replication, "seed": task.seed,
                        "key": task.key(), "status": "error", "error": reason})
 
-    run_all(run_task, unique, fan_out, workers=workers, scheduler=scheduler, on_lost=lost,
+    run_all(func, unique, fan_out, workers=workers, scheduler=scheduler, on_lost=lost,
             keys=[f"notifysim-run-{t.key()[:24]}" for t in unique])
