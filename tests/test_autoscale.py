@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import make_config
+from tests.conftest import make_config
 
 from simulator.config import ConfigError
 from simulator.engine.cluster import Cluster

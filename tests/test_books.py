@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import SMALL
+from tests.conftest import SMALL
 
 from simulator.config import load_config
 from simulator.engine.runner import run

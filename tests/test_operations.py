@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_config
+from tests.conftest import make_config
 
 from simulator.config import ConfigError
 from simulator.engine.runner import run
@@ -44,7 +44,9 @@ def test_node_hours_of_a_scale_to_are_the_node_count_integrated_over_time():
     assert m["server.node_hours"] == pytest.approx(node_seconds / 3600, rel=1e-12)
     assert m["server.nodes"] == pytest.approx(node_seconds / 60, rel=1e-12)
     assert m["server.nodes_peak"] == 5
-    node_cost = m["cost.total"] - 0.09 * m["network.bytes_down"] / 1e9
+    window_hours = (m["cost.total"] / m["cost.per_month"]) * 730  # cost.total covers the window
+    balancer = m["cost.balancer"] * window_hours / 730
+    node_cost = m["cost.total"] - 0.09 * m["network.bytes_down"] / 1e9 - balancer
     assert node_cost == pytest.approx(0.10 * node_seconds / 3600, rel=1e-9)
     ts = result.timeseries
     assert ts["nodes"][int(np.searchsorted(ts["time"], 30))] == 2
