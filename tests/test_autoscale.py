@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from tests.conftest import make_config
 
 from simulator.config import ConfigError
 from simulator.engine.cluster import Cluster
 from simulator.engine.runner import run
+from tests.conftest import make_config
 
 BASE = {
     "experiment.name": "autoscale",

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from tests.conftest import SMALL
 
 from simulator.config import load_config
 from simulator.engine.runner import run
 from simulator.engine.summary import BooksDoNotBalance, check_books
+from tests.conftest import SMALL
 
 BASE = SMALL  # the shared quick experiment (conftest)
 CRASH = [{"kind": "node_crash", "node": 0, "at": "30s", "duration": "10s"}]

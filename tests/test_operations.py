@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.conftest import make_config
 
 from simulator.config import ConfigError
 from simulator.engine.runner import run
+from tests.conftest import make_config
 
 KINDS = ("short_polling", "long_polling", "sse", "websocket", "webhook")
 CONNECTED = ("short_polling", "long_polling", "sse", "websocket")
