@@ -267,7 +267,7 @@ class _Tracker:
 
 
 def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dict[str, Any]], None],
-            func: Callable[[Task], dict[str, Any]] = run_task) -> None:
+            func: Callable[[Task], dict[str, Any]] | None = None) -> None:
     """Run ``tasks`` (each with ``func``, :func:`run_task` unless told) and call ``emit(record)``
     in the calling thread as each finishes.
 
@@ -289,5 +289,5 @@ def execute(tasks: list[Task], workers: int, scheduler: Any, emit: Callable[[dic
         fan_out(task, {"point": task.point, "replication": task.replication, "seed": task.seed,
                        "key": task.key(), "status": "error", "error": reason})
 
-    run_all(func, unique, fan_out, workers=workers, scheduler=scheduler, on_lost=lost,
+    run_all(func or run_task, unique, fan_out, workers=workers, scheduler=scheduler, on_lost=lost,
             keys=[f"notifysim-run-{t.key()[:24]}" for t in unique])
