@@ -18,12 +18,27 @@ from simulator.engine.randomness import RandomStreams
 from simulator.engine.workload import EventLog
 
 
+class Environment(simpy.Environment):
+    """SimPy's environment, plus work done between its events (:mod:`simulator.engine.calendar`)."""
+
+    def advance_to(self, t: float) -> None:
+        """Move the clock to ``t``, which must not pass the next scheduled event.
+
+        Lets one callback handle many actions that fall before SimPy's next event,
+        each at its own time, without an event of its own: the clock only ever moves
+        forward and never past an event SimPy still has to process.
+        """
+        if t < self._now:  # the caller checks the other bound (it peeks anyway)
+            raise ValueError(f"advance_to({t!r}): the clock is at {self._now!r} already")
+        self._now = t
+
+
 @dataclass
 class Simulation:
     """Environment, config and building blocks of one run (times in seconds)."""
 
     config: ExperimentConfig
-    env: simpy.Environment = field(init=False)
+    env: Environment = field(init=False)
     streams: RandomStreams = field(init=False)
     metrics: Metrics = field(init=False)
     cluster: Cluster = field(init=False)
@@ -39,7 +54,7 @@ class Simulation:
 
     def __post_init__(self) -> None:
         c = self.config
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.streams = RandomStreams(c.experiment.seed)
         self.t_start = c.experiment.warmup
         self.t_end = c.experiment.warmup + c.experiment.duration
