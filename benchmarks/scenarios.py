@@ -43,13 +43,16 @@ def scale_scenario(kind: str, clients: int, work: int = 500_000) -> ExperimentCo
     Pollers poll every 60 s (fixed schedule, phases uniform over the interval); every
     mechanism's clients are owed 0.005 notifications/s each (per-client feeds).  The
     simulated duration is scaled so that the run does about ``work`` units of work
-    (polls for the pollers, notifications for the push mechanisms, long polls completing
-    at least once per notification), whatever the client count.  One node whose
+    (polls for the pollers, long polls ending at a notification or the hold timeout,
+    notifications for the push mechanisms), whatever the client count.  One node whose
     worker count keeps the utilisation near 0.5 (at least one worker); no warm-up, no
     start spread, no drain.
     """
     pollers = kind == "short_polling"
     per_client_rate = 1.0 / SCALE_POLL_INTERVAL if pollers else SCALE_RATE_PER_CLIENT
+    if kind == "long_polling":  # a poll ends at a notification or at the hold timeout
+        hold = load_config(None, {"mechanism.kind": kind}).mechanism.params.hold
+        per_client_rate = SCALE_RATE_PER_CLIENT + 1.0 / hold
     duration = work / (clients * per_client_rate)
     workers = max(1, round(clients * per_client_rate * SCALE_COST / SCALE_UTILISATION))
     values = {
