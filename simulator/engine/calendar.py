@@ -46,6 +46,7 @@ class ActionCalendar:
         self._seq = 0
         self._running = False
         self._wake_at = math.inf  # the earliest wake-up scheduled
+        self.handled = 0  # actions handed over so far (each costs about one SimPy event's time)
 
     def __len__(self) -> int:
         return len(self._cur_t) - self._i + len(self._near) + sum(len(b[0]) for b in self._buckets.values())
@@ -132,6 +133,7 @@ class ActionCalendar:
         advance_to = env.advance_to
         heappop = heapq.heappop
         self._running = True
+        handled = 0
         try:
             cur_t, cur_c, i = self._cur_t, self._cur_c, self._i
             n = len(cur_t)
@@ -164,6 +166,8 @@ class ActionCalendar:
                 else:
                     code = cur_c[i]
                     i += 1
+                handled += 1
                 handle(code, t)
         finally:
             self._running = False
+            self.handled += handled

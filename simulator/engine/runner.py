@@ -222,11 +222,15 @@ def _simulate(config: ExperimentConfig, sim: Simulation, mechanism: Any,
     metrics = build_metrics(sim, pending)
     check_books(metrics)
     wall = time.perf_counter() - started
-    events = _events_processed(env)
+    simpy_events = _events_processed(env)
+    actions = sum(calendar.handled for calendar in sim.calendars)
+    events = simpy_events + actions
     run_info = {
         "version": VERSION,
         "wall_seconds": wall,
-        "events_processed": events,
+        "events_processed": events,  # SimPy's events and calendar actions (each costs about as much)
+        "simpy_events": simpy_events,
+        "calendar_actions": actions,
         "events_per_second": events / wall if wall > 0 else 0.0,
         # wall seconds building the clients, simulating (window and drain), and the rest
         "setup_seconds": simulating - started,

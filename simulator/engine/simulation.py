@@ -8,6 +8,7 @@ import simpy
 
 from simulator.config import ExperimentConfig
 from simulator.engine.backoff import Backoff
+from simulator.engine.calendar import ActionCalendar
 from simulator.engine.cluster import Cluster
 from simulator.engine.http import HttpCost
 from simulator.engine.link import Link
@@ -49,6 +50,7 @@ class Simulation:
     http: HttpCost = field(init=False)
     backoff: Backoff = field(init=False)
     clients: int = field(init=False)
+    calendars: list[ActionCalendar] = field(init=False, default_factory=list)
     t_start: float = field(init=False)
     t_end: float = field(init=False)
 
@@ -74,6 +76,12 @@ class Simulation:
             h.request_headers, h.response_headers, h.tls, h.keep_alive, h.keep_alive_timeout
         )
         self.backoff = Backoff(c.mechanism.backoff, self.streams.generator("backoff"))
+
+    def calendar(self, width: float, handle) -> ActionCalendar:
+        """A new :class:`ActionCalendar` on this run's clock (its actions count as events)."""
+        calendar = ActionCalendar(self.env, width, handle)
+        self.calendars.append(calendar)
+        return calendar
 
     @property
     def params(self):
