@@ -70,6 +70,8 @@ class Simulation:
             self.env, c.workload, self.clients, self.streams.generator("workload"), self.metrics, self.profile
         )
         self.presence = Presence(self.env, c, self.streams, self.metrics, self.profile)
+        if self.presence.calendar is not None:
+            self.calendars.append(self.presence.calendar)
         self.link = Link(c.network.latency, c.network.bandwidth, self.streams.generator("network.latency"))
         h = c.http
         self.http = HttpCost(
