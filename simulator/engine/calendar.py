@@ -48,9 +48,6 @@ class ActionCalendar:
         self._wake_at = math.inf  # the earliest wake-up scheduled
         self.handled = 0  # actions handed over so far (each costs about one SimPy event's time)
 
-    def __len__(self) -> int:
-        return len(self._cur_t) - self._i + len(self._near) + sum(len(b[0]) for b in self._buckets.values())
-
     # -- scheduling --------------------------------------------------------------
     def schedule(self, t: float, code: int) -> None:
         """Hand ``code`` to the handler at time ``t`` (not before now)."""
