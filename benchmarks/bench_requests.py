@@ -42,7 +42,7 @@ def _model(clients: int, duration: float, queue: mp.Queue) -> None:
             "requests": result.metrics["requests.total"],
             "deliveries": result.metrics["deliveries.delivered"],
             "wall": wall,
-            "events": result.run["events_processed"],
+            "events": result.run.get("simpy_events", result.run["events_processed"]),
             "rss": peak,
         }
     )

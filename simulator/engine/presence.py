@@ -11,8 +11,8 @@ and nothing here schedules an event.
 
 Changes are announced to the listeners (the mechanisms' ``go_offline`` and
 ``come_online`` hooks, see :class:`simulator.engine.connections.Lifecycle`) as
-arrays of client ids.  Per-client state is numpy arrays and each session
-change one SimPy timeout callback: no process per client.
+arrays of client ids.  Per-client state is numpy arrays and each client's next
+session change an entry in an action calendar: no process or event per client.
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ import numpy as np
 import simpy
 
 from simulator.config import ExperimentConfig
+from simulator.engine.calendar import ActionCalendar
 from simulator.engine.metrics import Metrics
 from simulator.engine.profile import LoadProfile
 from simulator.engine.randomness import RandomStreams
 
 Listener = Callable[[np.ndarray, float], None]
+
+#: Session changes per calendar bucket (see :mod:`simulator.engine.calendar`).
+FLIPS_PER_BUCKET = 2048
 
 
 class Presence:
@@ -49,6 +53,7 @@ class Presence:
         self.offline_mean = config.clients.offline
         self.profile = profile if profile is not None and "clients" in profile.applies_to else None
         self.churn = self.session > 0
+        self.calendar: ActionCalendar | None = None
         #: Whether anyone ever goes offline: mechanisms skip every check when not.
         self.varies = self.churn or self.profile is not None
         self.in_session = np.ones(n, dtype=bool)
@@ -69,8 +74,10 @@ class Presence:
             # memoryless: the time left in the current state is a fresh exponential draw
             means = np.where(self.in_session, self.session, self.offline_mean)
             left = self._rng.exponential(1.0, n) * means
-            for c, t in zip(range(n), left.tolist(), strict=True):
-                env.timeout(t, c).callbacks.append(self._flip)
+            # each client's next flip is a calendar entry, not a SimPy event
+            width = (self.session + self.offline_mean) / 2 * FLIPS_PER_BUCKET / max(n, 1)
+            self.calendar = ActionCalendar(env, width, self._flip)
+            self.calendar.schedule_many(left, np.arange(n, dtype=np.int64))
         self._target = n
         if self.profile is not None:
             self._target_at(0.0)
@@ -104,15 +111,14 @@ class Presence:
             for listener in self.online_listeners:
                 listener(back, now)
 
-    def _flip(self, event: simpy.Event) -> None:
-        """Client ``event.value``'s session or offline period ended: switch and draw the next."""
-        c = event.value
+    def _flip(self, c: int, now: float) -> None:
+        """Client ``c``'s session or offline period ended at ``now``: switch and draw the next."""
         on = not self.in_session[c]
         self.in_session[c] = on
         mean = self.session if on else self.offline_mean
-        self.env.timeout(self._rng.exponential(mean), c).callbacks.append(self._flip)
+        self.calendar.schedule(now + self._rng.exponential(mean), c)
         if self.admitted[c]:  # else nothing changes: a client the profile keeps out stays offline
-            self._set(np.array([c]), self.env.now)
+            self._set(np.array([c]), now)
 
     def _target_at(self, t: float) -> np.ndarray:
         """Admit the ``round(multiplier(t) * N)`` lowest-indexed clients; those whose admission changed."""

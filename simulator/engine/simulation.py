@@ -8,6 +8,7 @@ import simpy
 
 from simulator.config import ExperimentConfig
 from simulator.engine.backoff import Backoff
+from simulator.engine.calendar import ActionCalendar
 from simulator.engine.cluster import Cluster
 from simulator.engine.http import HttpCost
 from simulator.engine.http2 import Streams, repeat_header_bytes
@@ -20,12 +21,27 @@ from simulator.engine.randomness import RandomStreams
 from simulator.engine.workload import EventLog
 
 
+class Environment(simpy.Environment):
+    """SimPy's environment, plus work done between its events (:mod:`simulator.engine.calendar`)."""
+
+    def advance_to(self, t: float) -> None:
+        """Move the clock to ``t``, which must not pass the next scheduled event.
+
+        Lets one callback handle many actions that fall before SimPy's next event,
+        each at its own time, without an event of its own: the clock only ever moves
+        forward and never past an event SimPy still has to process.
+        """
+        if t < self._now:  # the caller checks the other bound (it peeks anyway)
+            raise ValueError(f"advance_to({t!r}): the clock is at {self._now!r} already")
+        self._now = t
+
+
 @dataclass
 class Simulation:
     """Environment, config and building blocks of one run (times in seconds)."""
 
     config: ExperimentConfig
-    env: simpy.Environment = field(init=False)
+    env: Environment = field(init=False)
     streams: RandomStreams = field(init=False)
     metrics: Metrics = field(init=False)
     cluster: Cluster = field(init=False)
@@ -38,12 +54,13 @@ class Simulation:
     backoff: Backoff = field(init=False)
     radio: RadioRecorder | None = field(init=False)
     clients: int = field(init=False)
+    calendars: list[ActionCalendar] = field(init=False, default_factory=list)
     t_start: float = field(init=False)
     t_end: float = field(init=False)
 
     def __post_init__(self) -> None:
         c = self.config
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.streams = RandomStreams(c.experiment.seed)
         self.t_start = c.experiment.warmup
         self.t_end = c.experiment.warmup + c.experiment.duration
@@ -57,6 +74,8 @@ class Simulation:
             self.env, c.workload, self.clients, self.streams.generator("workload"), self.metrics, self.profile
         )
         self.presence = Presence(self.env, c, self.streams, self.metrics, self.profile)
+        if self.presence.calendar is not None:
+            self.calendars.append(self.presence.calendar)
         self.link = Link(c.network.latency, c.network.bandwidth, self.streams.generator("network.latency"))
         h = c.http
         self.http = HttpCost(
@@ -72,6 +91,12 @@ class Simulation:
             None if radio.kind == "none"
             else RadioRecorder(self.clients, radio.resolved(), self.t_start, self.t_end)
         )
+
+    def calendar(self, width: float, handle) -> ActionCalendar:
+        """A new :class:`ActionCalendar` on this run's clock (its actions count as events)."""
+        calendar = ActionCalendar(self.env, width, handle)
+        self.calendars.append(calendar)
+        return calendar
 
     @property
     def params(self):
