@@ -23,25 +23,14 @@ requests (``connections.aged_out``); the next request opens a new one.
 A response whose write the crash would interrupt is not sent: its events stay
 pending in the log and go out after the reconnect.
 
-Connections go through the shared lifecycle and the persistent block's
-machinery (:class:`simulator.engine.connections.persistent.Subscribers`): a held
-poll is a live subscriber (``state`` LIVE) in its node's set for its feed, as an
-SSE stream is; the clients' first attempts, a crash, a drain and an idle cut end
-held polls there, with vectorised backoff draws.
-
-Event economy (docs/design.md §7).  Clients are callback state machines, not
-processes.  A request over a kept-alive connection is exactly one SimPy event:
-its arrival at the node.  A client's first request comes from the block's
-connector (one process walking the sorted start times, not a timeout per
-client on SimPy's heap).  A held request costs no event of its own: a publish
-answers it from the log listener, and hold expiries sit in one FIFO queue
-(every deadline is arrival + a constant) served by a single timer that only
-wakes for a deadline still live: a hold that expires costs that one wake-up,
-a hold answered by a publish costs nothing more.  A publish to many held polls (broadcast,
-topics) answers them with array work (``process_many``, ``one_way_many``,
-``deliver_many``); what stays per client is scheduling its next request.
-A new connection (first request, after a drop, after keep-alive expiry, or
-every request when ``keep_alive = false``) adds one event at the send time,
+A held poll is a live subscriber of the persistent block's machinery
+(:class:`simulator.engine.connections.persistent.Subscribers`), in its node's set
+for its feed as an SSE stream is; first attempts, crash, drain and idle cut are
+the block's.  Event economy (docs/design.md §7): a request over a kept-alive
+connection is one SimPy event, its arrival at the node; a held request has none
+of its own (a publish answers it from the log listener, with array work for a
+shared feed; expiries sit in one FIFO queue served by one timer that wakes only
+for a deadline still live).  A new connection adds one event at the send time,
 because the balancer must see the cluster as it is then.
 """
 
@@ -219,11 +208,6 @@ class LongPolling(Subscribers, Mechanism):
             self.timer_armed = True
             self.env.timeout(self.deadline).callbacks.append(self._on_timer)
 
-    def _unhold(self, c: int) -> float:
-        """Stop holding ``c``'s request; the time it arrived."""
-        self.unsubscribe(c)
-        return float(self.held_since[c])
-
     def _respond(self, c: int, node: ServerNode, finish: float, times) -> None:
         """Write a response carrying ``times`` (publish times) that leaves the node at ``finish``."""
         sim = self.sim
@@ -253,8 +237,8 @@ class LongPolling(Subscribers, Mechanism):
         finish = node.process(t + self.backplane, node.message_cost())
         if finish < 0:
             return  # the crash comes first: stay held, the crash listener drops it
+        self.unsubscribe(c)
         finish = max(finish, float(self.req_finish[c]))
-        self._unhold(c)
         self._respond(c, node, finish, self.sim.log.take(c, t))
 
     def _on_publish_feed(self, feed: int, seq: int, t: float) -> None:
@@ -321,7 +305,8 @@ class LongPolling(Subscribers, Mechanism):
         finish = node.process(now, node.message_cost())
         if finish < 0:
             return  # the crash comes first: stays held until the crash listener drops it
-        self._ended_empty(c, self._unhold(c), now)
+        self.unsubscribe(c)
+        self._ended_empty(c, float(self.held_since[c]), now)
         self._respond(c, node, max(finish, float(self.req_finish[c])), ())
 
     def _cut(self, c: int, now: float) -> None:

@@ -71,9 +71,5 @@ class SubscriberSets:
     def clear_node(self, node: int) -> None:
         """Forget every member of ``node``'s sets (the node crashed)."""
         for key in range(node * self.feeds, (node + 1) * self.feeds):
-            n = self.count[key]
-            if n:
-                members = self.ids[key][:n]
-                self.key_of[members] = -1
-                self.pos[members] = -1
-                self.count[key] = 0
+            if self.count[key]:
+                self.take(key)
