@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from simpy.events import URGENT
 
 from simulator.engine.connections import Lifecycle
 from simulator.engine.connections.accounting import BulkAccounts
@@ -134,21 +135,38 @@ class Subscribers(Lifecycle):
 
     # -- steps ----------------------------------------------------------------------
     def start_clients(self) -> None:
-        """Each client's first attempt at its start time (``clients.connect_over``)."""
-        self.env.process(self._connector())
+        """Each client's first attempt at its start time (``clients.connect_over``).
 
-    def _connector(self) -> Iterator[simpy.Event]:
-        env = self.env
+        One chain of timeouts over the sorted start times, one pending at a time;
+        the first fires ahead of ordinary events at time 0, as a process start would.
+        """
         starts = np.asarray(self.sim.start_times(), dtype=np.float64)
-        order = np.argsort(starts, kind="stable")
-        for c, t in zip(order.tolist(), starts[order].tolist(), strict=True):
-            if t > env.now:
-                yield env.timeout(t - env.now)
+        self._start_ids = np.argsort(starts, kind="stable")
+        self._start_times = starts[self._start_ids]
+        self._started = 0
+        first = simpy.Event(self.env)
+        first._ok, first._value = True, False
+        first.callbacks.append(self._start_due)
+        self.env.schedule(first, URGENT)
+
+    def _start_due(self, event: simpy.Event) -> None:
+        """Start the client this wake-up is for (``event.value``) and every other one due by now."""
+        env = self.env
+        ids, times = self._start_ids, self._start_times
+        i, n, now = self._started, len(ids), env.now
+        force = event.value  # woken for client i: start it whatever the rounding of now
+        while i < n and (force or times[i] <= now):
+            force = False
+            c = int(ids[i])
+            i += 1
             self.waiting[c] = False
             if self.online[c]:
                 self.connect(c)
             else:
                 self.offline_at_start(c)
+        self._started = i
+        if i < n:
+            env.timeout(float(times[i]) - now, True).callbacks.append(self._start_due)
 
     def subscribe(self, c: int, node: int) -> None:
         """``c`` is live on ``node``: it joins the set of its feed there."""
