@@ -98,15 +98,11 @@ class Framing:
 class Subscribers(Lifecycle):
     """Clients waiting on a node for their feed: SSE and WebSocket streams, held long polls.
 
-    What both keep and do, written once: each client's connection state
-    (``DOWN``, ``CONNECTING``, ``LIVE``: a live stream or a held poll), the
-    per-node subscriber sets of the shared feeds (:class:`SubscriberSets`; per-client
-    feeds need none), the clients' first attempts (one process walking the sorted
-    start times: a heap of a million timeouts would cost cold memory on every
-    push and pop), and the end of live connections for a crash, a drain, an idle
-    cut or the age limit, with vectorised backoff draws.  Hooks: :meth:`ended`
-    (what a mechanism settles when connections end) and :meth:`noticed` (when the
-    clients learn of it).
+    Written once for both: each client's state (``DOWN``, ``CONNECTING``, ``LIVE``:
+    a live stream or a held poll), the per-node subscriber sets of shared feeds,
+    the first attempts (one timeout pending at a time over the sorted start times,
+    not a million on SimPy's heap), and the end of live connections (crash, drain,
+    idle cut, age) with vectorised backoff; hooks :meth:`ended` and :meth:`noticed`.
     """
 
     def __init__(self, sim: Simulation):
@@ -124,10 +120,7 @@ class Subscribers(Lifecycle):
         """Hook: the live connections ``ids`` end at ``t`` (still on their nodes). Default: nothing."""
 
     def noticed(self, ids: np.ndarray, t: float, crash: bool) -> np.ndarray | None:
-        """Hook: when the clients ``ids`` learn that their connections ended at ``t``.
-
-        Default: at once (None).  ``crash``: their node died, so no close reaches them.
-        """
+        """Hook: when the clients ``ids`` learn of it (``crash``: no close reaches them); default now."""
         return None
 
     def offline_at_start(self, c: int) -> None:
@@ -135,11 +128,8 @@ class Subscribers(Lifecycle):
 
     # -- steps ----------------------------------------------------------------------
     def start_clients(self) -> None:
-        """Each client's first attempt at its start time (``clients.connect_over``).
-
-        One chain of timeouts over the sorted start times, one pending at a time;
-        the first fires ahead of ordinary events at time 0, as a process start would.
-        """
+        """Each client's first attempt at its start time: a chain of timeouts over the sorted
+        start times, one pending at a time (the first urgent, as a process start would be)."""
         starts = np.asarray(self.sim.start_times(), dtype=np.float64)
         self._start_ids = np.argsort(starts, kind="stable")
         self._start_times = starts[self._start_ids]
@@ -197,19 +187,16 @@ class Subscribers(Lifecycle):
         self.end_live(ids, t, self.noticed(ids, t, True), unsubscribe=False)
 
     def on_drain(self, c: int, node, t: float) -> None:
-        """A leaving node closes ``c``'s live connection at ``t``: it reconnects elsewhere with its backoff.
+        """A leaving node closes ``c``'s live connection at ``t``: it reconnects elsewhere with backoff.
 
-        A client not live (connecting, or a poll in flight) is left to the node's
-        retirement (it then notices as after a crash).
-        """
+        One not live (connecting, a poll in flight) is left to the node's retirement."""
         if self.state[c] != LIVE:
             return
         self.drained(c, node, t)
         ids = np.array([c], dtype=np.int64)
         self.end_live(ids, t, self.noticed(ids, t, False))
 
-    def end_live(self, ids: np.ndarray, t: float, noticed: np.ndarray | None = None,
-                 unsubscribe: bool = True) -> None:
+    def end_live(self, ids: np.ndarray, t: float, noticed=None, unsubscribe: bool = True) -> None:
         """End the live connections ``ids`` at ``t``; each client retries, with backoff, once it notices."""
         if len(ids) == 0:
             return
