@@ -23,21 +23,14 @@ requests (``connections.aged_out``); the next request opens a new one.
 A response whose write the crash would interrupt is not sent: its events stay
 pending in the log and go out after the reconnect.
 
-Connections go through the shared lifecycle (:mod:`simulator.engine.connections`):
-attempt, reconnect counting, backoff, crash.  Held polls are kept per node and
-feed, as the persistent block keeps its subscribers, in the order they were held.
-
-Event economy (docs/design.md §7).  Clients are callback state machines, not
-processes.  A request over a kept-alive connection is exactly one SimPy event:
-its arrival at the node.  A held request costs no event of its own: a publish
-answers it from the log listener, and hold expiries sit in one FIFO queue
-(every deadline is arrival + a constant) served by a single timer that only
-wakes for a deadline still live: a hold that expires costs that one wake-up,
-a hold answered by a publish costs nothing more.  A publish to many held polls (broadcast,
-topics) answers them with array work (``process_many``, ``one_way_many``,
-``deliver_many``); what stays per client is scheduling its next request.
-A new connection (first request, after a drop, after keep-alive expiry, or
-every request when ``keep_alive = false``) adds one event at the send time,
+A held poll is a live subscriber of the persistent block's machinery
+(:class:`simulator.engine.connections.persistent.Subscribers`), in its node's set
+for its feed as an SSE stream is; first attempts, crash, drain and idle cut are
+the block's.  Event economy (docs/design.md §7): a request over a kept-alive
+connection is one SimPy event, its arrival at the node; a held request has none
+of its own (a publish answers it from the log listener, with array work for a
+shared feed; expiries sit in one FIFO queue served by one timer that wakes only
+for a deadline still live).  A new connection adds one event at the send time,
 because the balancer must see the cluster as it is then.
 """
 
@@ -52,7 +45,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.base import Mechanism
 from simulator.config import ExperimentConfig, Seconds
-from simulator.engine.connections import Lifecycle
+from simulator.engine.connections.fanout import LIVE
+from simulator.engine.connections.persistent import Subscribers
 from simulator.engine.node import ServerNode
 from simulator.engine.simulation import Simulation
 
@@ -71,12 +65,15 @@ class LongPollingParams(BaseModel):
     )
 
 
-class LongPolling(Lifecycle, Mechanism):
+class LongPolling(Subscribers, Mechanism):
     kind = "long_polling"
     order = 20
     Params = LongPollingParams
     summary = "the server holds each request until news arrives or hold expires; clients re-request"
     units = {"hold": "seconds", "rerequest_delay": "seconds"}
+    # numpy state, the log's per-client lists and an expiry entry per held poll: measured
+    # ~480 B/client at 1,000,000 clients (benchmarks/bench_scale_push.py), flat over time
+    bytes_per_client = 600
 
     @staticmethod
     def events_per_client_second(params: LongPollingParams, workload) -> float:
@@ -102,44 +99,30 @@ class LongPolling(Lifecycle, Mechanism):
         self.keep_alive = http.keep_alive
         self.req_bytes = http.request_headers
         self.resp_headers = http.response_headers
-        # HTTP/2 and 3: requests and responses after the first on a connection send
-        # compressed headers (HPACK/QPACK, simulator.engine.http2); 1.1 takes the plain path
-        self.hpack = http.version != "1.1"
-        self.repeat_req_bytes = http.repeat_request_headers
-        self.repeat_resp_headers = http.repeat_response_headers
-        self.fresh = np.zeros(sim.clients, dtype=bool)  # the next response is the connection's first
-        self.connected_before = np.zeros(sim.clients, dtype=bool)  # HTTP/3 resumes with 0-RTT
         self.payload = c.workload.payload
         self.store_cost = sim.cluster.store_cost
         self.backplane = sim.cluster.backplane  # t + backplane_latency, or through a redis queue
         n = sim.clients
-        self.held_since = [-1.0] * n  # arrival time of the held request, -1 when not held
-        self.rid = [0] * n  # id of the client's latest hold, to recognise stale expiries
-        self.req_finish = [0.0] * n  # when the node finished reading the current request
-        self.per_client = sim.log.pattern == "per_client"
-        self.dead_peer = c.network.dead_peer_timeout
+        # HTTP/2 and 3: requests and responses after the first on a connection send
+        # compressed headers (HPACK/QPACK, simulator.engine.http2); on 1.1 they are the same
+        self.hpack = http.version != "1.1"
+        self.repeat_req_bytes = http.repeat_request_headers
+        self.repeat_resp_headers = http.repeat_response_headers
+        self.fresh = np.zeros(n, dtype=bool)  # the next response is the connection's first
+        self.connected_before = np.zeros(n, dtype=bool)  # HTTP/3 resumes with 0-RTT
+        self.held_since = np.zeros(n)  # arrival time of the held request (while state is LIVE)
+        self.req_finish = np.zeros(n)  # when the node finished reading the current request
         self.max_age = c.cluster.max_connection_age
         self.opened_at = np.zeros(n)  # when the client's current connection was opened
-        # Polls held on each node for each shared feed (key node * feeds + feed), in the
-        # order they were held; a publish answers the nodes in the order of their oldest.
-        self.feeds = sim.log.feeds
-        self.held: list[dict[int, None]] = (
-            [] if self.per_client else [{} for _ in range(len(self.nodes) * self.feeds)]
-        )
-        self.hold_order = [0] * n  # when (in holds so far) each poll was held
-        self._holds = 0
-        self.expiries: deque[tuple[float, int, int]] = deque()
+        self.expiries: deque[tuple[float, int, float]] = deque()  # (deadline, client, arrival)
         self.late_empty: list[tuple[int, float]] = []  # (client, arrival): window polls ended empty after t_end
         self._classified = False
         self.timer_armed = False
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
-        sim = self.sim
-        starts = sim.start_times()
-        for c in range(sim.clients):
-            self.call_at(float(starts[c]), c, self._fire_connect)
-        sim.log.listen(self._on_publish if self.per_client else self._on_publish_feed)
+        self.start_clients()
+        self.log.listen(self._on_publish if self.per_client else self._on_publish_feed)
 
     def pending(self) -> int:
         """Deliveries still owed at the end: unread in the log (in flight counted by metrics)."""
@@ -171,17 +154,15 @@ class LongPolling(Lifecycle, Mechanism):
         depend on the drain's length or on ``sample_every``.
         """
         m = self.sim.metrics
-        log = self.sim.log
-        late = list(self.late_empty)
-        late += [
-            (c, a) for c, a in enumerate(self.held_since) if a >= 0 and m.in_window(a)
-        ]
-        if not late:
+        log = self.log
+        held = np.nonzero(self.state == LIVE)[0]
+        ids = np.concatenate([held, np.array([c for c, _ in self.late_empty], dtype=np.int64)])
+        arrived = np.concatenate([self.held_since[held], [a for _, a in self.late_empty]])
+        late = (arrived >= m.t_start) & (arrived <= m.t_end)
+        if not late.any():
             return
         first = log.first_after(m.t_end, self.deadline)
-        for c, a in late:
-            if first[log.feed_of(c)] > a + self.deadline:
-                m.empty_requests += 1
+        m.empty_requests += int((first[log.client_feed[ids[late]]] > arrived[late] + self.deadline).sum())
 
     # -- client side: sending ------------------------------------------------------
     def on_open(self, c: int, node: ServerNode, now: float) -> None:
@@ -235,31 +216,12 @@ class LongPolling(Lifecycle, Mechanism):
             self._respond(c, node, finish, sim.log.take(c, now))
             return
         # Nothing pending (or the crash will eat the answer): hold the request.
-        self._hold(c, now)
-        rid = self.rid[c]
-        self.expiries.append((now + self.deadline, c, rid))
+        self.held_since[c] = now
+        self.subscribe(c, node.index)
+        self.expiries.append((now + self.deadline, c, now))
         if not self.timer_armed:
             self.timer_armed = True
             self.env.timeout(self.deadline).callbacks.append(self._on_timer)
-
-    def _hold(self, c: int, t_arrived: float) -> None:
-        self.held_since[c] = t_arrived
-        self.rid[c] += 1
-        if not self.per_client:
-            self._held_on(c, int(self.node_of[c]), self.sim.log.feed_of(c))
-
-    def _held_on(self, c: int, node: int, feed: int) -> None:
-        self.held[node * self.feeds + feed][c] = None
-        self.hold_order[c] = self._holds
-        self._holds += 1
-
-    def _unhold(self, c: int) -> float:
-        """Stop holding ``c``'s request; the time it arrived."""
-        t_arrived = self.held_since[c]
-        self.held_since[c] = -1.0
-        if not self.per_client:
-            self.held[self.node_of[c] * self.feeds + self.sim.log.feed_of(c)].pop(c, None)
-        return t_arrived
 
     def _respond(self, c: int, node: ServerNode, finish: float, times) -> None:
         """Write a response carrying ``times`` (publish times) that leaves the node at ``finish``."""
@@ -291,45 +253,40 @@ class LongPolling(Lifecycle, Mechanism):
         """Per-client feeds: feed ``feed`` is client ``feed``."""
         c = feed
         arrival = self.backplane.arrival(t, 1)  # published whether or not a poll is held
-        if self.held_since[c] < 0:
+        if self.state[c] != LIVE:
             return
         node = self.nodes[self.node_of[c]]
         finish = node.process(arrival, node.message_cost())
-        if finish < 0:
-            return  # the crash comes first: stay held, the crash listener drops it
-        finish = max(finish, self.req_finish[c])
-        self._unhold(c)
-        self._respond(c, node, finish, self.sim.log.take(c, t))
+        if finish >= 0:  # else the crash comes first: stay held, the crash listener drops it
+            self._answer(c, node, finish, self.sim.log.take(c, t))
+
+    def _answer(self, c: int, node: ServerNode, finish: float, times) -> None:
+        """Answer ``c``'s held poll with ``times``, written at ``finish`` (not before its request was read)."""
+        self.unsubscribe(c)
+        self._respond(c, node, max(finish, float(self.req_finish[c])), times)
 
     def _on_publish_feed(self, feed: int, seq: int, t: float) -> None:
-        """Broadcast or topics: answer every poll held on ``feed`` with array work."""
+        """Broadcast or topics: answer every poll held on ``feed``, node by node, with array work."""
+        sets = self.sets
         arrival = self.backplane.arrival(t, len(self.sim.cluster.serving))
-        groups = []
         for node in self.nodes:
-            held = self.held[node.index * self.feeds + feed]
-            if held:
-                clients = list(held)
-                held.clear()
-                groups.append((self.hold_order[clients[0]], node.index, clients))
-        groups.sort()
-        for _, index, clients in groups:
-            self._answer_many(self.nodes[index], clients, feed, t, arrival)
+            key = node.index * sets.feeds + feed
+            if sets.count[key]:
+                self._answer_many(node, sets.take(key), feed, t, arrival)
 
-    def _answer_many(self, node: ServerNode, clients: list[int], feed: int, t: float, arrival: float) -> None:
+    def _answer_many(self, node: ServerNode, idx: np.ndarray, feed: int, t: float, arrival: float) -> None:
         sim = self.sim
         log, metrics = sim.log, sim.metrics
-        n = len(clients)
-        idx = np.fromiter(clients, np.int64, n)
-        finish = node.process_many(arrival, node.message_cost.many(n))
+        self.state[idx] = 0
+        finish = node.process_many(arrival, node.message_cost.many(len(idx)))
         ok = finish >= 0
         if not ok.all():  # writes the crash would cut: those polls stay held
             for c in idx[~ok].tolist():
-                self._held_on(c, node.index, feed)
+                self.subscribe(c, node.index)
             idx, finish = idx[ok], finish[ok]
             if len(idx) == 0:
                 return
-        req_finish = self.req_finish
-        finish = np.maximum(finish, np.fromiter((req_finish[c] for c in idx.tolist()), float, len(idx)))
+        finish = np.maximum(finish, self.req_finish[idx])
         count = log.count[feed]
         cursor = log.cursor[idx]
         pend = count - cursor  # 1 unless an earlier answer was cut by a crash
@@ -352,24 +309,22 @@ class LongPolling(Lifecycle, Mechanism):
             metrics.send_down(t, float(headers.sum() + body.sum()), float(body.sum()))
         else:
             metrics.send_down(t, float(self.resp_headers * len(idx) + body.sum()), float(body.sum()))
-        held_since = self.held_since
         for c, fin, arr in zip(idx.tolist(), finish.tolist(), arrived.tolist(), strict=True):
-            held_since[c] = -1.0
             self._responded(c, node, fin, arr)
 
     # -- hold expiry and the balancer's idle timeout --------------------------------
     def _on_timer(self, ev: simpy.Event) -> None:
         now = self.env.now
         expiries = self.expiries
-        held_since, rid = self.held_since, self.rid
+        held_since, state = self.held_since, self.state
         while expiries and expiries[0][0] <= now + _EPS:
-            _, c, r = expiries.popleft()
-            if rid[c] == r and held_since[c] >= 0:
+            _, c, a = expiries.popleft()
+            if state[c] == LIVE and held_since[c] == a:
                 if self.cut_by_balancer:
                     self._cut(c, now)
                 else:
                     self._expire(c, now)
-        while expiries and (rid[expiries[0][1]] != expiries[0][2] or held_since[expiries[0][1]] < 0):
+        while expiries and (state[expiries[0][1]] != LIVE or held_since[expiries[0][1]] != expiries[0][2]):
             expiries.popleft()  # answered early: skip without waking for it
         if expiries:
             self.env.timeout(max(0.0, expiries[0][0] - now)).callbacks.append(self._on_timer)
@@ -380,71 +335,52 @@ class LongPolling(Lifecycle, Mechanism):
         """``hold`` ran out: an empty response."""
         node = self.nodes[self.node_of[c]]
         finish = node.process(now, node.message_cost())
-        if finish < 0:
-            return  # the crash comes first: stays held until the crash listener drops it
-        self._ended_empty(c, self._unhold(c), now)
-        self._respond(c, node, max(finish, self.req_finish[c]), ())
+        if finish >= 0:  # else the crash comes first: stays held until the crash listener drops it
+            self._ended_empty(c, float(self.held_since[c]), now)
+            self._answer(c, node, finish, ())
 
     def _cut(self, c: int, now: float) -> None:
         """The balancer drops a connection idle for ``idle_timeout`` (counted as dropped)."""
-        self._ended_empty(c, self._unhold(c), now)  # the request brought nothing back
         self.cut_idle([c], now)
-        self.back_off(c, now + self.sim.link.one_way(0.0))
+        ids = np.array([c], dtype=np.int64)
+        self.end_live(ids, now, self.noticed(ids, now, False))
 
-    # -- clients going offline -------------------------------------------------------
+    # -- held polls ending: offline, crash, drain, idle cut ---------------------------
     def go_offline(self, ids: np.ndarray, t: float) -> None:
         """The clients close their connections: a held poll ends empty, its slot is freed.
 
         A request still on its way finds the connection closed (:meth:`_on_arrive`) and
         ends the client's chain; the backlog is fetched by the first poll on return.
         """
-        self.sim.cluster.settle(t)
-        for c in ids.tolist():
-            index = int(self.node_of[c])
-            if index < 0:
-                continue
-            if self.held_since[c] >= 0:  # a held poll has no event of its own: the chain ends here
-                self._ended_empty(c, self._unhold(c), t)
-                self.waiting[c] = False
-            self.nodes[index].close(t, int(self.epoch_of[c]))
-            self.node_of[c] = -1
+        ids = ids[self.node_of[ids] >= 0]
+        held = ids[self.state[ids] == LIVE]
+        self.ended(held, t)
+        self.waiting[held] = False  # a held poll has no event of its own: the chain ends here
+        self.close_on_nodes(ids, t)
+        self.state[ids] = 0
+        self.node_of[ids] = -1
 
-    # -- node crash ----------------------------------------------------------------
+    def ended(self, ids: np.ndarray, t: float) -> None:
+        """The held polls ``ids`` end at ``t`` with nothing: each counts as an empty request."""
+        for c, a in zip(ids.tolist(), self.held_since[ids].tolist(), strict=True):
+            self._ended_empty(c, a, t)
 
-    # -- a leaving node and a node crash --------------------------------------------
-    def on_drain(self, c: int, node: ServerNode, t: float) -> None:
-        """A leaving node ends ``c``'s held poll and closes its connection: it reconnects elsewhere.
-
-        A poll in flight or between polls is left to the node's retirement.
-        """
-        if self.held_since[c] < 0:
-            return
-        self._ended_empty(c, self._unhold(c), t)  # the request brought nothing back
-        self.drained(c, node, t)
-        self.back_off(c, t + self.sim.link.one_way(0.0))
-
-    def on_crash(self, node: ServerNode, t: float) -> None:
-        """Every request held on ``node`` is dropped; each client backs off and reconnects."""
-        link = self.sim.link
-        held_since = self.held_since
-        for c in np.nonzero(self.node_of == node.index)[0].tolist():
-            if held_since[c] >= 0:
-                t_arrived = self._unhold(c)
-                self._ended_empty(c, t_arrived, t)  # the request brought nothing back
-                noticed = t + link.one_way(0.0)
-                if self.dead_peer > 0:  # no close reaches it: it gives up dead_peer after its request
-                    noticed = max(noticed, t_arrived + self.dead_peer)
-                self.back_off(c, noticed)
+    def noticed(self, ids: np.ndarray, t: float, crash: bool) -> np.ndarray:
+        """The close reaches the clients one one-way latency later; after a crash with
+        ``dead_peer_timeout`` no close comes: each gives up that long after its request."""
+        seen = t + self.sim.link.one_way_many(0.0, len(ids))
+        if crash and self.dead_peer > 0:
+            seen = np.maximum(seen, self.held_since[ids] + self.dead_peer)
+        return seen
 
     # -- the platform's age limit ----------------------------------------------------
     def _age_out(self, c: int, index: int, idle_from: float) -> None:
         """The platform closed ``c``'s kept-alive connection for its age while it was idle.
 
-        Checked when the next request is due: the close happened between two
-        requests (at the age limit, or when the last response arrived if that
-        was later), so the next request opens a new connection at once, with
-        no backoff (no request failed).  A hold the limit falls inside runs to
-        its end: holds are short next to any age limit a platform sets.
+        Checked when the next request is due: the close came between two requests
+        (at the age limit, or at the last response if later), so the next request
+        opens a new connection at once, with no backoff.  A hold the limit falls
+        inside runs to its end: holds are short next to any platform's age limit.
         """
         at = max(float(self.opened_at[c]) + self.max_age, idle_from)
         self.sim.cluster.close_later(self.nodes[index], at)

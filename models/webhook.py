@@ -100,6 +100,10 @@ class Webhook(Mechanism):
         "receiver_cost": "seconds (or a distribution)",
     }
 
+    # the log's per-client list, a float per receiver (its last POST) and per provider pool
+    # entry: measured ~220 B/client at 1,000,000 clients (benchmarks/bench_scale_push.py)
+    bytes_per_client = 400
+
     @staticmethod
     def events_per_client_second(params, workload) -> float:
         """About one SimPy event per delivery attempt (for the up-front size check)."""

@@ -272,6 +272,7 @@ class Lifecycle:
         self.prev_delay[ids] = delays
         self.reconnecting[ids] = True
         self.node_of[ids] = -1
+        self.waiting[ids] = True
         env = self.env
         now = env.now
         fire = self._fire_connect

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from simpy.events import URGENT
 
 from simulator.engine.connections import Lifecycle
 from simulator.engine.connections.accounting import BulkAccounts
@@ -95,7 +96,123 @@ class Framing:
     upstream_bytes: float = 0.0
 
 
-class PersistentConnections(Lifecycle, FanOut):
+class Subscribers(Lifecycle):
+    """Clients waiting on a node for their feed: SSE and WebSocket streams, held long polls.
+
+    Written once for both: each client's state (``DOWN``, ``CONNECTING``, ``LIVE``:
+    a live stream or a held poll), the per-node subscriber sets of shared feeds,
+    the first attempts (one timeout pending at a time over the sorted start times,
+    not a million on SimPy's heap), and the end of live connections (crash, drain,
+    idle cut, age) with vectorised backoff; hooks :meth:`ended` and :meth:`noticed`.
+    """
+
+    def __init__(self, sim: Simulation):
+        super().__init__(sim)
+        n = sim.clients
+        self.state = np.zeros(n, dtype=np.int8)
+        self.log = sim.log
+        self.cursor = sim.log.cursor
+        self.per_client = sim.log.pattern == "per_client"
+        self.sets = None if self.per_client else SubscriberSets(n, len(self.nodes), sim.log.feeds)
+        self.dead_peer = sim.config.network.dead_peer_timeout
+
+    # -- hooks ----------------------------------------------------------------------
+    def ended(self, ids: np.ndarray, t: float) -> None:
+        """Hook: the live connections ``ids`` end at ``t`` (still on their nodes). Default: nothing."""
+
+    def noticed(self, ids: np.ndarray, t: float, crash: bool) -> np.ndarray | None:
+        """Hook: when the clients ``ids`` learn of it (``crash``: no close reaches them); default now."""
+        return None
+
+    def offline_at_start(self, c: int) -> None:
+        """Hook: client ``c`` is offline at its start time (it starts when it comes back)."""
+
+    # -- steps ----------------------------------------------------------------------
+    def start_clients(self) -> None:
+        """Each client's first attempt at its start time: a chain of timeouts over the sorted
+        start times, one pending at a time (the first urgent, as a process start would be)."""
+        starts = np.asarray(self.sim.start_times(), dtype=np.float64)
+        self._start_ids = np.argsort(starts, kind="stable")
+        self._start_times = starts[self._start_ids]
+        self._started = 0
+        first = simpy.Event(self.env)
+        first._ok, first._value = True, False
+        first.callbacks.append(self._start_due)
+        self.env.schedule(first, URGENT)
+
+    def _start_due(self, event: simpy.Event) -> None:
+        """Start the client this wake-up is for (``event.value``) and every other one due by now."""
+        env = self.env
+        ids, times = self._start_ids, self._start_times
+        i, n, now = self._started, len(ids), env.now
+        force = event.value  # woken for client i: start it whatever the rounding of now
+        while i < n and (force or times[i] <= now):
+            force = False
+            c = int(ids[i])
+            i += 1
+            self.waiting[c] = False
+            if self.online[c]:
+                self.connect(c)
+            else:
+                self.offline_at_start(c)
+        self._started = i
+        if i < n:
+            env.timeout(float(times[i]) - now, True).callbacks.append(self._start_due)
+
+    def subscribe(self, c: int, node: int) -> None:
+        """``c`` is live on ``node``: it joins the set of its feed there."""
+        self.state[c] = LIVE
+        if self.sets is not None:
+            self.sets.add(c, node * self.sets.feeds + self.log.feed_of(c))
+
+    def unsubscribe(self, c: int) -> None:
+        self.state[c] = DOWN
+        if self.sets is not None:
+            self.sets.remove(c)
+
+    def close_on_nodes(self, ids: np.ndarray, t: float) -> None:
+        """The clients ``ids`` close their connections at ``t`` (slots freed, no metric)."""
+        self.sim.cluster.settle(t)
+        nodes, epoch_of = self.nodes, self.epoch_of
+        for c in ids.tolist():
+            if self.sets is not None:
+                self.sets.remove(c)
+            nodes[self.node_of[c]].close(t, int(epoch_of[c]))
+
+    def on_crash(self, node, t: float) -> None:
+        """``node`` crashed at ``t``: its live clients lose their connections and back off."""
+        k = node.index
+        ids = np.nonzero((self.node_of == k) & (self.state == LIVE))[0]
+        if self.sets is not None:
+            self.sets.clear_node(k)
+        self.end_live(ids, t, self.noticed(ids, t, True), unsubscribe=False)
+
+    def on_drain(self, c: int, node, t: float) -> None:
+        """A leaving node closes ``c``'s live connection at ``t``: it reconnects elsewhere with backoff.
+
+        One not live (connecting, a poll in flight) is left to the node's retirement."""
+        if self.state[c] != LIVE:
+            return
+        self.drained(c, node, t)
+        ids = np.array([c], dtype=np.int64)
+        self.end_live(ids, t, self.noticed(ids, t, False))
+
+    def end_live(self, ids: np.ndarray, t: float, noticed=None, unsubscribe: bool = True) -> None:
+        """End the live connections ``ids`` at ``t``; each client retries, with backoff, once it notices."""
+        if len(ids) == 0:
+            return
+        if unsubscribe and self.sets is not None:
+            for c in ids.tolist():
+                self.sets.remove(c)
+        self.ended(ids, t)
+        self.state[ids] = DOWN
+        if noticed is None:
+            self.back_off_many(ids)
+        else:
+            self.back_off_many_at(ids, noticed)
+
+
+class PersistentConnections(Subscribers, FanOut):
     """Clients on long-lived connections: connect, fan out, drop, reconnect (the lifecycle's hooks)."""
 
     def __init__(self, sim: Simulation, framing: Framing):
@@ -104,13 +221,8 @@ class PersistentConnections(Lifecycle, FanOut):
         self.framing = framing
         c = sim.config
         n = sim.clients
-        self.state = np.zeros(n, dtype=np.int8)
         self.t_live = np.zeros(n)
         self.was_live = np.zeros(n, dtype=bool)  # has a Last-Event-ID to resume from
-        self.log = sim.log
-        self.cursor = sim.log.cursor
-        self.per_client = sim.log.pattern == "per_client"
-        self.sets = None if self.per_client else SubscriberSets(n, len(self.nodes), sim.log.feeds)
         self.broken = [False] * len(self.nodes)  # a write to some subscriber was lost (crash ahead)
         self.payload = wire_payload(c, sim.streams_per_client)  # per client write, all its streams
         idle = c.cluster.idle_timeout
@@ -123,7 +235,6 @@ class PersistentConnections(Lifecycle, FanOut):
         nat = c.network.nat_timeout
         # heartbeats at least as frequent as the NAT timeout keep the mapping alive: nothing happens
         self.nat_timeout = nat if nat > 0 and (hb <= 0 or hb > nat) else 0.0
-        self.dead_peer = c.network.dead_peer_timeout
         self.nat_rng = sim.streams.generator("network.nat") if self.nat_timeout > 0 else None
         self.awaiting: dict[int, list[list]] = {}  # feed -> half-open connections not yet written to
         self.awaiting_beats: list[tuple[float, int, list]] = []  # (first heartbeat after expiry, seq, entry)
@@ -173,7 +284,7 @@ class PersistentConnections(Lifecycle, FanOut):
         """Launch the connector (clients' first attempts), the publisher hook and the idle sweeper."""
         env = self.sim.env
         self.log.listen(self._on_publish)
-        env.process(self._connector())
+        self.start_clients()
         if self.idle_cut:
             env.process(self._sweeper())
         if self.max_age > 0 or self.nat_timeout > 0:
@@ -204,18 +315,8 @@ class PersistentConnections(Lifecycle, FanOut):
                 self._drop_overflow(c, limit)
         return self.log.pending_in_window()
 
-    def _connector(self) -> Iterator[simpy.Event]:
-        env = self.sim.env
-        starts = np.asarray(self.sim.start_times(), dtype=np.float64)
-        order = np.argsort(starts, kind="stable")
-        for c, t in zip(order.tolist(), starts[order].tolist(), strict=True):
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self.waiting[c] = False
-            if self.online[c]:
-                self.connect(c)
-            else:  # offline at its start: it was online before the run, and resumes on return
-                self.was_live[c] = True
+    def offline_at_start(self, c: int) -> None:
+        self.was_live[c] = True  # it was online before the run, and resumes on return
 
     # -- connecting ------------------------------------------------------------
     def on_open(self, c: int, node, now: float) -> None:
@@ -277,12 +378,10 @@ class PersistentConnections(Lifecycle, FanOut):
             finish = node.process(now, node.request_cost() + write)
         else:
             finish = node.process(now, node.request_cost())
-        self.state[c] = LIVE
+        self.subscribe(c, node.index)
         self.was_live[c] = True
         self.t_live[c] = now
         self.went_live(c)
-        if self.sets is not None:
-            self.sets.add(c, node.index * self.sets.feeds + f)
         if self.last_data is not None:
             self.last_data[c] = now
         if finish < 0:
@@ -336,7 +435,6 @@ class PersistentConnections(Lifecycle, FanOut):
         if len(live) == 0:
             return
         self._radio_heartbeats(live, t)
-        self.sim.cluster.settle(t)
         if self.accounts.active:  # settled in bulk later: one client at a time costs ~1 ms each
             ended = self._ended_streams
             ended[0].extend(self.node_of[live].tolist())
@@ -344,10 +442,7 @@ class PersistentConnections(Lifecycle, FanOut):
             ended[2].extend([t] * len(live))
             if len(ended[0]) >= 4096:
                 self._settle_ended()
-        for c in live.tolist():
-            if self.sets is not None:
-                self.sets.remove(c)
-            self.nodes[int(self.node_of[c])].close(t, int(self.epoch_of[c]))
+        self.close_on_nodes(live, t)
         self.state[live] = DOWN
         self.node_of[live] = -1
 
@@ -369,37 +464,19 @@ class PersistentConnections(Lifecycle, FanOut):
 
     # -- drops ---------------------------------------------------------------------
     def on_crash(self, node, t: float) -> None:
-        """``node`` crashed at ``t``: its live clients lose their connections and back off."""
-        k = node.index
-        ids = np.nonzero((self.node_of == k) & (self.state == LIVE))[0]
-        if self.sets is not None:
-            self.sets.clear_node(k)
-        self.broken[k] = False
-        if self.dead_peer > 0:
-            self._drop_unnoticed(ids, t)
-        else:
-            self._drop(ids, t)
+        super().on_crash(node, t)
+        self.broken[node.index] = False
 
-    def on_drain(self, c: int, node, t: float) -> None:
-        """A leaving node closes ``c``'s live stream at ``t``: it reconnects elsewhere with its backoff.
-
-        A client still connecting is left to the node's retirement (it then notices as after a crash).
-        """
-        if self.state[c] != LIVE:
-            return
-        self.drained(c, node, t)
-        if self.sets is not None:
-            self.sets.remove(c)
-        self._drop(np.array([c], dtype=np.int64), t)
-
-    def _drop(self, ids: np.ndarray, t: float) -> None:
-        """End the live connections ``ids`` at ``t`` and schedule their reconnects (vectorised draws)."""
-        if len(ids) == 0:
-            return
+    def ended(self, ids: np.ndarray, t: float) -> None:
+        """Settle the heartbeats and upstream traffic of the streams ``ids``."""
         self._radio_heartbeats(ids, t)
         self.accounts.settle(self.node_of[ids], self.t_live[ids], t)
-        self.state[ids] = DOWN
-        self.back_off_many(ids)
+
+    def noticed(self, ids: np.ndarray, t: float, crash: bool) -> np.ndarray | None:
+        """A close is seen at once; a crash, with ``dead_peer_timeout``, that long after the last traffic."""
+        if crash and self.dead_peer > 0:
+            return np.maximum(self._last_traffic(ids, t) + self.dead_peer, t)
+        return None
 
     def _idle_deadlines(self, live: np.ndarray) -> np.ndarray:
         """When each of the live connections ``live`` becomes idle for the balancer (seconds).
@@ -440,10 +517,7 @@ class PersistentConnections(Lifecycle, FanOut):
                 cut = live[due]
                 if len(cut):
                     self.cut_idle(cut.tolist(), now)
-                    if self.sets is not None:
-                        for c in cut.tolist():
-                            self.sets.remove(c)
-                    self._drop(cut, now)
+                    self.end_live(cut, now)
                 if not due.all():
                     wake = float(deadline[~due].min())
             wait = max(wake - now, floor)
@@ -461,20 +535,6 @@ class PersistentConnections(Lifecycle, FanOut):
         if hb > 0:
             last = np.maximum(last, t_live + np.floor((t - t_live) / hb) * hb)
         return np.minimum(last, t)
-
-    def _drop_unnoticed(self, ids: np.ndarray, t: float) -> None:
-        """The live connections ``ids`` died at ``t`` without a close the clients can see.
-
-        Each client declares its connection dead ``dead_peer_timeout`` after the
-        last traffic it got from the server (never before ``t``), then backs off.
-        """
-        if len(ids) == 0:
-            return
-        self._radio_heartbeats(ids, t)
-        self.accounts.settle(self.node_of[ids], self.t_live[ids], t)
-        self.state[ids] = DOWN
-        detect = np.maximum(self._last_traffic(ids, t) + self.dead_peer, t)
-        self.back_off_many_at(ids, detect)
 
     def _middlebox_sweeper(self) -> Iterator[simpy.Event]:
         """The platform's age limit and the client-side NAT's idle timer, checked at the earliest deadline."""
@@ -513,13 +573,9 @@ class PersistentConnections(Lifecycle, FanOut):
 
     def _age_out(self, ids: np.ndarray, now: float) -> None:
         """The platform closes the connections ``ids`` for their age; the clients reconnect with backoff."""
-        self.sim.cluster.settle(now)
-        for c in ids.tolist():
-            self.nodes[self.node_of[c]].close(now, int(self.epoch_of[c]))
-            if self.sets is not None:
-                self.sets.remove(c)
+        self.close_on_nodes(ids, now)
         self.sim.metrics.connections_aged(now, len(ids))
-        self._drop(ids, now)
+        self.end_live(ids, now, unsubscribe=False)
 
     def _half_open(self, ids: np.ndarray, expired: np.ndarray, now: float) -> None:
         """The client-side NAT forgot the connections ``ids`` at ``expired``: they are half-open.

@@ -59,12 +59,17 @@ class SubscriberSets:
         self.key_of[client] = -1
         self.pos[client] = -1
 
+    def take(self, key: int) -> np.ndarray:
+        """Empty set ``key``: its former members, in set order (a copy)."""
+        n = self.count[key]
+        members = self.ids[key][:n].copy()
+        self.key_of[members] = -1
+        self.pos[members] = -1
+        self.count[key] = 0
+        return members
+
     def clear_node(self, node: int) -> None:
         """Forget every member of ``node``'s sets (the node crashed)."""
         for key in range(node * self.feeds, (node + 1) * self.feeds):
-            n = self.count[key]
-            if n:
-                members = self.ids[key][:n]
-                self.key_of[members] = -1
-                self.pos[members] = -1
-                self.count[key] = 0
+            if self.count[key]:
+                self.take(key)
