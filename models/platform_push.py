@@ -116,13 +116,7 @@ class PlatformPush(Mechanism):
         self.fetch_setup_trips = http.handshake_round_trips
         self.presence = sim.presence
         self.online = sim.presence.online if sim.presence.varies else None
-        log = sim.log
-        if log.pattern == "per_client":
-            self.members = None
-        else:
-            order = np.argsort(log.client_feed, kind="stable")
-            bounds = np.searchsorted(log.client_feed[order], np.arange(log.feeds + 1))
-            self.members = [order[bounds[f]: bounds[f + 1]] for f in range(log.feeds)]
+        self.members = sim.log.feed_members()  # None for per-client feeds
         self.minute = -1
         self.sent_this_minute = 0
         #: Per offline device: [published, key, handed over] of each stored message, oldest first.

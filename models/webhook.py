@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import simpy
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,13 +127,8 @@ class Webhook(Mechanism):
         self.resp_headers = http.response_headers
         self.last_ok = [-math.inf] * sim.clients  # when the last POST to each receiver succeeded
         self.unresolved = 0  # window deliveries neither delivered nor lost yet
-        log = sim.log
-        if log.pattern == "per_client":
-            self.members = None
-        else:
-            order = np.argsort(log.client_feed, kind="stable")
-            bounds = np.searchsorted(log.client_feed[order], np.arange(log.feeds + 1))
-            self.members = [order[bounds[f] : bounds[f + 1]].tolist() for f in range(log.feeds)]
+        members = sim.log.feed_members()
+        self.members = None if members is None else [m.tolist() for m in members]
         #: Set to a list to record ``(receiver, published, attempt, start, outcome, seen)``
         #: per attempt: outcome is "refused", "ok" or "timeout"; ``seen`` is when the
         #: provider knows it (the retry's backoff runs from there).

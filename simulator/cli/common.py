@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +20,9 @@ from rich.progress import (
 )
 
 from simulator.config import ConfigError
+from simulator.engine.summary import BooksDoNotBalance
+from simulator.output.atomic import WriteFailed
+from simulator.output.results import RunFolder
 from simulator.workflow.sweep import run_sweep
 
 console = Console()
@@ -54,3 +60,29 @@ def sweep_with_progress(plan, out_dir, workers, scheduler, resume, force, consol
                        points=f"points {state.points_done}/{state.points_total}{failed}")
 
         return run_sweep(plan, out_dir, workers, scheduler, resume, force, progress, invocation)
+
+
+@contextmanager
+def publishing(folder: RunFolder, config: str, out_dir: Path) -> Iterator[Path]:
+    """Write a run into ``folder.stage``, then publish it whole; on any failure nothing is left.
+
+    Ctrl-C exits 130, unbalanced books and unwritable files exit 1, each with one line.
+    """
+    try:
+        yield folder.stage
+        folder.publish()
+    except KeyboardInterrupt:
+        folder.discard()
+        click.echo(f"interrupted: nothing written to {out_dir}", err=True)
+        sys.exit(130)
+    except BooksDoNotBalance as exc:
+        folder.discard()
+        click.echo(f"error: {config}: {exc}", err=True)
+        sys.exit(1)
+    except WriteFailed as exc:
+        folder.discard()
+        click.echo(f"error: --out {out_dir}: cannot write {exc.path.name}: {exc.reason}; nothing written", err=True)
+        sys.exit(1)
+    except BaseException:
+        folder.discard()
+        raise

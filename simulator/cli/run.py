@@ -8,7 +8,6 @@ or a few lines, exit code 2, never a traceback.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,12 +15,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from simulator.cli.common import console, default_out, err_console
+from simulator.cli.common import console, default_out, err_console, publishing
 from simulator.config import BackoffSection, load_config, registry
 from simulator.config.keys import field_docs
 from simulator.engine.runner import check_fits, run
-from simulator.engine.summary import BooksDoNotBalance
-from simulator.output.atomic import WriteFailed
 from simulator.output.catalogue import CATALOGUE, format_value
 from simulator.output.results import RunFolder, write_run
 
@@ -62,44 +59,27 @@ def run_command(config: str, overrides: tuple[str, ...], out: str | None, force:
     out_dir = Path(out) if out else default_out(cfg.experiment.name)
     # Checked before the run, not after it: a folder we may not or cannot write is refused at once.
     folder = RunFolder(out_dir, cfg.to_dict(), force=force)
-    try:
-        with _sigterm_as_interrupt():
-            if quiet:
-                result = run(cfg)
-            else:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    with publishing(folder, config, out_dir) as stage, _sigterm_as_interrupt():
+        if quiet:
+            result = run(cfg)
+        else:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-                with Progress(
-                    TextColumn("[bold]{task.description}"),
-                    BarColumn(),
-                    TextColumn("{task.fields[sim]}"),
-                    TimeElapsedColumn(),
-                    console=err_console,
-                    transient=True,
-                ) as bar:
-                    task = bar.add_task(f"{cfg.experiment.name} ({cfg.mechanism.kind})", total=1.0, sim="")
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[sim]}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(f"{cfg.experiment.name} ({cfg.mechanism.kind})", total=1.0, sim="")
 
-                    def progress(now: float, end: float) -> None:
-                        bar.update(task, completed=now / end, sim=f"{now:,.0f}/{end:,.0f} s simulated")
+                def progress(now: float, end: float) -> None:
+                    bar.update(task, completed=now / end, sim=f"{now:,.0f}/{end:,.0f} s simulated")
 
-                    result = run(cfg, progress=progress)
-            write_run(result, folder.stage, figures=not no_figures, fmt=fmt)
-            folder.publish()
-    except KeyboardInterrupt:
-        folder.discard()
-        click.echo(f"interrupted: nothing written to {out_dir}", err=True)
-        sys.exit(130)
-    except BooksDoNotBalance as exc:
-        folder.discard()
-        click.echo(f"error: {config}: {exc}", err=True)
-        sys.exit(1)
-    except WriteFailed as exc:
-        folder.discard()
-        click.echo(f"error: --out {out_dir}: cannot write {exc.path.name}: {exc.reason}; nothing written", err=True)
-        sys.exit(1)
-    except BaseException:
-        folder.discard()
-        raise
+                result = run(cfg, progress=progress)
+        write_run(result, stage, figures=not no_figures, fmt=fmt)
     if folder.moved_aside is not None:
         click.echo(f"earlier run moved to {folder.moved_aside}", err=True)
     if not quiet:

@@ -10,11 +10,10 @@ from urllib.parse import urlparse
 
 import click
 
-from simulator.cli.common import console, default_out
+from simulator.cli.common import console, default_out, publishing
 from simulator.cli.run import summary_table
 from simulator.config import ConfigError, load_config
-from simulator.engine.summary import BooksDoNotBalance
-from simulator.output.atomic import WriteFailed, write_atomic
+from simulator.output.atomic import write_atomic
 from simulator.output.results import RunFolder
 from simulator.testbed.calibrate import calibrate, server_table
 from simulator.testbed.output import write_testbed
@@ -53,26 +52,10 @@ def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, ta
         click.echo(f"note: {config}: {note}", err=True)
     out_dir = Path(out) if out else default_out(f"{cfg.experiment.name}-testbed")
     folder = RunFolder(out_dir, cfg.to_dict(), force=force)
-    try:
+    with publishing(folder, config, out_dir) as stage:
         with tempfile.TemporaryDirectory(prefix="sim-testbed-") as work:
             measured = run_testbed(cfg, Path(work), target, emulate_costs)
-        write_testbed(measured, folder.stage)
-        folder.publish()
-    except KeyboardInterrupt:
-        folder.discard()
-        click.echo(f"interrupted: nothing written to {out_dir}", err=True)
-        sys.exit(130)
-    except BooksDoNotBalance as exc:
-        folder.discard()
-        click.echo(f"error: {config}: {exc}", err=True)
-        sys.exit(1)
-    except WriteFailed as exc:
-        folder.discard()
-        click.echo(f"error: --out {out_dir}: cannot write {exc.path.name}: {exc.reason}; nothing written", err=True)
-        sys.exit(1)
-    except BaseException:
-        folder.discard()
-        raise
+        write_testbed(measured, stage)
     if not quiet:
         title = f"{cfg.experiment.name} on the testbed: {cfg.mechanism.kind}, {cfg.clients.count:,} clients, {cfg.experiment.duration:g} s measured"
         console.print(summary_table(measured.metrics, title))

@@ -203,6 +203,14 @@ class EventLog:
             self._i = i
 
     # -- reading ------------------------------------------------------------
+    def feed_members(self) -> list[np.ndarray] | None:
+        """The clients of each feed, in client order (None for per-client feeds: feed c is client c)."""
+        if self.pattern == "per_client":
+            return None
+        order = np.argsort(self.client_feed, kind="stable")
+        bounds = np.searchsorted(self.client_feed[order], np.arange(self.feeds + 1))
+        return [order[bounds[f]: bounds[f + 1]] for f in range(self.feeds)]
+
     def feed_of(self, client: int) -> int:
         return self._feed_of[client]
 
