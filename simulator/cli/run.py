@@ -34,6 +34,8 @@ def summary_table(metrics: dict[str, float], title: str) -> Table:
             continue
         if key.startswith("webhook.") and not metrics.get("webhook.attempts"):
             continue
+        if entry.optional and not metrics[key]:
+            continue  # a feature that is off in this run
         table.add_row(entry.label, format_value(metrics[key], entry.unit), key)
     return table
 

@@ -31,6 +31,9 @@ class Metric:
     #: A sign of trouble (loss, refusals, a reconnect storm): the key-metric tables
     #: add it whenever it is not 0 somewhere, and leave it out when it is 0 everywhere.
     show_when_nonzero: bool = False
+    #: Measures a feature that may be off (a radio, tabs, a redis backplane, a service):
+    #: ``sim run``'s table leaves it out while it is 0.
+    optional: bool = False
 
     @property
     def is_fraction(self) -> bool:
@@ -43,8 +46,8 @@ class Metric:
 
 
 def _m(name: str, label: str, unit: str = "", lower: bool | None = True, run: bool = False, key: bool = False,
-       trouble: bool = False) -> Metric:
-    return Metric(name, label, unit, lower, run, key, trouble)
+       trouble: bool = False, optional: bool = False) -> Metric:
+    return Metric(name, label, unit, lower, run, key, trouble, optional)
 
 
 _ALL: tuple[Metric, ...] = (
@@ -70,20 +73,20 @@ _ALL: tuple[Metric, ...] = (
     _m("clients.online_mean", "online clients mean", "", None),
     _m("clients.online_peak", "online clients peak", "", None),
     _m("clients.sessions", "client sessions started", "", None),
-    _m("clients.energy_joules_per_hour", "radio energy per client-hour", "J", run=True),
-    _m("clients.radio_active_fraction", "radio active (not idle)", "fraction", run=True),
+    _m("clients.energy_joules_per_hour", "radio energy per client-hour", "J", run=True, optional=True),
+    _m("clients.radio_active_fraction", "radio active (not idle)", "fraction", run=True, optional=True),
     _m("connections.refused", "connections refused", "", run=True, trouble=True),
     _m("connections.dropped", "connections dropped", "", run=True),
     _m("connections.peak", "open connections peak", "", run=True, key=True),
     _m("connections.mean", "open connections mean", "", run=True),
     _m("connections.aged_out", "connections closed for age", "", trouble=True),
     _m("connections.half_open_peak", "half-open connections peak", "", trouble=True),
-    _m("clients.stalled", "tab streams stalled", "", run=True, trouble=True),
+    _m("clients.stalled", "tab streams stalled", "", run=True, trouble=True, optional=True),
     _m("reconnects.total", "reconnects", "", run=True),
     _m("reconnects.peak_rate", "reconnect rate, peak", "/s", run=True, trouble=True),
     _m("server.cpu_utilization", "CPU utilisation", "fraction", run=True, key=True),
     _m("server.cpu_utilization_peak", "CPU peak (node-window)", "fraction", run=True),
-    _m("backplane.cpu_utilization", "backplane CPU (redis)", "fraction", run=True),
+    _m("backplane.cpu_utilization", "backplane CPU (redis)", "fraction", run=True, optional=True),
     _m("server.queue_wait_mean", "queue wait mean", "s", run=True),
     _m("server.queue_wait_p99", "queue wait p99", "s", run=True),
     _m("server.memory_peak", "server memory peak", "B", run=True, key=True),
@@ -94,7 +97,7 @@ _ALL: tuple[Metric, ...] = (
     _m("autoscale.scale_outs", "autoscale scale-outs", ""),
     _m("autoscale.scale_ins", "autoscale scale-ins", ""),
     _m("connections.drained", "connections drained (node leaving)", ""),
-    _m("recovery.seconds", "longest recovery after a failure or operation", "s", run=True),
+    _m("recovery.seconds", "longest recovery after a failure or operation", "s", run=True, optional=True),
     _m("network.bytes_down", "bytes down", "B"),
     _m("network.bytes_up", "bytes up", "B"),
     _m("network.bytes_per_second", "bandwidth", "B/s", run=True, key=True),
@@ -110,9 +113,9 @@ _ALL: tuple[Metric, ...] = (
     _m("cost.per_hour", "cost per hour", "$", run=True),
     _m("cost.per_month", "cost per month (730 h)", "$", run=True, key=True),
     _m("cost.per_million_deliveries", "cost per million deliveries", "$", run=True),
-    _m("cost.balancer", "load balancer per month (730 h)", "$"),
-    _m("cost.service", "managed service bill per month (730 h)", "$"),
-    _m("quota.throttled", "connection attempts a service quota delayed", "", trouble=True),
+    _m("cost.balancer", "load balancer per month (730 h)", "$", run=True, optional=True),
+    _m("cost.service", "managed service bill per month (730 h)", "$", run=True, optional=True),
+    _m("quota.throttled", "connection attempts a service quota delayed", "", trouble=True, run=True, optional=True),
 )
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _ALL}
