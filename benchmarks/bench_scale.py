@@ -21,7 +21,10 @@ alternating rounds, by CPU seconds (and wall seconds) of the simulation proper.
 
     python benchmarks/bench_scale.py [--quick] [--kinds short_polling,sse] [--no-reference]
 
-``--quick`` measures 100,000 clients instead of 1,000,000.
+``--quick`` measures 100,000 clients instead of 1,000,000.  ``--steady`` adds a
+warm-up in which every client has started (its first poll or connection, which at
+1,000,000 clients is a connection set-up per unit of work: real extra work, not
+overhead) and measures the window after it: the steady state of the same clients.
 """
 
 from __future__ import annotations
@@ -49,23 +52,46 @@ WORK = {
 }
 
 
-def _scale_run(kind: str, clients: int, queue: mp.Queue) -> None:
+#: --steady: simulated seconds by which every client has started (first poll, first long
+#: poll, connection; webhooks hold no connection).
+STEADY_WARMUP = {"short_polling": 61.0, "long_polling": 31.0, "webhook": 0.0, "sse": 5.0, "websocket": 5.0}
+
+
+def _scale_run(kind: str, clients: int, steady: bool, queue: mp.Queue) -> None:
     import simulator
     from benchmarks.scenarios import scale_scenario
+    from simulator.config.load import validate_config
     from simulator.output.results import write_run
 
     config = scale_scenario(kind, clients)
-    result = simulator.run(config)
+    marks: list[tuple[float, float]] = []  # (simulated time, CPU seconds) at the window's ends
+    progress = None
+    if steady:
+        data = config.to_dict()
+        warmup = data["experiment"]["warmup"] = STEADY_WARMUP[kind]
+        config = validate_config(data, "bench_scale --steady")
+
+        def progress(now: float, end: float) -> None:
+            if (not marks and now >= warmup) or now >= end:
+                marks.append((now, time.process_time()))
+
+    result = simulator.run(config, progress=progress)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         write_run(result, out)
         write = time.perf_counter() - t0
     run = result.run
+    outside = run["wall_seconds"] - run["simulate_seconds"] + write
+    if steady:  # the window only: work scaled to the span between the two marks
+        (t0_sim, cpu0), (t1_sim, cpu1) = marks[0], marks[-1]
+        share = (t1_sim - t0_sim) / config.experiment.duration
+        # CPU seconds for both columns (the window's wall time is not marked)
+        run = {**run, "simulate_cpu_seconds": (cpu1 - cpu0) / share, "simulate_seconds": (cpu1 - cpu0) / share}
     queue.put({
         "work": result.metrics[WORK[kind]],
         "simulate": run["simulate_seconds"],
         "setup": run["setup_seconds"],
-        "outside": run["wall_seconds"] - run["simulate_seconds"] + write,
+        "outside": outside,
         "cpu_run": run["simulate_cpu_seconds"],
         "events": run["events_processed"],
         "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -111,6 +137,7 @@ def main() -> None:
     p.add_argument("--kinds", default=",".join(KINDS), help="comma-separated mechanisms")
     p.add_argument("--no-reference", action="store_true", help="skip the comparison with bare SimPy")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of the comparison")
+    p.add_argument("--steady", action="store_true", help="measure after every client has started (see above)")
     a = p.parse_args()
     big = 100_000 if a.quick else 1_000_000
     sizes = (10_000, big)
@@ -121,7 +148,7 @@ def main() -> None:
     for kind in a.kinds.split(","):
         rates, rss = [], []
         for clients in sizes:
-            r = _in_subprocess(_scale_run, kind, clients)
+            r = _in_subprocess(_scale_run, kind, clients, a.steady)
             rates.append((r["work"] / r["simulate"], r["work"] / r["cpu_run"]))
             rss.append(r["rss"])
             print(f"| {kind} | {clients:,} | {r['work']:,.0f} | {rates[-1][0]:,.0f} | {rates[-1][1]:,.0f} |"

@@ -116,7 +116,7 @@ class PersistentMechanism(Mechanism):
     does the rest: connect, bulk fan-out, heartbeats, drops and reconnects.
     """
 
-    bytes_per_client = 600  # measured ~400 B/client of arrays (bench_idle_memory.py)
+    bytes_per_client = 800  # measured ~660 B/client at 1,000,000 clients (benchmarks/README.md, "Scale")
 
     @classmethod
     def holds_connection(cls, config: ExperimentConfig) -> bool:

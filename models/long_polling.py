@@ -72,8 +72,8 @@ class LongPolling(Subscribers, Mechanism):
     summary = "the server holds each request until news arrives or hold expires; clients re-request"
     units = {"hold": "seconds", "rerequest_delay": "seconds"}
     # numpy state, the log's per-client lists and an expiry entry per held poll: measured
-    # ~480 B/client at 1,000,000 clients (benchmarks/bench_scale_push.py), flat over time
-    bytes_per_client = 600
+    # ~480-790 B/client at 1,000,000 clients (benchmarks/README.md, "Scale"), flat over time
+    bytes_per_client = 900
 
     @staticmethod
     def events_per_client_second(params: LongPollingParams, workload) -> float:
