@@ -1,8 +1,8 @@
 """``sim validate --testbed``: the calibrated model against testbed runs it was not fitted on.
 
-Two runs fit the costs (a short-polling run: requests; an SSE run: messages), then the
-model, with those costs, predicts held-out runs: more clients, another mechanism, a
-killed server.  Each row compares one metric, measured on the testbed and predicted
+Three runs fit the costs (short polling at two loads: requests and the CPU spent whatever
+the traffic, ``server.idle_cpu``; an SSE run: messages), then the model, with those costs,
+predicts held-out runs: more clients, another mechanism, a killed server.  Each row compares one metric, measured on the testbed and predicted
 by the model for the same config and seed (the same notifications), against its target.
 """
 
@@ -39,6 +39,10 @@ FIT = {
                                         "mechanism.interval": "1s", "workload.rate": 0.5},
     "fit: SSE, 300 clients, 2 events/s": {"mechanism.kind": "sse", "clients.count": 300, "workload.rate": 2.0,
                                           "mechanism.heartbeat": "1s"},
+    # a third load of the same mix: it separates the CPU spent whatever the traffic (idle_cpu)
+    # from the CPU per request
+    "fit: short polling, 100 clients": {"mechanism.kind": "short_polling", "clients.count": 100,
+                                        "mechanism.interval": "1s", "workload.rate": 0.5},
 }
 HELD_OUT = {
     "short polling, 500 clients": {"mechanism.kind": "short_polling", "clients.count": 500,
@@ -173,9 +177,20 @@ def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
 def markdown(rows: list[Row], fit: dict, host: dict) -> str:
     lines = [f"Hardware: {host.get('cpu')}, {host.get('cores')} cores, {host.get('os')}, Python {host.get('python')},"
              f" aiohttp {host.get('aiohttp')}, websockets {host.get('websockets')};"
-             f" load average {host.get('load_average', float('nan')):.1f} at the end.", "",
+             f" load average {host.get('load_average', float('nan')):.1f} at the end.", "", _fitted(fit), "",
              "| case | metric | testbed | model | error | target | |", "|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
         target = f"±{r.tolerance:.0%}" if r.tolerance is not None else "—"
         lines.append(f"| {r.case} | `{r.metric}` | {r.measured:.4g} | {r.predicted:.4g} | {r.error:+.1%} | {target} | {r.status} |")
     return "\n".join(lines) + "\n"
+
+
+def _fitted(fit: dict) -> str:
+    """The fitted costs the model predicts with, in one line."""
+    def us(seconds):
+        return f"{seconds * 1e6:.0f} µs" if seconds is not None else "not fitted"
+    idle = fit.get("idle_cpu")
+    return (f"Fitted on the {len(fit['runs'])} fit runs: request cost {us(fit['request_cost_mean'])} (mean),"
+            f" message cost {us(fit['message_cost'])}, idle CPU "
+            + (f"{idle['cpu_fraction']:.1%} of a core." if idle else "not fitted."))
+
