@@ -152,7 +152,7 @@ def validate_testbed(out: Path | None = None, progress=print) -> tuple[list[Row]
 def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
     """Polls per second at the knee, testbed (emulated cost) against the model (emulated + fitted cost)."""
     natural = tables["server"].get("request_cost")
-    measured_p99, predicted_p99 = [], []
+    measured_p99, predicted_p99, rates = [], [], []
     for clients in KNEE_CLIENTS:
         progress(f"testbed: knee, {clients} polls/s at {KNEE_COST} emulated")
         config = case_config({**KNEE, "clients.count": clients})
@@ -165,10 +165,16 @@ def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
         data["server"]["request_cost"] = {"dist": "constant", "value": config.server.request_cost.mean
                                           + (calibrated(config, {"server": {"request_cost": natural}}).server.request_cost.mean
                                              if natural else 0.0)}
-        predicted_p99.append(run(validate_config(data, "knee")).metrics["latency.p99"])
+        predicted = run(validate_config(data, "knee")).metrics
+        predicted_p99.append(predicted["latency.p99"])
+        # polls that reached the server per second: the offered load, unless the load
+        # generator fell behind its schedule
+        rates.append((measured.metrics["requests.per_second"], predicted["requests.per_second"]))
     loads = [float(c) for c in KNEE_CLIENTS]  # one poll per client-second
-    rows = [Row(f"knee: {c} polls/s", "latency.p99", m, p, None)
-            for c, m, p in zip(KNEE_CLIENTS, measured_p99, predicted_p99, strict=True)]
+    rows = []
+    for c, m, p, (rate_m, rate_p) in zip(KNEE_CLIENTS, measured_p99, predicted_p99, rates, strict=True):
+        rows += [Row(f"knee: {c} polls/s", "latency.p99", m, p, None),
+                 Row(f"knee: {c} polls/s", "requests.per_second", rate_m, rate_p, None)]
     rows.append(Row("saturation knee (polls/s where p99 > 2x)", "requests.per_second",
                     knee(loads, measured_p99), knee(loads, predicted_p99), 0.20))
     return rows
