@@ -328,7 +328,7 @@ def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
     if idle:  # server.idle_cpu while up (not while crashed), plus the work's share
         node_seconds = capacity / sim.config.server.workers
         down = np.array([cluster.crash_seconds(t, t + w) for t, w in zip(time_s, widths, strict=True)])
-        up = np.divide(node_seconds - down, node_seconds, out=np.zeros(n), where=node_seconds > 0)
+        up = np.clip(np.divide(node_seconds - down, node_seconds, out=np.zeros(n), where=node_seconds > 0), 0.0, 1.0)
         cpu = node_cpu(cpu, idle, up)
     q = m.window_latency_quantiles((0.5, 0.99))
     return {

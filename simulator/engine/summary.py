@@ -46,7 +46,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
     if idle and capacity > 0:
         # idle CPU while a node is up (not while crashed), plus the work's share
         node_seconds = capacity / workers
-        cpu = node_cpu(cpu, idle, 1.0 - cluster.crash_seconds(sim.t_start, sim.t_end) / node_seconds)
+        cpu = node_cpu(cpu, idle, max(0.0, 1.0 - cluster.crash_seconds(sim.t_start, sim.t_end) / node_seconds))
         peak = node_cpu(peak, idle)
         work_seconds *= 1.0 - idle  # CPU the work itself took, what a managed service bills
     bytes_total = m.bytes_down + m.bytes_up
