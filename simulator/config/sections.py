@@ -274,6 +274,7 @@ class ServerSection(Section):
     request_cost: SecondsDist = Field(Distribution.constant(_s("1ms")), description="CPU time per HTTP request handled; constant or a distribution.")
     message_cost: SecondsDist = Field(Distribution.constant(_s("50us")), description="CPU time per message written to an open connection.")
     max_connections: Count = Field(10000, ge=1, description="Open connections per node (file descriptors); more are refused.")
+    idle_cpu: Number = Field(0.0, ge=0, lt=1, description="Fraction of each worker's core (of one core with workers = 1) a node spends whatever the traffic (event loop, timers, keep-alive bookkeeping) while it is up: the workers get the rest, so every request's and message's service time stretches by 1 / (1 - idle_cpu), and server.cpu_utilization counts idle_cpu plus the work's share. 0 = none (a real stack: fit it with sim calibrate on three runs).")
     memory_per_connection: Bytes = Field(40 * 1024.0, description="Server memory held per open connection.")
     memory_base: Bytes = Field(256 * 2**20.0, description="Server memory per node with no connections.")
     memory_limit: Bytes = Field(0.0, ge=0, description="Memory of a node: a connection that would take it past this is refused (memory_base + connections x memory per connection, zlib state included). 0 = unlimited.")

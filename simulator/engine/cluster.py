@@ -32,7 +32,7 @@ import simpy
 from simulator.config import AutoscaleSection, ExperimentConfig, FailureSpec, OperationSpec
 from simulator.engine.backplane import Backplane
 from simulator.engine.http2 import ScaledSampler, Streams, connection_cap, zlib_memory_bytes
-from simulator.engine.metrics import Metrics
+from simulator.engine.metrics import Metrics, node_cpu
 from simulator.engine.node import ServerNode
 from simulator.engine.randomness import RandomStreams
 
@@ -80,6 +80,7 @@ class Cluster:
                 _costs(config, streams.sampler(f"node.{i}.request_cost", s.request_cost), 0.0),
                 _costs(config, streams.sampler(f"node.{i}.message_cost", s.message_cost), _deflate_cost(config)),
                 metrics,
+                s.idle_cpu,
             )
             for i in range(slots)
         ]
@@ -92,6 +93,7 @@ class Cluster:
         for node in self.nodes[start:]:
             node.up = False
         self.workers = s.workers
+        self.idle_cpu = s.idle_cpu
         self.max_connections = s.max_connections
         self.dynamic = config.autoscale is not None or bool(config.operations)
         # (t, billed, working): working = serving or draining (booting nodes do no work)
@@ -368,7 +370,11 @@ class Cluster:
         first, last = m.window(since), m.window(now - 1e-9)
         busy = sum(sum(m.w_busy[n.index][first : last + 1]) for n in serving)
         span = (last + 1 - first) * m.sample_every
-        return busy / (len(serving) * self.workers * span)
+        return node_cpu(busy / (len(serving) * self.workers * span), self.idle_cpu)
+
+    def crash_seconds(self, a: float, b: float) -> float:
+        """Node-seconds of ``[a, b]`` that crashed nodes spent down (no idle CPU then)."""
+        return sum(max(0.0, min(b, f.at + f.duration) - max(a, f.at)) for f in self._crashes)
 
     # -- the node count over time ---------------------------------------------------
     def node_seconds(self, a: float, b: float, working: bool = False) -> float:

@@ -17,6 +17,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from simulator.engine.metrics import node_cpu
 from simulator.engine.simulation import Simulation
 
 _OPS = {"<=": operator.le, "<": operator.lt}
@@ -48,7 +49,10 @@ def _cpu_utilization(sim: Simulation) -> float:
     # the window's whole capacity: the final utilisation can only be higher
     s = sim.config.server
     capacity = s.workers * s.nodes * (sim.t_end - sim.t_start)
-    return sum(sim.metrics.busy_measured) / capacity if capacity > 0 else 0.0
+    busy = sum(sim.metrics.busy_measured) / capacity if capacity > 0 else 0.0
+    # idle CPU (server.idle_cpu) counts while the nodes are up, so not during the crashes
+    up = 1.0 - sim.cluster.crash_seconds(sim.t_start, sim.t_end) / (s.nodes * (sim.t_end - sim.t_start)) if capacity > 0 else 1.0
+    return node_cpu(busy, s.idle_cpu, up)
 
 
 def _memory_peak(sim: Simulation) -> float:

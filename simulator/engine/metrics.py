@@ -408,3 +408,15 @@ class Metrics:
                         out[w, j] = 0.0 if b == 0 else _WINDOW_LOWEST * _WINDOW_RATIO ** (b - 0.5)
                         break
         return out
+
+
+def node_cpu(busy_fraction, idle_cpu: float, up_fraction=1.0):
+    """A node's CPU utilisation: ``server.idle_cpu`` while up, plus the work's share.
+
+    The workers run at ``1 - idle_cpu`` of their cores, so ``busy_fraction`` (of the
+    workers' time, stretched service included) is worth ``(1 - idle_cpu)`` of the
+    cores: at most ``idle_cpu + (1 - idle_cpu) = 1``.  Numbers or numpy arrays.
+    """
+    if idle_cpu == 0.0:
+        return busy_fraction
+    return idle_cpu * up_fraction + (1.0 - idle_cpu) * busy_fraction

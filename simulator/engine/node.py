@@ -5,6 +5,10 @@ The workers are a first-come-first-served pool in virtual time
 finish time at once and sleeps until then, or further, fused with the next
 deterministic delay.
 
+``server.idle_cpu`` takes a share of every worker's core whatever the traffic:
+the one place cost becomes service time (:meth:`ServerNode.process`,
+:meth:`ServerNode.process_many`) stretches it by ``1 / (1 - idle_cpu)``.
+
 A crash is known in advance (failures are part of the config), so work that
 would finish after the node's next crash is reported lost at arrival.
 """
@@ -33,6 +37,7 @@ class ServerNode(FcfsPool):
         request_cost: Sampler,
         message_cost: Sampler,
         metrics: Metrics,
+        idle_cpu: float = 0.0,
     ):
         super().__init__(workers)
         self.index = index
@@ -40,6 +45,8 @@ class ServerNode(FcfsPool):
         self.request_cost = request_cost
         self.message_cost = message_cost
         self.metrics = metrics
+        # the workers get (1 - idle_cpu) of their cores: work takes 1 / (1 - idle_cpu) longer
+        self.stretch = 1.0 / (1.0 - idle_cpu)
         self.connections = 0
         # TCP connections each client's attempt takes (its tabs on HTTP/1.1); 1 otherwise
         self.connections_per_client = 1
@@ -55,6 +62,8 @@ class ServerNode(FcfsPool):
         Lost means the node crashes before the work finishes (the queue dies with it).
         Work that starts before the crash still holds its worker, and burns CPU, until then.
         """
+        if self.stretch != 1.0:
+            cost *= self.stretch
         crash = self.next_crash
         start, finish = self.serve(arrival, cost, crash)
         m = self.metrics
@@ -80,6 +89,8 @@ class ServerNode(FcfsPool):
         n = len(costs)
         if n == 0:
             return np.empty(0)
+        if self.stretch != 1.0:
+            costs = costs * self.stretch
         workers = sorted(self.free)
         c = min(self.workers, n)
         finish = np.empty(n)

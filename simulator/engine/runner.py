@@ -16,6 +16,7 @@ import numpy as np
 
 from simulator.config import ConfigError, ExperimentConfig, registry
 from simulator.engine.connections.persistent import SWEEPS_PER_IDLE_TIMEOUT
+from simulator.engine.metrics import node_cpu
 from simulator.engine.simulation import Simulation
 from simulator.engine.summary import build_metrics, check_books
 
@@ -322,13 +323,20 @@ def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
         nodes = np.full(n, float(sim.config.server.nodes))
         capacity = sim.config.server.workers * sim.config.server.nodes * widths
     busy = np.sum(np.asarray(m.w_busy, dtype=float), axis=0)
+    cpu = np.divide(busy, capacity, out=np.zeros(n), where=capacity > 0) if cluster.dynamic else busy / capacity
+    idle = sim.config.server.idle_cpu
+    if idle:  # server.idle_cpu while up (not while crashed), plus the work's share
+        node_seconds = capacity / sim.config.server.workers
+        down = np.array([cluster.crash_seconds(t, t + w) for t, w in zip(time_s, widths, strict=True)])
+        up = np.clip(np.divide(node_seconds - down, node_seconds, out=np.zeros(n), where=node_seconds > 0), 0.0, 1.0)
+        cpu = node_cpu(cpu, idle, up)
     q = m.window_latency_quantiles((0.5, 0.99))
     return {
         "time": time_s,
         "open_connections": np.asarray(m.w_connections, dtype=float),
         "requests_per_second": np.asarray(m.w_requests, dtype=float) / widths,
         "deliveries_per_second": np.asarray(m.w_deliveries, dtype=float) / widths,
-        "cpu_busy_fraction": np.divide(busy, capacity, out=np.zeros(n), where=capacity > 0) if cluster.dynamic else busy / capacity,
+        "cpu_busy_fraction": cpu,
         "bytes_per_second": np.asarray(m.w_bytes, dtype=float) / widths,
         "memory_bytes": np.asarray(m.w_memory, dtype=float),
         "latency_p50": q[:, 0],

@@ -13,6 +13,7 @@ from simulator.engine.billing import (
     balancer_lcus,
     service_bill,
 )
+from simulator.engine.metrics import node_cpu
 from simulator.engine.radio import radio_metrics
 from simulator.engine.simulation import Simulation
 
@@ -38,8 +39,16 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
         nodes = c.server.nodes
         capacity = workers * nodes * span
         nodes_peak = nodes
+    idle = c.server.idle_cpu
     cpu = sum(m.busy_measured) / capacity if capacity > 0 else 0.0
     peak = max((_window_peak(m, series, workers) for series in m.w_busy), default=0.0)
+    work_seconds = sum(m.busy_measured)  # worker-seconds, stretched by idle_cpu
+    if idle and capacity > 0:
+        # idle CPU while a node is up (not while crashed), plus the work's share
+        node_seconds = capacity / workers
+        cpu = node_cpu(cpu, idle, max(0.0, 1.0 - cluster.crash_seconds(sim.t_start, sim.t_end) / node_seconds))
+        peak = node_cpu(peak, idle)
+        work_seconds *= 1.0 - idle  # CPU the work itself took, what a managed service bills
     bytes_total = m.bytes_down + m.bytes_up
     payload_total = m.payload_down + m.payload_up
     egress_gb = m.bytes_down / 1e9
@@ -64,7 +73,7 @@ def build_metrics(sim: Simulation, pending: int) -> dict[str, float]:
             messages_in=m.upstream_messages * HOURS_PER_MONTH * 3600.0 / span,
             published=m.published * HOURS_PER_MONTH * 3600.0 / span,
             payload_bytes=c.workload.payload,
-            active_seconds=sum(m.busy_measured) * HOURS_PER_MONTH * 3600.0 / span,
+            active_seconds=work_seconds * HOURS_PER_MONTH * 3600.0 / span,
         ))
     cost_total = node_cost + egress_cost
     if balancer_month or service_month:  # (old configs: the same sum, to the last bit)

@@ -3,7 +3,9 @@
 - CPU: least squares without intercept (non-negative, ``scipy.optimize.nnls``) of the
   server's CPU seconds in the window on (requests, messages written on open connections):
   ``cpu = request_cost x requests + message_cost x messages`` over the runs.  Two runs
-  that differ in their mix (a polling run and a streaming run) pin both costs down.
+  that differ in their mix (a polling run and a streaming run) pin both costs down; with
+  three or more, the seconds of the window are a third column and its coefficient is
+  ``idle_cpu`` (CPU per second whatever the traffic), written when it is in (0, 1).
 - The shape of ``request_cost``: a lognormal whose spread is the spread of the per-request
   CPU time the server's handlers measured, scaled so its mean is the fitted mean.
 - Memory: the server's RSS against its open connections (least squares per run):
@@ -56,16 +58,20 @@ def calibrate(folders: list[Path]) -> dict[str, Any]:
         raise ConfigError("error: calibrate: the runs carried no requests and no messages: nothing to fit")
     coef = np.zeros(2)
     coef[used], _ = nnls(x[:, used], y)
-    fitted = x @ coef
-    # What the model has no term for: CPU a server spends per second whatever the traffic (its event
-    # loop, timers, keep-alive bookkeeping).  With three runs or more it is fitted alongside, to show
-    # how much of the residual it explains; the [server] table keeps the model's two terms.
+    two_terms = x @ coef
+    # CPU a server spends per second whatever the traffic (its event loop, timers, keep-alive
+    # bookkeeping): server.idle_cpu.  With three runs or more it is fitted alongside the two
+    # costs (which then shrink: without it they absorb it and over-charge at higher loads).
     idle = None
+    fitted = two_terms
     if len(runs) >= 3:
         x3 = np.column_stack([x[:, used], duration])
         coef3, _ = nnls(x3, y)
-        idle = {"cpu_fraction": float(coef3[-1]),
-                "residual_fractions": [float(v) for v in (y - x3 @ coef3) / np.where(y > 0, y, 1)]}
+        if 0.0 < coef3[-1] < 1.0:
+            idle = {"cpu_fraction": float(coef3[-1]),
+                    "residual_fractions_without": [float(v) for v in (y - two_terms) / np.where(y > 0, y, 1)]}
+            coef[used] = coef3[:-1]
+            fitted = x3 @ coef3
     sigmas = [(r["run"]["request_cpu"]["sigma"], r["run"]["request_cpu"]["n"]) for r in runs if r["run"].get("request_cpu")]
     sigma = float(np.average([s for s, _ in sigmas], weights=[n for _, n in sigmas])) if sigmas else 0.0
     slopes, bases = [], []
@@ -115,6 +121,8 @@ def server_config(fit: dict[str, Any]) -> dict[str, dict[str, Any]]:
             server["request_cost"] = _duration(mean)
     if fit["message_cost"] is not None:
         server["message_cost"] = _duration(fit["message_cost"])
+    if fit.get("idle_cpu"):
+        server["idle_cpu"] = float(f"{fit['idle_cpu']['cpu_fraction']:.3g}")
     if fit["memory_per_connection"] is not None and fit["memory_per_connection"] > 0:
         server["memory_per_connection"] = f"{round(fit['memory_per_connection'])}B"
         server["memory_base"] = f"{round(fit['memory_base'])}B"
@@ -134,16 +142,19 @@ def server_table(fit: dict[str, Any]) -> str:
     sections = server_config(fit)
     host = fit.get("host", {})
     lines = [f"# sim calibrate: {len(fit['runs'])} testbed run(s) on {host.get('cpu', '?')}, {host.get('cores', '?')} cores",
-             "# CPU seconds = request_cost x requests + message_cost x messages (least squares, >= 0)"]
+             "# CPU seconds = request_cost x requests + message_cost x messages"
+             + (" + idle_cpu x seconds" if fit.get("idle_cpu") else "") + " (least squares, >= 0)"]
     for run in fit["runs"]:
         lines.append(f"#   {run['kind']:<14} {run['requests']:>8.0f} requests {run['messages']:>8.0f} messages:"
                      f" {run['cpu_seconds']:.3f} s measured, {run['cpu_seconds_fitted']:.3f} s fitted"
                      f" ({run['residual_fraction']:+.1%})  {run['folder']}")
     if fit.get("idle_cpu"):
         idle = fit["idle_cpu"]
-        spread = ", ".join(f"{r:+.1%}" for r in idle["residual_fractions"])
-        lines.append(f"# not in the model: CPU per second whatever the traffic; fitted alongside it is"
-                     f" {idle['cpu_fraction']:.1%} of a core, and the residuals become {spread}")
+        spread = ", ".join(f"{r:+.1%}" for r in idle["residual_fractions_without"])
+        lines.append(f"# idle_cpu: {idle['cpu_fraction']:.1%} of a core whatever the traffic; without it the"
+                     f" two costs absorb it and the residuals are {spread}")
+    elif len(fit["runs"]) < 3:
+        lines.append("# idle_cpu: not fitted (it takes three runs or more, of different lengths or loads)")
     if fit["message_cost"] is None:
         lines.append("# message_cost: not fitted (no run wrote messages on open connections; add an sse or websocket run)")
     if fit["memory_per_connection"] is None:

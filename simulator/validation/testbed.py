@@ -1,8 +1,8 @@
 """``sim validate --testbed``: the calibrated model against testbed runs it was not fitted on.
 
-Two runs fit the costs (a short-polling run: requests; an SSE run: messages), then the
-model, with those costs, predicts held-out runs: more clients, another mechanism, a
-killed server.  Each row compares one metric, measured on the testbed and predicted
+Three runs fit the costs (short polling at two loads: requests and the CPU spent whatever
+the traffic, ``server.idle_cpu``; an SSE run: messages), then the model, with those costs,
+predicts held-out runs: more clients, another mechanism, a killed server.  Each row compares one metric, measured on the testbed and predicted
 by the model for the same config and seed (the same notifications), against its target.
 """
 
@@ -39,6 +39,10 @@ FIT = {
                                         "mechanism.interval": "1s", "workload.rate": 0.5},
     "fit: SSE, 300 clients, 2 events/s": {"mechanism.kind": "sse", "clients.count": 300, "workload.rate": 2.0,
                                           "mechanism.heartbeat": "1s"},
+    # a third load of the same mix: it separates the CPU spent whatever the traffic (idle_cpu)
+    # from the CPU per request
+    "fit: short polling, 100 clients": {"mechanism.kind": "short_polling", "clients.count": 100,
+                                        "mechanism.interval": "1s", "workload.rate": 0.5},
 }
 HELD_OUT = {
     "short polling, 500 clients": {"mechanism.kind": "short_polling", "clients.count": 500,
@@ -148,7 +152,7 @@ def validate_testbed(out: Path | None = None, progress=print) -> tuple[list[Row]
 def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
     """Polls per second at the knee, testbed (emulated cost) against the model (emulated + fitted cost)."""
     natural = tables["server"].get("request_cost")
-    measured_p99, predicted_p99 = [], []
+    measured_p99, predicted_p99, rates = [], [], []
     for clients in KNEE_CLIENTS:
         progress(f"testbed: knee, {clients} polls/s at {KNEE_COST} emulated")
         config = case_config({**KNEE, "clients.count": clients})
@@ -161,10 +165,16 @@ def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
         data["server"]["request_cost"] = {"dist": "constant", "value": config.server.request_cost.mean
                                           + (calibrated(config, {"server": {"request_cost": natural}}).server.request_cost.mean
                                              if natural else 0.0)}
-        predicted_p99.append(run(validate_config(data, "knee")).metrics["latency.p99"])
+        predicted = run(validate_config(data, "knee")).metrics
+        predicted_p99.append(predicted["latency.p99"])
+        # polls that reached the server per second: the offered load, unless the load
+        # generator fell behind its schedule
+        rates.append((measured.metrics["requests.per_second"], predicted["requests.per_second"]))
     loads = [float(c) for c in KNEE_CLIENTS]  # one poll per client-second
-    rows = [Row(f"knee: {c} polls/s", "latency.p99", m, p, None)
-            for c, m, p in zip(KNEE_CLIENTS, measured_p99, predicted_p99, strict=True)]
+    rows = []
+    for c, m, p, (rate_m, rate_p) in zip(KNEE_CLIENTS, measured_p99, predicted_p99, rates, strict=True):
+        rows += [Row(f"knee: {c} polls/s", "latency.p99", m, p, None),
+                 Row(f"knee: {c} polls/s", "requests.per_second", rate_m, rate_p, None)]
     rows.append(Row("saturation knee (polls/s where p99 > 2x)", "requests.per_second",
                     knee(loads, measured_p99), knee(loads, predicted_p99), 0.20))
     return rows
@@ -173,9 +183,20 @@ def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
 def markdown(rows: list[Row], fit: dict, host: dict) -> str:
     lines = [f"Hardware: {host.get('cpu')}, {host.get('cores')} cores, {host.get('os')}, Python {host.get('python')},"
              f" aiohttp {host.get('aiohttp')}, websockets {host.get('websockets')};"
-             f" load average {host.get('load_average', float('nan')):.1f} at the end.", "",
+             f" load average {host.get('load_average', float('nan')):.1f} at the end.", "", _fitted(fit), "",
              "| case | metric | testbed | model | error | target | |", "|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
         target = f"±{r.tolerance:.0%}" if r.tolerance is not None else "—"
         lines.append(f"| {r.case} | `{r.metric}` | {r.measured:.4g} | {r.predicted:.4g} | {r.error:+.1%} | {target} | {r.status} |")
     return "\n".join(lines) + "\n"
+
+
+def _fitted(fit: dict) -> str:
+    """The fitted costs the model predicts with, in one line."""
+    def us(seconds):
+        return f"{seconds * 1e6:.0f} µs" if seconds is not None else "not fitted"
+    idle = fit.get("idle_cpu")
+    return (f"Fitted on the {len(fit['runs'])} fit runs: request cost {us(fit['request_cost_mean'])} (mean),"
+            f" message cost {us(fit['message_cost'])}, idle CPU "
+            + (f"{idle['cpu_fraction']:.1%} of a core." if idle else "not fitted."))
+

@@ -243,8 +243,9 @@ def pilot_guess(config: ExperimentConfig, slos: list[Slo], allow_loss: bool, pil
 
     CPU and connections per node are linear in the clients a node serves, memory
     per node is ``memory_base`` plus a share linear in them: each load per client
-    is measured in the pilot and scaled up.  A fleet that serves every client runs
-    below 100 % CPU.  Latency and the other SLOs have no linear law: the search
+    is measured in the pilot and scaled up (CPU less ``server.idle_cpu``, which a node
+    spends whatever its load: a node has ``1 - idle_cpu`` of a core for the work).  A fleet
+    that serves every client runs below 100 % CPU.  Latency and the other SLOs have no linear law: the search
     from this guess settles them.  At least :func:`node_floor`.
     """
     clients, server = config.clients.count, config.server
@@ -254,18 +255,21 @@ def pilot_guess(config: ExperimentConfig, slos: list[Slo], allow_loss: bool, pil
     def need(load: float, limit: float) -> int:
         return math.ceil(clients * load * per_client / limit - 1e-9) if limit > 0 else 0
 
-    cpu = metrics.get("server.cpu_utilization", 0.0)
+    # a node spends server.idle_cpu whatever its load: only the rest (the work) is linear in
+    # its clients, and only the rest of a core is left for it under a CPU limit
+    idle = server.idle_cpu
+    cpu = metrics.get("server.cpu_utilization", 0.0) - idle
     conns = metrics.get("connections.peak", 0.0) / pilot_nodes
     if server.memory_per_connection > 0 and "server.memory_peak_per_node" in metrics:
         conns = (metrics["server.memory_peak_per_node"] - server.memory_base) / server.memory_per_connection
     wants: list[tuple[int, str]] = []
     if not allow_loss:
-        wants += [(need(cpu, 1.0), "cpu"), (need(conns, server.max_connections), "connections")]
+        wants += [(need(cpu, 1.0 - idle), "cpu"), (need(conns, server.max_connections), "connections")]
     for slo in slos:
         if slo.op not in ("<=", "<"):
             continue
         if slo.metric in ("server.cpu_utilization", "server.cpu_utilization_peak"):
-            wants.append((need(metrics.get(slo.metric, 0.0), slo.value), "cpu"))
+            wants.append((need(metrics.get(slo.metric, 0.0) - idle, slo.value - idle), "cpu"))
         elif slo.metric == "server.memory_peak_per_node":
             wants.append((need(conns * server.memory_per_connection, slo.value - server.memory_base), "memory"))
     for nodes, constraint in wants:
