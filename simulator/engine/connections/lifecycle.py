@@ -251,21 +251,13 @@ class Lifecycle:
 
     def back_off_many(self, ids: np.ndarray) -> None:
         """The connections ``ids`` failed together now (a crash, an idle cut): vectorised draws."""
-        delays = self.sim.backoff.delays(self.attempt[ids], self.prev_delay[ids])
-        self.attempt[ids] += 1
-        self.prev_delay[ids] = delays
-        self.reconnecting[ids] = True
-        self.node_of[ids] = -1
-        self.waiting[ids] = True
-        env = self.env
-        fire = self._fire_connect
-        for c, d in zip(ids.tolist(), delays.tolist(), strict=True):
-            env.timeout(d, value=c).callbacks.append(fire)
+        self.back_off_many_at(ids, None)
 
-    def back_off_many_at(self, ids: np.ndarray, t_detect: np.ndarray) -> None:
+    def back_off_many_at(self, ids: np.ndarray, t_detect: np.ndarray | None) -> None:
         """Like :meth:`back_off_many`, but client ``ids[i]`` noticed the failure at ``t_detect[i]``.
 
-        Used when clients learn of a dead connection late (``network.dead_peer_timeout``).
+        Used when clients learn of a dead connection late (``network.dead_peer_timeout``);
+        None: they notice now.
         """
         delays = self.sim.backoff.delays(self.attempt[ids], self.prev_delay[ids])
         self.attempt[ids] += 1
@@ -274,9 +266,10 @@ class Lifecycle:
         self.node_of[ids] = -1
         self.waiting[ids] = True
         env = self.env
-        now = env.now
         fire = self._fire_connect
-        waits = np.maximum(np.asarray(t_detect, dtype=np.float64) - now, 0.0) + delays
+        waits = delays
+        if t_detect is not None:
+            waits = np.maximum(np.asarray(t_detect, dtype=np.float64) - env.now, 0.0) + delays
         for c, d in zip(ids.tolist(), waits.tolist(), strict=True):
             env.timeout(d, value=c).callbacks.append(fire)
 
