@@ -40,21 +40,10 @@ WARMUP = 20.0
 def run_model(duration: float, seed: int) -> dict[str, float]:
     import simulator
     from simulator.config import load_config
+    from simulator.validation.cases_queueing import queue_values
 
-    config = load_config(None, {
-        "experiment.seed": seed,
-        "experiment.warmup": WARMUP,
-        "experiment.duration": duration,
-        "mechanism.kind": "short_polling",
-        "mechanism.interval": {"dist": "exponential", "mean": GAP},
-        "clients.count": CLIENTS,
-        "server.workers": SERVERS,
-        "server.request_cost": {"dist": "exponential", "mean": SERVICE_MEAN},
-        "network.latency": 0,
-        "network.bandwidth": "100Gbps",
-        "http.keep_alive_timeout": "10h",
-        "workload.rate": 0.1,
-    })
+    config = load_config(None, {"experiment.seed": seed,
+                                **queue_values(CLIENTS, GAP, SERVERS, SERVICE_MEAN, duration, WARMUP)})
     t0 = time.process_time()
     result = simulator.run(config)
     cpu = time.process_time() - t0

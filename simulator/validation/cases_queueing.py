@@ -32,24 +32,27 @@ from simulator.validation.theory import mmc_wait
 UTIL_ALLOWANCE = Agree(rel=1e-4, reason="work straddling the window end is booked inside it")
 
 
-def _queue(key: str, clients: int, gap: float, workers: int, cost: float, duration: float) -> Scenario:
-    return Scenario.config(
-        key,
-        {
-            "mechanism.kind": "short_polling",
-            "mechanism.interval": {"dist": "exponential", "mean": gap},
-            "clients.count": clients,
-            "server.workers": workers,
-            "server.request_cost": {"dist": "exponential", "mean": cost},
-            "network.latency": 0,
-            "network.bandwidth": "100Gbps",
-            "http.keep_alive_timeout": "10h",
-            "workload.rate": 0.1,
-            "experiment.warmup": 20,
-            "experiment.duration": duration,
-        },
-    )
+def queue_values(clients: int, gap: float, workers: int, cost: float, duration: float,
+                 warmup: float = 20) -> dict:
+    """Config keys of an M/M/c queue: ``clients`` polling with exponential gaps of mean ``gap``
+    (s) on ``workers`` workers with exponential service of mean ``cost`` (s), no network delay."""
+    return {
+        "mechanism.kind": "short_polling",
+        "mechanism.interval": {"dist": "exponential", "mean": gap},
+        "clients.count": clients,
+        "server.workers": workers,
+        "server.request_cost": {"dist": "exponential", "mean": cost},
+        "network.latency": 0,
+        "network.bandwidth": "100Gbps",
+        "http.keep_alive_timeout": "10h",
+        "workload.rate": 0.1,
+        "experiment.warmup": warmup,
+        "experiment.duration": duration,
+    }
 
+
+def _queue(key: str, clients: int, gap: float, workers: int, cost: float, duration: float) -> Scenario:
+    return Scenario.config(key, queue_values(clients, gap, workers, cost, duration))
 
 
 def cases(quick: bool) -> list[Case]:
