@@ -230,9 +230,10 @@ class LongPolling(Subscribers, Mechanism):
         n = len(times)
         body = n * self.payload
         headers = self.resp_headers
-        if self.hpack and not self.fresh[c]:
-            headers = self.repeat_resp_headers
-        self.fresh[c] = False
+        if self.hpack:  # HTTP/1.1 never reads fresh: no per-response write
+            if not self.fresh[c]:
+                headers = self.repeat_resp_headers
+            self.fresh[c] = False
         metrics.send_down(finish, headers + body, body)
         arrived = finish + sim.link.one_way(headers + body)
         metrics.deliver_response(times, arrived)
