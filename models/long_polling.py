@@ -109,7 +109,6 @@ class LongPolling(Subscribers, Mechanism):
         self.repeat_req_bytes = http.repeat_request_headers
         self.repeat_resp_headers = http.repeat_response_headers
         self.fresh = np.zeros(n, dtype=bool)  # the next response is the connection's first
-        self.connected_before = np.zeros(n, dtype=bool)  # HTTP/3 resumes with 0-RTT
         self.held_since = np.zeros(n)  # arrival time of the held request (while state is LIVE)
         self.req_finish = np.zeros(n)  # when the node finished reading the current request
         self.max_age = c.cluster.max_connection_age
@@ -168,8 +167,7 @@ class LongPolling(Subscribers, Mechanism):
     def on_open(self, c: int, node: ServerNode, now: float) -> None:
         """A new connection (the balancer picked ``node`` now): send the request on it."""
         self.waiting[c] = True  # the client's chain of requests is alive
-        setup = self.handshake(now, bool(self.connected_before[c]))
-        self.connected_before[c] = True
+        setup = self.handshake(c, now)
         self.fresh[c] = True
         self.opened_at[c] = now
         self.sim.metrics.send_up(now + setup, self.req_bytes, 0.0)

@@ -96,7 +96,6 @@ class ShortPolling(Lifecycle, Mechanism):
         # HTTP/2 and 3: a poll on a connection already used sends compressed headers; the
         # in-flight polls that opened their connection carry full ones (engine/http2.py)
         self.opened_conn: set[int] = set()
-        self.connected_before = np.zeros(n, dtype=bool)  # HTTP/3 resumes a known server with 0-RTT
         self.radio = sim.radio  # None unless [clients.radio] is modelled
         self.left_at: dict[int, float] = {}  # with a radio: when each in-flight request left
         # ~POLLS_PER_BUCKET polls per calendar bucket, whatever the client count
@@ -156,8 +155,7 @@ class ShortPolling(Lifecycle, Mechanism):
                 self.calendar.schedule(now + self.interval(), 2 * client)
                 return
             self.conn_epoch[client] = node.epoch
-            setup = self.handshake(now, bool(self.connected_before[client]))
-            self.connected_before[client] = True
+            setup = self.handshake(client, now)
             req_bytes = sim.http.request_headers
             self.opened_conn.add(client)
         sim.metrics.send_up(now + setup, req_bytes, 0.0)

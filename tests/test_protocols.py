@@ -127,10 +127,12 @@ def test_tabs_are_refused_for_polling():
 def test_http3_opens_in_one_round_trip_and_resumes_in_zero():
     sim = Simulation(validate_config(_config("short_polling", **{"http.version": "3", "http.tls": "1.2"})))
     lifecycle = Lifecycle(sim)
-    assert lifecycle.handshake(0.0) == pytest.approx(2 * LATENCY)  # QUIC: 1 RTT whatever tls says
-    assert lifecycle.handshake(0.0, resumed=True) == 0.0
-    h2 = Simulation(validate_config(_config("short_polling", **{"http.version": "2"})))
-    assert Lifecycle(h2).handshake(0.0, resumed=True) == pytest.approx(4 * LATENCY)  # TCP + TLS 1.3
+    assert lifecycle.handshake(0, 0.0) == pytest.approx(2 * LATENCY)  # QUIC: 1 RTT whatever tls says
+    assert lifecycle.handshake(0, 1.0) == 0.0  # client 0 again: resumed
+    assert lifecycle.handshake(1, 1.0) == pytest.approx(2 * LATENCY)  # another client: a first
+    h2 = Lifecycle(Simulation(validate_config(_config("short_polling", **{"http.version": "2"}))))
+    h2.handshake(0, 0.0)
+    assert h2.handshake(0, 1.0) == pytest.approx(4 * LATENCY)  # TCP + TLS 1.3, resumed or not
 
 
 def test_http3_reconnects_after_a_crash_skip_the_handshake():

@@ -21,6 +21,7 @@ class Link:
         self.latency = Sampler(latency, rng)
         self.seconds_per_byte = 8.0 / bandwidth_bps
         self.constant_latency = latency.a if latency.is_constant else None
+        self._handshake_seconds: dict[int, float] = {}  # constant latency: round trips -> seconds
 
     def one_way(self, num_bytes: float) -> float:
         """Seconds for ``num_bytes`` to cross the link one way (last byte)."""
@@ -36,6 +37,15 @@ class Link:
 
     def handshake(self, round_trips: int) -> float:
         """Seconds of ``round_trips`` small-packet round trips (TCP, TLS, Upgrade set-up)."""
+        if self.constant_latency is not None:
+            # a constant draws nothing from the stream: the sum is computed once, the same way
+            seconds = self._handshake_seconds.get(round_trips)
+            if seconds is None:
+                seconds = self._handshake_seconds[round_trips] = self._round_trips(round_trips)
+            return seconds
+        return self._round_trips(round_trips)
+
+    def _round_trips(self, round_trips: int) -> float:
         total = 0.0
         for _ in range(round_trips):
             total += self.latency() + self.latency()

@@ -240,6 +240,17 @@ class Metrics:
         if t <= self.t_end:
             self.w_bytes[min(int(t / self.sample_every), self.n_windows - 1)] += total_bytes
 
+    def send_both_ways(self, t: float, up_bytes: float, down_bytes: float) -> None:
+        """A connection set-up's bytes at ``t``: :meth:`send_up` then :meth:`send_down`, no payload."""
+        if self.t_start <= t <= self.t_end:
+            self.bytes_up += up_bytes
+            self.bytes_down += down_bytes
+        if t <= self.t_end:
+            w = min(int(t / self.sample_every), self.n_windows - 1)
+            w_bytes = self.w_bytes
+            w_bytes[w] += up_bytes  # two adds, as two calls would make them (same rounding)
+            w_bytes[w] += down_bytes
+
     def busy(self, node: int, start: float, end: float) -> None:
         """A worker of ``node`` was busy over ``[start, end]`` (split across windows)."""
         if end > self.t_end:  # nothing is measured after the window

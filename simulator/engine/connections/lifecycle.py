@@ -51,6 +51,10 @@ class Lifecycle:
         self.prev_delay = np.zeros(n)  # last backoff delay (decorrelated jitter)
         self.reconnecting = np.zeros(n, dtype=bool)  # the next attempt follows a failure
         self.reuse_window = self.reuse_window_of(sim.config)
+        http = sim.http  # read once: a connection set-up is on the hot path of cold clients
+        self.setup_round_trips = (http.handshake_round_trips, http.resumed_round_trips)
+        self.setup_bytes = (http.handshake_bytes_up, http.handshake_bytes_down)
+        self.connected_before = bytearray(n)  # 1: the client knew a server (HTTP/3 resumes with 0-RTT)
         for node in self.nodes:
             node.crash_listeners.append(self.on_crash)
         # Clients going offline and coming back (clients.session, [profile]); see go_offline.
@@ -187,7 +191,8 @@ class Lifecycle:
         """An attempt of client ``c`` at ``now``: the node that opened it, or None if refused."""
         sim = self.sim
         cluster = sim.cluster
-        if self.reconnecting[c]:
+        reconnecting = self.reconnecting[c]
+        if reconnecting:
             sim.metrics.reconnect(now)
         cluster.settle(now)
         node = cluster.pick(c)
@@ -198,21 +203,23 @@ class Lifecycle:
         if not node.open(now):
             self.reconnecting[c] = True
             return None
-        self.reconnecting[c] = False
+        if reconnecting:
+            self.reconnecting[c] = False
         self.node_of[c] = node.index
         self.epoch_of[c] = node.epoch
         return node
 
-    def handshake(self, now: float, resumed: bool = False) -> float:
-        """TCP (+TLS) set-up of a new connection at ``now``: its bytes counted, its seconds.
+    def handshake(self, c: int, now: float) -> float:
+        """TCP (+TLS) set-up of client ``c``'s new connection at ``now``: its bytes counted, its seconds.
 
-        ``resumed``: the client was connected before (HTTP/3 then resumes with 0-RTT).
+        A client that was connected before resumes (HTTP/3: 0-RTT).
         """
         sim = self.sim
-        http = sim.http
-        setup = sim.link.handshake(http.resumed_round_trips if resumed else http.handshake_round_trips)
-        sim.metrics.send_up(now, sim.http.handshake_bytes_up, 0.0)
-        sim.metrics.send_down(now, sim.http.handshake_bytes_down, 0.0)
+        before = self.connected_before
+        setup = sim.link.handshake(self.setup_round_trips[before[c]])
+        before[c] = 1
+        up, down = self.setup_bytes
+        sim.metrics.send_both_ways(now, up, down)
         return setup
 
     def cut_idle(self, ids: list[int], now: float) -> None:
