@@ -88,7 +88,8 @@ class ShortPolling(Lifecycle, Mechanism):
         self.phase_rng = sim.streams.generator("short_polling.phase")
         self.fixed = p.schedule == "fixed"
         # Per client: the kept-alive connection's node (None: none open) and its epoch when
-        # opened (a plain-list copy of the lifecycle's arrays, for speed); in flight: send time.
+        # opened (remember_connection keeps them here, not in the lifecycle's arrays); in
+        # flight: send time.
         self.conn: list = [None] * n
         self.conn_epoch = [0] * n
         self.sent_at: dict[int, float] = {}
@@ -123,6 +124,12 @@ class ShortPolling(Lifecycle, Mechanism):
 
     # -- a client's actions: code 2c is client c sending a poll, 2c + 1 its poll at the node --
     # Each next time is computed as SimPy would (now + delay), so times match a process's.
+    def remember_connection(self, c: int, node) -> None:
+        """The new connection's node and epoch, in the lists polls read (not the lifecycle's
+        arrays: a poll needs no drain, idle cut or crash lookup by client)."""
+        self.conn[c] = node
+        self.conn_epoch[c] = node.epoch
+
     def _act(self, code: int, now: float) -> None:
         if code & 1:
             self._at_node(code >> 1, now)
@@ -148,13 +155,12 @@ class ShortPolling(Lifecycle, Mechanism):
         setup = 0.0
         req_bytes = sim.http.repeat_request_headers  # the same as the first on HTTP/1.1
         if node is None:
-            node = self.open_connection(client, now)
-            conn[client] = node
+            node = self.open_connection(client, now)  # remembered in conn and conn_epoch
             if node is None:
                 # refused: try again on the next tick, not after a backoff
+                conn[client] = None
                 self.calendar.schedule(now + self.interval(), 2 * client)
                 return
-            self.conn_epoch[client] = node.epoch
             setup = self.handshake(client, now)
             req_bytes = sim.http.request_headers
             self.opened_conn.add(client)

@@ -123,6 +123,17 @@ class Lifecycle:
         Default: nothing (a connection that carries nothing until used).
         """
 
+    def remember_connection(self, c: int, node: ServerNode) -> None:
+        """Hook: ``c``'s new connection is to ``node`` (opened in its current epoch).
+
+        Default: :attr:`node_of` and :attr:`epoch_of`, which :meth:`drain`,
+        :meth:`cut_idle` and :meth:`is_broken` read.  A mechanism that keeps its own
+        record and uses none of those may keep it there instead (one random write per
+        array at a million clients is a cache miss).
+        """
+        self.node_of[c] = node.index
+        self.epoch_of[c] = node.epoch
+
     def on_crash(self, node: ServerNode, t: float) -> None:
         """Hook: ``node`` crashed at ``t`` (its connections and queue are gone).
 
@@ -205,8 +216,7 @@ class Lifecycle:
             return None
         if reconnecting:
             self.reconnecting[c] = False
-        self.node_of[c] = node.index
-        self.epoch_of[c] = node.epoch
+        self.remember_connection(c, node)
         return node
 
     def handshake(self, c: int, now: float) -> float:
