@@ -324,10 +324,9 @@ class PersistentConnections(Subscribers, FanOut):
         sim = self.sim
         env, metrics, link = sim.env, sim.metrics, sim.link
         self.state[c] = CONNECTING
-        metrics.send_up(now, self.handshake_up + self.request_bytes, 0.0)
+        metrics.send_both_ways(now, self.handshake_up + self.request_bytes, self.handshake_down)
         if self.radio is not None:
             self.radio.activity(c, now)
-        metrics.send_down(now, self.handshake_down, 0.0)
         if self.resumed_round_trips != self.round_trips and self.was_live[c]:
             if self.setup_resumed is not None:
                 setup = self.setup_resumed
