@@ -212,7 +212,7 @@ class EventLog:
         return [order[bounds[f]: bounds[f + 1]] for f in range(self.feeds)]
 
     def feed_of(self, client: int) -> int:
-        return self._feed_of[client]
+        return client if self._per_client else self._feed_of[client]  # per client: no cold lookup
 
     def take(self, client: int, t: float) -> list[float]:
         """Publish times of what ``client`` has not received up to ``t``; marks them read."""
@@ -242,13 +242,13 @@ class EventLog:
 
     def skip(self, client: int, upto: int) -> list[float]:
         """Move ``client``'s cursor to ``upto`` without delivering; the skipped publish times."""
-        f = self._feed_of[client]
+        f = client if self._per_client else self._feed_of[client]
         old = int(self.cursor[client])
         if upto <= old:
             return []
         skipped = self._times[f][old - self._base[f] : upto - self._base[f]]
         self.cursor[client] = upto
-        if self.pattern == "per_client":
+        if self._per_client:
             del self._times[f][: upto - self._base[f]]
             self._base[f] = upto
         return skipped
