@@ -7,10 +7,13 @@ meet at the node at once), so busy = sum of the costs charged in the window.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from simulator.config import load_config
 from simulator.engine.runner import run
+from simulator.testbed.calibrate import calibrate, server_config, server_table
 
 REQUEST = 0.001  # request_cost, seconds
 MESSAGE = 0.0002  # message_cost
@@ -82,3 +85,76 @@ def test_websocket_heartbeats_cost_two_frames_each_at_websocket_message_cost():
     beats = m["messages.heartbeats"]
     assert beats == pytest.approx(CLIENTS * DURATION, abs=CLIENTS)
     assert _busy(m) == pytest.approx(CLIENTS * REQUEST + 2 * beats * FRAME, abs=CLIENTS * 2 * FRAME)
+
+
+# -- sim calibrate: one column per cost some run exercised ---------------------------------
+
+def _fake_run(folder, kind, cpu, requests, pushed=0, heartbeats=0, held=None):
+    folder.mkdir()
+    config = load_config(None, {"mechanism.kind": kind}).to_dict()
+    metrics = {"requests.total": requests, "messages.pushed": pushed, "messages.heartbeats": heartbeats,
+               "messages.upstream": 0, "network.bytes_up": 0.0, "network.bytes_down": 0.0,
+               "deliveries.delivered": 0, "deliveries.duplicates": 0}
+    run = {"testbed": True, "server_cpu_seconds": cpu}
+    if held is not None:
+        run["requests_held"] = held
+    (folder / "summary.json").write_text(json.dumps({"metrics": metrics, "config": config, "run": run}))
+    (folder / "samples.csv").write_text("time,open_connections,server_rss_bytes,server_cpu_seconds\n0,0,60000000,0\n")
+    return folder
+
+
+def test_calibrate_fits_a_cost_per_mechanism_and_the_model_charges_what_it_fitted(tmp_path):
+    # cpu = 80us x requests + 150us x SSE messages + 40us x WebSocket frames (a ping and a
+    # pong per heartbeat) + 300us x held polls + 0.05 x seconds, exactly: the fit gives all back
+    seconds = load_config(None, {}).experiment.duration
+    cost = {"request": 80e-6, "message": 150e-6, "frame": 40e-6, "held": 300e-6, "idle": 0.05}
+    runs = [
+        ("short_polling", {"requests": 10_000}),
+        ("short_polling", {"requests": 3_000}),
+        ("sse", {"requests": 300, "pushed": 6_000, "heartbeats": 3_000}),
+        ("long_polling", {"requests": 2_000, "held": 1_800}),
+        ("websocket", {"requests": 200, "pushed": 2_000, "heartbeats": 2_000}),
+    ]
+    folders = []
+    for i, (kind, n) in enumerate(runs):
+        frames = 2 * n.get("heartbeats", 0) + n.get("pushed", 0) if kind == "websocket" else 0
+        messages = n.get("heartbeats", 0) + n.get("pushed", 0) if kind == "sse" else 0
+        cpu = (cost["request"] * n["requests"] + cost["message"] * messages + cost["frame"] * frames
+               + cost["held"] * n.get("held", 0) + cost["idle"] * seconds)
+        folders.append(_fake_run(tmp_path / f"r{i}", kind, cpu, **n))
+    fit = calibrate(folders)
+    assert fit["request_cost_mean"] == pytest.approx(cost["request"])
+    assert fit["message_cost"] == pytest.approx(cost["message"])
+    assert fit["websocket_message_cost"] == pytest.approx(cost["frame"])
+    assert fit["held_response_cost"] == pytest.approx(cost["held"])
+    assert fit["idle_cpu"]["cpu_fraction"] == pytest.approx(cost["idle"])
+    assert fit["not_fitted"] == {}
+    server = server_config(fit)["server"]
+    config = load_config(None, {f"server.{k}": v for k, v in server.items()})
+    assert config.server.websocket_message_cost.mean == pytest.approx(40e-6)
+    assert config.server.held_response_cost.mean == pytest.approx(300e-6)
+    table = server_table(fit)
+    assert "websocket_message_cost x WebSocket frames" in table and "held_response_cost x held polls" in table
+
+    # today's three runs (no long polling, no WebSocket): those two are not fitted, and say why
+    fit = calibrate(folders[:3])
+    assert fit["message_cost"] == pytest.approx(cost["message"])
+    assert fit["websocket_message_cost"] is None and fit["held_response_cost"] is None
+    server = server_config(fit)["server"]
+    assert "websocket_message_cost" not in server and "held_response_cost" not in server
+    table = server_table(fit)
+    assert "# websocket_message_cost: not fitted (no websocket run" in table
+    assert "# held_response_cost: not fitted (no long_polling run" in table
+
+
+def test_calibrate_leaves_out_a_cost_its_runs_cannot_tell_apart(tmp_path):
+    # one long-polling run: its held polls move with its requests, one equation for two costs
+    fit = calibrate([_fake_run(tmp_path / "lp", "long_polling", 0.5, requests=2_000, held=1_800)])
+    assert fit["request_cost_mean"] == pytest.approx(0.5 / 2_000)
+    assert fit["held_response_cost"] is None
+    assert "add a run of another mix or load" in fit["not_fitted"]["held_response_cost"]
+    # a short-polling run beside it separates them
+    sp = _fake_run(tmp_path / "sp", "short_polling", 1e-4 * 5_000, requests=5_000)
+    fit = calibrate([tmp_path / "lp", sp])
+    assert fit["request_cost_mean"] == pytest.approx(1e-4)
+    assert fit["held_response_cost"] == pytest.approx((0.5 - 0.2) / 1_800)
