@@ -14,6 +14,7 @@ import pytest
 from simulator.config import load_config
 from simulator.engine.runner import run
 from simulator.testbed.calibrate import calibrate, server_config, server_table
+from simulator.validation.testbed import FIT, HELD_OUT, MECHANISM_COSTS, _fitted
 
 REQUEST = 0.001  # request_cost, seconds
 MESSAGE = 0.0002  # message_cost
@@ -158,3 +159,23 @@ def test_calibrate_leaves_out_a_cost_its_runs_cannot_tell_apart(tmp_path):
     fit = calibrate([tmp_path / "lp", sp])
     assert fit["request_cost_mean"] == pytest.approx(1e-4)
     assert fit["held_response_cost"] == pytest.approx((0.5 - 0.2) / 1_800)
+
+
+# -- sim validate --testbed: fit runs per mechanism, held-out loads the fit never saw -------
+
+def test_validate_testbed_fits_every_mechanism_cost_on_loads_it_then_does_not_predict():
+    def load(settings):
+        return (settings["mechanism.kind"], settings["clients.count"], settings["workload.rate"])
+
+    fitted = {load(s) for s in FIT.values()}
+    assert not fitted & {load(s) for s in HELD_OUT.values()}
+    kinds = {s["mechanism.kind"] for s in FIT.values()}
+    assert set(MECHANISM_COSTS) <= kinds  # each per-mechanism cost has its fit run
+    assert {s["mechanism.kind"] for s in HELD_OUT.values()} <= kinds
+    fit = {"runs": [{}] * 5, "request_cost_mean": 6e-4, "message_cost": 2e-4, "websocket_message_cost": 1.5e-4,
+           "held_response_cost": 3e-4, "idle_cpu": {"cpu_fraction": 0.05}}
+    line = _fitted(fit)
+    for text in ("request cost 600 µs", "message cost (SSE) 200 µs", "WebSocket message cost 150 µs",
+                 "held long-poll response cost 300 µs", "idle CPU 5.0%"):
+        assert text in line
+    assert "WebSocket message cost not fitted" in _fitted({**fit, "websocket_message_cost": None})
