@@ -38,9 +38,9 @@ BASE = {
     "clients.connect_over": "2s", "workload.payload": "200B", "network.latency": "50ms",
     "http.keep_alive_timeout": "75s",
 }
-#: The fit runs measure 15 s (the held-out ones 10 s): a few tenths of a core over a short
+#: The fit runs measure 20 s (the held-out ones 10 s): a few tenths of a core over a short
 #: window is noisy, and every cost is pinned down by one or two of these runs.
-FIT_WINDOW = {"experiment.duration": "15s"}
+FIT_WINDOW = {"experiment.duration": "20s"}
 FIT = {
     "fit: short polling, 300 clients": {"mechanism.kind": "short_polling", "clients.count": 300,
                                         "mechanism.interval": "1s", "workload.rate": 0.5, **FIT_WINDOW},
