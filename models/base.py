@@ -25,6 +25,7 @@ from simulator.engine.connections.persistent import (
 
 if TYPE_CHECKING:
     from simulator.config import ExperimentConfig, WorkloadSection
+    from simulator.config.distributions import Distribution
     from simulator.engine.simulation import Simulation
 
 
@@ -89,6 +90,14 @@ class Mechanism:
     def idle_sweeps_per_second(cls, config: ExperimentConfig) -> float:
         """Most wake-ups per simulated second of an idle-connection sweeper; default none."""
         return 0.0
+
+    @classmethod
+    def message_cost(cls, config: ExperimentConfig) -> Distribution:
+        """CPU per message the node writes or reads on an open connection (seconds).
+
+        The engine builds each node's message sampler from it; default ``server.message_cost``.
+        """
+        return config.server.message_cost
 
     def __init__(self, sim: Simulation):
         self.sim = sim

@@ -6,10 +6,12 @@ for the client in the event log, the answer carries all of it at once.  If
 not, the request is *held*: it keeps its connection open (a slot of
 ``max_connections`` and ``memory_per_connection``) until the next notification
 for the client is published, or until ``hold`` expires (an empty response).
-Writing that deferred response costs the node ``message_cost``, the same
-price as writing a message on any open connection.  The client re-requests
-``rerequest_delay`` after each response arrives, over the same kept-alive
-connection when ``http.keep_alive`` (RFC 6202 §2.2).
+Answering it (the deferred response, news or empty) costs the node
+``server.held_response_cost`` (waking the parked request, its timer, the
+write); absent, ``message_cost``, the price of a message on an open
+connection.  The client re-requests ``rerequest_delay`` after each response
+arrives, over the same kept-alive connection when ``http.keep_alive``
+(RFC 6202 §2.2).
 
 A hold longer than ``cluster.idle_timeout`` (> 0) is cut by the balancer at
 ``idle_timeout``: counted in ``connections.dropped``; the client sees the close
@@ -101,6 +103,13 @@ class LongPolling(Subscribers, Mechanism):
         self.resp_headers = http.response_headers
         self.payload = c.workload.payload
         self.store_cost = sim.cluster.store_cost
+        # answering a held poll: server.held_response_cost when set, else the node's message cost
+        # (the same sampler, so a config without the key draws exactly as before)
+        held = c.server.held_response_cost
+        self.answer_cost = [
+            node.message_cost if held is None else sim.streams.sampler(f"node.{node.index}.held_response_cost", held)
+            for node in sim.cluster.nodes
+        ]
         self.backplane = sim.cluster.backplane  # t + backplane_latency, or through a redis queue
         n = sim.clients
         # HTTP/2 and 3: requests and responses after the first on a connection send
@@ -255,7 +264,7 @@ class LongPolling(Subscribers, Mechanism):
         if self.state[c] != LIVE:
             return
         node = self.nodes[self.node_of[c]]
-        finish = node.process(arrival, node.message_cost())
+        finish = node.process(arrival, self.answer_cost[node.index]())
         if finish >= 0:  # else the crash comes first: stay held, the crash listener drops it
             self._answer(c, node, finish, self.sim.log.take(c, t))
 
@@ -277,7 +286,7 @@ class LongPolling(Subscribers, Mechanism):
         sim = self.sim
         log, metrics = sim.log, sim.metrics
         self.state[idx] = 0
-        finish = node.process_many(arrival, node.message_cost.many(len(idx)))
+        finish = node.process_many(arrival, self.answer_cost[node.index].many(len(idx)))
         ok = finish >= 0
         if not ok.all():  # writes the crash would cut: those polls stay held
             for c in idx[~ok].tolist():
@@ -333,7 +342,7 @@ class LongPolling(Subscribers, Mechanism):
     def _expire(self, c: int, now: float) -> None:
         """``hold`` ran out: an empty response."""
         node = self.nodes[self.node_of[c]]
-        finish = node.process(now, node.message_cost())
+        finish = node.process(now, self.answer_cost[node.index]())
         if finish >= 0:  # else the crash comes first: stays held until the crash listener drops it
             self._ended_empty(c, float(self.held_since[c]), now)
             self._answer(c, node, finish, ())

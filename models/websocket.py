@@ -8,7 +8,8 @@ server-to-client header 2 B when the payload is under 126 B, 4 B (16-bit
 extended length) under 65,536 B, 10 B (64-bit length) beyond; client frames
 are masked, adding a 4 B masking key.  Every ``heartbeat`` the server sends a
 ping (a control frame with an empty payload: 2 B) and the client answers with
-a pong (2 B + 4 B mask = 6 B); each costs the node ``message_cost``.
+a pong (2 B + 4 B mask = 6 B); each costs the node ``message_cost``
+(``server.websocket_message_cost`` when set: every frame below does).
 ``workload.upstream_rate`` client messages per second per connection (payload
 ``workload.payload``, masked frames) each cost the node ``message_cost``.
 
@@ -30,7 +31,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.base import PersistentMechanism
-from simulator.config import Seconds
+from simulator.config import ExperimentConfig, Seconds
+from simulator.config.distributions import Distribution
 from simulator.engine.connections.persistent import Framing
 from simulator.engine.simulation import Simulation
 
@@ -72,6 +74,12 @@ class WebSocket(PersistentMechanism):
     Params = WebSocketParams
     summary = "HTTP Upgrade then RFC 6455 frames; ping/pong heartbeats; lost while disconnected unless resume"
     units = {"heartbeat": "seconds (0 = off)", "resume": "true | false"}
+
+    @classmethod
+    def message_cost(cls, config: ExperimentConfig) -> Distribution:
+        """A frame costs ``server.websocket_message_cost`` when set (a stack's frames are cheaper than SSE events)."""
+        s = config.server
+        return s.websocket_message_cost if s.websocket_message_cost is not None else s.message_cost
 
     def framing(self, sim: Simulation) -> Framing:
         p = sim.params

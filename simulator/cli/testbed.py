@@ -71,11 +71,14 @@ def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, ta
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the tables here (default: calibration.toml in the first folder).")
 def calibrate_command(folders: tuple[str, ...], out: str | None) -> None:
-    """Fit [server] request_cost, message_cost and memory_per_connection from testbed runs.
+    """Fit [server] request_cost, message_cost, idle_cpu and memory_per_connection from testbed runs.
 
     Least squares over the runs: server CPU seconds = request_cost x requests +
-    message_cost x messages; RSS = memory_base + memory_per_connection x connections.
-    Prints the tables ready to paste, with the fit's residuals.
+    message_cost x SSE messages + websocket_message_cost x WebSocket frames +
+    held_response_cost x held long polls (+ idle_cpu x seconds with a run more than
+    the costs), each cost only when some run exercised it; RSS = memory_base +
+    memory_per_connection x connections.  Prints the tables ready to paste, with the
+    fit's residuals and what was not fitted, and why.
     """
     fit = calibrate([Path(f) for f in folders])
     text = server_table(fit)

@@ -273,6 +273,8 @@ class ServerSection(Section):
     workers: Count = Field(4, ge=1, le=100_000, description="Requests processed at once per node (cores).")
     request_cost: SecondsDist = Field(Distribution.constant(_s("1ms")), description="CPU time per HTTP request handled; constant or a distribution.")
     message_cost: SecondsDist = Field(Distribution.constant(_s("50us")), description="CPU time per message written to an open connection.")
+    websocket_message_cost: SecondsDist | None = Field(None, description="CPU time per WebSocket frame handled (pushed, ping written, pong read, client message): a frame written on an upgraded connection costs a stack less than an SSE event written through a chunked HTTP response. Absent = message_cost (fit it with sim calibrate on a websocket run).")
+    held_response_cost: SecondsDist | None = Field(None, description="CPU time to answer a held long poll when news arrives or its hold runs out (waking the parked request, cancelling its timer, writing the deferred response), charged on top of the request's request_cost. Absent = message_cost (fit it with sim calibrate on a long_polling run).")
     max_connections: Count = Field(10000, ge=1, description="Open connections per node (file descriptors); more are refused.")
     idle_cpu: Number = Field(0.0, ge=0, lt=1, description="Fraction of each worker's core (of one core with workers = 1) a node spends whatever the traffic (event loop, timers, keep-alive bookkeeping) while it is up: the workers get the rest, so every request's and message's service time stretches by 1 / (1 - idle_cpu), and server.cpu_utilization counts idle_cpu plus the work's share. 0 = none (a real stack: fit it with sim calibrate on three runs).")
     memory_per_connection: Bytes = Field(40 * 1024.0, description="Server memory held per open connection.")
@@ -404,7 +406,7 @@ _OPTIONAL_DEFAULTS: dict[str, dict[str, Any]] = {
         "compression": "none", "deflate_ratio": 1.0, "deflate_cost": "0s", "deflate_window_bits": 15,
         "deflate_mem_level": 8,
     },
-    "server": {"memory_limit": "0B"},
+    "server": {"memory_limit": "0B", "websocket_message_cost": None, "held_response_cost": None},
     "cluster": {"backplane": "ideal", "backplane_cost": "20us", "ports_per_backend": 0},
 }
 

@@ -29,7 +29,13 @@ from collections.abc import Iterator
 
 import simpy
 
-from simulator.config import AutoscaleSection, ExperimentConfig, FailureSpec, OperationSpec
+from simulator.config import (
+    AutoscaleSection,
+    ExperimentConfig,
+    FailureSpec,
+    OperationSpec,
+    registry,
+)
 from simulator.engine.backplane import Backplane
 from simulator.engine.http2 import ScaledSampler, Streams, connection_cap, zlib_memory_bytes
 from simulator.engine.metrics import Metrics, node_cpu
@@ -72,13 +78,15 @@ class Cluster:
         start = config.starting_nodes()
         self.memory_per_connection = memory_per_connection(config)
         cap = connection_cap(config, self.memory_per_connection)
+        # what one message costs is the mechanism's to say (a WebSocket frame may cost less)
+        self.message_cost = registry.get(config.mechanism.kind).message_cost(config)
         self.nodes = [
             ServerNode(
                 i,
                 s.workers,
                 cap,
                 _costs(config, streams.sampler(f"node.{i}.request_cost", s.request_cost), 0.0),
-                _costs(config, streams.sampler(f"node.{i}.message_cost", s.message_cost), _deflate_cost(config)),
+                _costs(config, streams.sampler(f"node.{i}.message_cost", self.message_cost), _deflate_cost(config)),
                 metrics,
                 s.idle_cpu,
             )

@@ -1,11 +1,15 @@
 """``sim calibrate``: the ``[server]`` (and ``[http]``) costs of a real stack, fitted from testbed runs.
 
 - CPU: least squares without intercept (non-negative, ``scipy.optimize.nnls``) of the
-  server's CPU seconds in the window on (requests, messages written on open connections):
-  ``cpu = request_cost x requests + message_cost x messages`` over the runs.  Two runs
-  that differ in their mix (a polling run and a streaming run) pin both costs down; with
-  three or more, the seconds of the window are a third column and its coefficient is
-  ``idle_cpu`` (CPU per second whatever the traffic), written when it is in (0, 1).
+  server's CPU seconds in the window on what the model charges a cost for, one column
+  per cost some run exercised: requests (``request_cost``), messages written on SSE
+  streams (``message_cost``), WebSocket frames (``websocket_message_cost``: pushed,
+  pings written and pongs read, client messages) and held long polls answered
+  (``held_response_cost``).  A column the runs cannot tell apart from the earlier ones
+  (a single long-polling run: its held polls move with its requests) is left out and
+  the table says why.  With a run more than the costs (three at least), the seconds of
+  the window are one more column and its coefficient is ``idle_cpu`` (CPU per second
+  whatever the traffic), written when it is in (0, 1).
 - The shape of ``request_cost``: a lognormal whose spread is the spread of the per-request
   CPU time the server's handlers measured, scaled so its mean is the fitted mean.
 - Memory: the server's RSS against its open connections (least squares per run):
@@ -43,35 +47,77 @@ def read_run(folder: Path) -> dict[str, Any]:
     return summary
 
 
-def messages_of(metrics: dict[str, float]) -> float:
-    """Writes on open connections the model charges message_cost for."""
-    return metrics["messages.pushed"] + metrics["messages.heartbeats"] + metrics["messages.upstream"]
+#: The CPU costs fitted, in the order a column is tried (a column that adds nothing the
+#: earlier ones do not already explain is left out), and what each run counts for each.
+COSTS = ("request_cost", "message_cost", "websocket_message_cost", "held_response_cost")
+COUNTED = ("requests", "messages", "WebSocket frames", "held polls")
+#: Messages the model charges per heartbeat (the models' ``Framing.heartbeat_messages``):
+#: an SSE comment written; a WebSocket ping written and its pong read.
+HEARTBEAT_MESSAGES = {"sse": 1, "websocket": 2}
+#: Why a cost no run exercised is not fitted (the table says it).
+NOT_EXERCISED = {
+    "request_cost": "the runs carried no requests",
+    "message_cost": "no run wrote messages on an SSE stream; add an sse run",
+    "websocket_message_cost": "no websocket run; without it a WebSocket frame costs message_cost",
+    "held_response_cost": "no long_polling run counted held polls; without it an answer costs message_cost",
+}
+
+
+def cost_counts(run: dict[str, Any]) -> np.ndarray:
+    """What the model charges each of :data:`COSTS` for in one run: requests, SSE messages, frames, held polls."""
+    m, kind = run["metrics"], run["config"]["mechanism"]["kind"]
+    writes = m["messages.pushed"] + HEARTBEAT_MESSAGES.get(kind, 1) * m["messages.heartbeats"] + m["messages.upstream"]
+    counts = np.zeros(len(COSTS))
+    counts[0] = m["requests.total"]
+    if kind == "websocket":
+        counts[2] = writes
+    elif kind == "long_polling":
+        counts[3] = run["run"].get("requests_held") or 0  # runs from before it was counted: 0
+    else:
+        counts[1] = writes
+    return counts
+
+
+def _separable(x: np.ndarray) -> tuple[list[int], dict[str, str]]:
+    """The columns of ``x`` (runs x COSTS) the runs tell apart, and why each other one is not fitted."""
+    used: list[int] = []
+    skipped: dict[str, str] = {}
+    for j, name in enumerate(COSTS):
+        if not x[:, j].any():
+            skipped[name] = NOT_EXERCISED[name]
+        elif np.linalg.matrix_rank(x[:, [*used, j]]) <= len(used):
+            others = " and ".join(COUNTED[k] for k in used)
+            skipped[name] = f"its {COUNTED[j]} move with the {others} in every run: add a run of another mix or load"
+        else:
+            used.append(j)
+    return used, skipped
 
 
 def calibrate(folders: list[Path]) -> dict[str, Any]:
     runs = [read_run(f) for f in folders]
-    duration = [parse_duration(r["config"]["experiment"]["duration"]) for r in runs]
-    x = np.array([[r["metrics"]["requests.total"], messages_of(r["metrics"])] for r in runs], dtype=float)
+    duration = np.array([parse_duration(r["config"]["experiment"]["duration"]) for r in runs])
+    x = np.array([cost_counts(r) for r in runs], dtype=float)
     y = np.array([r["run"]["server_cpu_seconds"] for r in runs], dtype=float)
-    used = [j for j in range(2) if x[:, j].any()]
+    used, skipped = _separable(x)
     if not used:
         raise ConfigError("error: calibrate: the runs carried no requests and no messages: nothing to fit")
-    coef = np.zeros(2)
+    coef = np.zeros(len(COSTS))
     coef[used], _ = nnls(x[:, used], y)
-    two_terms = x @ coef
+    costs_only = x @ coef
     # CPU a server spends per second whatever the traffic (its event loop, timers, keep-alive
-    # bookkeeping): server.idle_cpu.  With three runs or more it is fitted alongside the two
-    # costs (which then shrink: without it they absorb it and over-charge at higher loads).
+    # bookkeeping): server.idle_cpu.  With a run more than the costs (and three at least) the
+    # window's seconds are one more column (the costs then shrink: without it they absorb it
+    # and over-charge at higher loads).
     idle = None
-    fitted = two_terms
-    if len(runs) >= 3:
-        x3 = np.column_stack([x[:, used], duration])
-        coef3, _ = nnls(x3, y)
-        if 0.0 < coef3[-1] < 1.0:
-            idle = {"cpu_fraction": float(coef3[-1]),
-                    "residual_fractions_without": [float(v) for v in (y - two_terms) / np.where(y > 0, y, 1)]}
-            coef[used] = coef3[:-1]
-            fitted = x3 @ coef3
+    fitted = costs_only
+    x_idle = np.column_stack([x[:, used], duration])
+    if len(runs) >= max(3, len(used) + 1) and np.linalg.matrix_rank(x_idle) == len(used) + 1:
+        coef_idle, _ = nnls(x_idle, y)
+        if 0.0 < coef_idle[-1] < 1.0:
+            idle = {"cpu_fraction": float(coef_idle[-1]),
+                    "residual_fractions_without": [float(v) for v in (y - costs_only) / np.where(y > 0, y, 1)]}
+            coef[used] = coef_idle[:-1]
+            fitted = x_idle @ coef_idle
     sigmas = [(r["run"]["request_cpu"]["sigma"], r["run"]["request_cpu"]["n"]) for r in runs if r["run"].get("request_cpu")]
     sigma = float(np.average([s for s, _ in sigmas], weights=[n for _, n in sigmas])) if sigmas else 0.0
     slopes, bases = [], []
@@ -90,12 +136,16 @@ def calibrate(folders: list[Path]) -> dict[str, Any]:
             headers_down.append((m["network.bytes_down"] - carried) / m["requests.total"])
     return {
         "runs": [{"folder": r["folder"], "kind": r["config"]["mechanism"]["kind"],
-                  "requests": x[i, 0], "messages": x[i, 1], "duration_seconds": duration[i],
+                  "requests": x[i, 0], "messages": x[i, 1], "frames": x[i, 2], "held": x[i, 3],
+                  "duration_seconds": float(duration[i]),
                   "cpu_seconds": y[i], "cpu_seconds_fitted": fitted[i],
                   "residual_fraction": (y[i] - fitted[i]) / y[i] if y[i] else 0.0} for i, r in enumerate(runs)],
         "request_cost_mean": float(coef[0]) if 0 in used else None,
         "request_cost_sigma": sigma,
         "message_cost": float(coef[1]) if 1 in used else None,
+        "websocket_message_cost": float(coef[2]) if 2 in used else None,
+        "held_response_cost": float(coef[3]) if 3 in used else None,
+        "not_fitted": skipped,
         "memory_per_connection": float(np.median(slopes)) if slopes else None,
         "memory_base": float(np.median(bases)) if bases else None,
         "request_headers": float(np.mean(headers_up)) if headers_up else None,
@@ -119,8 +169,9 @@ def server_config(fit: dict[str, Any]) -> dict[str, dict[str, Any]]:
             server["request_cost"] = {"dist": "lognormal", "median": _duration(median), "sigma": round(sigma, 3)}
         else:
             server["request_cost"] = _duration(mean)
-    if fit["message_cost"] is not None:
-        server["message_cost"] = _duration(fit["message_cost"])
+    for key in COSTS[1:]:
+        if fit.get(key) is not None:
+            server[key] = _duration(fit[key])
     if fit.get("idle_cpu"):
         server["idle_cpu"] = float(f"{fit['idle_cpu']['cpu_fraction']:.3g}")
     if fit["memory_per_connection"] is not None and fit["memory_per_connection"] > 0:
@@ -141,22 +192,30 @@ def server_table(fit: dict[str, Any]) -> str:
     """The tables ready to paste, with the fit's residuals as comments."""
     sections = server_config(fit)
     host = fit.get("host", {})
+    terms = [f"{key} x {what}" for key, what in zip(COSTS, COUNTED, strict=True)
+             if fit.get("request_cost_mean" if key == "request_cost" else key) is not None]
     lines = [f"# sim calibrate: {len(fit['runs'])} testbed run(s) on {host.get('cpu', '?')}, {host.get('cores', '?')} cores",
-             "# CPU seconds = request_cost x requests + message_cost x messages"
+             "# CPU seconds = " + " + ".join(terms)
              + (" + idle_cpu x seconds" if fit.get("idle_cpu") else "") + " (least squares, >= 0)"]
     for run in fit["runs"]:
-        lines.append(f"#   {run['kind']:<14} {run['requests']:>8.0f} requests {run['messages']:>8.0f} messages:"
+        did = [f"{run['requests']:>8.0f} requests"]
+        did += [f"{run[field]:.0f} {what}" for field, what in zip(("messages", "frames", "held"), COUNTED[1:], strict=True)
+                if run.get(field)]
+        lines.append(f"#   {run['kind']:<14} {', '.join(did)}:"
                      f" {run['cpu_seconds']:.3f} s measured, {run['cpu_seconds_fitted']:.3f} s fitted"
                      f" ({run['residual_fraction']:+.1%})  {run['folder']}")
     if fit.get("idle_cpu"):
         idle = fit["idle_cpu"]
         spread = ", ".join(f"{r:+.1%}" for r in idle["residual_fractions_without"])
         lines.append(f"# idle_cpu: {idle['cpu_fraction']:.1%} of a core whatever the traffic; without it the"
-                     f" two costs absorb it and the residuals are {spread}")
+                     f" costs absorb it and the residuals are {spread}")
     elif len(fit["runs"]) < 3:
         lines.append("# idle_cpu: not fitted (it takes three runs or more, of different lengths or loads)")
-    if fit["message_cost"] is None:
-        lines.append("# message_cost: not fitted (no run wrote messages on open connections; add an sse or websocket run)")
+    else:
+        lines.append("# idle_cpu: not fitted (it takes one run more than the costs fitted, of another length or"
+                     " load, and a fraction of a core in (0, 1))")
+    for key, why in fit.get("not_fitted", {}).items():
+        lines.append(f"# {key}: not fitted ({why})")
     if fit["memory_per_connection"] is None:
         lines.append("# memory_per_connection: not fitted (no run held enough open connections)")
     for name, values in sections.items():

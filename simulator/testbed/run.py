@@ -357,6 +357,8 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emul
         "loadgen_cores": sorted(client_core) if client_core else None,
         "memory_per_connection_fit": slope,
         "memory_base_fit": base_rss,
+        # long polls the server held (answered later): counted only here, sim calibrate fits on it
+        "requests_held": int(sum(life["counts"].get("requests.held", 0) for life in lives)),
         "request_cpu": _cpu_shape([x for life in lives for x in life.get("cpu_samples", [])]),
         "client_errors": gen.tally.errors,
         "loadgen_loop_lag_p99_seconds": float(np.quantile(lags, 0.99)) if lags else None,

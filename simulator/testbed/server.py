@@ -36,7 +36,7 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 
-from simulator.config import load_config
+from simulator.config import load_config, registry
 from simulator.config.distributions import Sampler
 from simulator.engine.backoff import Backoff
 from simulator.testbed.wire import SSE_HEARTBEAT, ByteMeter, EventLog, sse_frame
@@ -62,7 +62,9 @@ class Backend:
         # --emulate-costs: spend the configured CPU per request and message on top of the natural cost
         self.emulate = emulate
         self._request_cost = Sampler(config.server.request_cost, rng)
-        self._message_cost = Sampler(config.server.message_cost, rng)
+        self._message_cost = Sampler(registry.get(self.kind).message_cost(config), rng)  # a WebSocket's frame cost
+        held = config.server.held_response_cost
+        self._held_cost = Sampler(held if held is not None else config.server.message_cost, rng)
         self.receivers = receivers
         self.subscribers: dict[int, set[Stream]] = defaultdict(set)
         self.held: dict[int, set[asyncio.Future]] = defaultdict(set)
@@ -89,14 +91,15 @@ class Backend:
         if self.in_window(t):
             self.counts[key] += n
 
-    def spend(self, message: bool = False) -> None:
+    def spend(self, message: bool = False, held: bool = False) -> None:
         """Busy-loop the configured cost: the worker is occupied that long, as in the model.
 
         Wall time, not CPU time: on a machine shared with other processes a CPU-time loop
         would last longer than configured, and the knee would move with the neighbours' load.
         """
         if self.emulate:
-            end = time.perf_counter() + (self._message_cost() if message else self._request_cost())
+            cost = self._held_cost() if held else self._message_cost() if message else self._request_cost()
+            end = time.perf_counter() + cost
             while time.perf_counter() < end:
                 pass
 
@@ -232,11 +235,13 @@ def build_app(backend: Backend) -> web.Application:
         upto = log.published(feed, t)
         backend.arrive(request, t, cpu_start)
         if upto <= after:
+            backend.count("requests.held", t)  # what server.held_response_cost is fitted on
             fut = asyncio.get_running_loop().create_future()
             backend.held[feed].add(fut)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(fut, p.hold)
             backend.held.get(feed, set()).discard(fut)
+            backend.spend(held=True)
             upto = log.published(feed, backend.now())
         body = backend.body(feed, after, upto)
         if not body:
@@ -386,7 +391,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--t0", type=float, default=None)
     parser.add_argument("--receivers", default=None)
     parser.add_argument("--listen-at", type=float, default=None, help="epoch at which to start listening")
-    parser.add_argument("--emulate-costs", action="store_true", help="busy-loop server.request_cost/message_cost")
+    parser.add_argument("--emulate-costs", action="store_true",
+                        help="busy-loop server.request_cost, message_cost (websocket_message_cost) and held_response_cost")
     args = parser.parse_args(argv)
     asyncio.run(serve(args.config, args.port, args.t0, args.receivers, args.listen_at, args.emulate_costs))
 

@@ -252,7 +252,7 @@ class PersistentConnections(Subscribers, FanOut):
             framing.upstream_rate,
             framing.upstream_bytes,
             wire_payload(c),
-            c.server.message_cost.mean / (1.0 - c.server.idle_cpu),  # service time (server.idle_cpu)
+            sim.cluster.message_cost.mean / (1.0 - c.server.idle_cpu),  # service time (server.idle_cpu)
             sim.streams.generator(f"{framing.name}.upstream"),
             c.server.workers,
         )
