@@ -179,3 +179,40 @@ def test_validate_testbed_fits_every_mechanism_cost_on_loads_it_then_does_not_pr
                  "held long-poll response cost 300 µs", "idle CPU 5.0%"):
         assert text in line
     assert "WebSocket message cost not fitted" in _fitted({**fit, "websocket_message_cost": None})
+
+
+def test_validate_testbed_compares_the_median_of_repeated_runs(monkeypatch, tmp_path):
+    """Held-out CPU is the median of HELD_OUT_REPEATS runs, with their spread; fits run FIT_REPEATS times."""
+    from types import SimpleNamespace
+
+    from simulator.validation import testbed as vt
+
+    cpus = iter([0.2] * (len(vt.FIT) * vt.FIT_REPEATS) + [0.22, 0.29, 0.27] * len(vt.HELD_OUT) + [0.2] * 100)
+    fit_runs = []
+
+    def fake_testbed(config, work, emulate_costs=False):
+        metrics = {name: 1.0 for name in vt.TARGETS} | {"server.cpu_utilization": next(cpus),
+                                                         "latency.p99": 1.0, "requests.per_second": 1.0}
+        return SimpleNamespace(metrics=metrics, run={"loadgen_cpu_fraction": 0.2, "loadgen_loop_lag_p99_seconds": 0.01})
+
+    def fake_fit_testbed(config, work, emulate_costs=False):
+        fit_runs.append(config.mechanism.kind)
+        return fake_testbed(config, work)
+
+    monkeypatch.setattr(vt, "run_testbed", fake_fit_testbed)
+    monkeypatch.setattr(vt, "write_testbed", lambda measured, folder: None)
+    monkeypatch.setattr(vt, "calibrate", lambda folders: {"folders": len(folders)})
+    monkeypatch.setattr(vt, "server_config", lambda fit: {"server": {}, "http": {}})
+    monkeypatch.setattr(vt, "run", lambda config: SimpleNamespace(
+        metrics={name: 1.0 for name in vt.TARGETS} | {"server.cpu_utilization": 0.27, "reconnects.total": 1.0,
+                                                      "deliveries.lost": 0.0, "connections.dropped": 1.0,
+                                                      "latency.p99": 1.0, "requests.per_second": 1.0}))
+    rows, fit = vt.validate_testbed(tmp_path, progress=lambda text: None)
+    assert fit == {"folders": len(vt.FIT) * vt.FIT_REPEATS}
+    assert fit_runs[: len(vt.FIT) * vt.FIT_REPEATS] == [s["mechanism.kind"] for s in vt.FIT.values()
+                                                        for _ in range(vt.FIT_REPEATS)]
+    first = next(iter(vt.HELD_OUT))
+    cpu = [r for r in rows if r.case == first and r.metric.startswith("server.cpu_utilization")]
+    assert cpu[0].measured == 0.27 and cpu[0].status == "pass"  # the median of 0.22, 0.29, 0.27
+    assert (cpu[1].measured, cpu[1].predicted, cpu[1].status) == (0.22, 0.29, "info")
+    assert "—" in vt.markdown(rows, {"runs": [], "request_cost_mean": None, "message_cost": None}, {})
