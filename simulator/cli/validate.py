@@ -29,7 +29,7 @@ err_console = Console(stderr=True)
 @click.option("--only", metavar="TEXT", default=None, help="Only the cases whose name or group contains TEXT.")
 @click.option("--per-case", is_flag=True, help="Judge each case at its own 95 % CI instead of the suite's family-wise 95 %.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--testbed", is_flag=True, help="Instead: fit the model on two testbed runs, then compare its predictions with testbed runs it never saw (a few minutes; 127.0.0.1 only).")
+@click.option("--testbed", is_flag=True, help="Instead: fit the model on testbed runs (five loads, each twice), then compare its predictions with testbed runs it never saw, each three times (about 11 minutes; 127.0.0.1 only).")
 def validate_command(quick: bool, out: str | None, workers: int | None, only: str | None, per_case: bool, quiet: bool,
                      testbed: bool) -> None:
     """Check the simulator against queueing theory and published measurements.
