@@ -20,7 +20,7 @@ trimmed, so memory follows what is pending, not what was published.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import simpy
@@ -63,7 +63,10 @@ class EventLog:
         self._subs_list = self.subscribers.tolist()
         self._feed_of = self.client_feed.tolist()
         # per feed: retained publish times, seq of the first retained, count published
-        self._times: list[list[float]] = [[] for _ in range(self.feeds)]
+        # (a feed with nothing retained holds the shared empty tuple, not a list of its own:
+        # a million clients' feeds are then one pointer each, and reading one touches no
+        # object of its own; the first publish makes the list)
+        self._times: list[list[float] | tuple] = [()] * self.feeds
         self._base = [0] * self.feeds
         self.count = [0] * self.feeds
         self._first_window_seq: list[int | None] = [None] * self.feeds
@@ -187,7 +190,11 @@ class EventLog:
                     self._next_t = pt
                     return
                 f = bf[i]
-                times_of[f].append(pt)
+                retained = times_of[f]
+                if retained:
+                    retained.append(pt)
+                else:
+                    times_of[f] = [pt]
                 seq = count[f]
                 if pt >= t_start and first_window[f] is None:
                     first_window[f] = seq
@@ -214,13 +221,13 @@ class EventLog:
     def feed_of(self, client: int) -> int:
         return client if self._per_client else self._feed_of[client]  # per client: no cold lookup
 
-    def take(self, client: int, t: float) -> list[float]:
+    def take(self, client: int, t: float) -> Sequence[float]:
         """Publish times of what ``client`` has not received up to ``t``; marks them read."""
         self.advance(t)
         if self._per_client:  # feed c is client c: no lookup (a cold cache line at a million clients)
             times = self._times[client]
             if times:
-                self._times[client] = []
+                self._times[client] = ()
                 self._base[client] = self.cursor[client] = self.count[client]
             return times
         f = self._feed_of[client]
@@ -236,11 +243,11 @@ class EventLog:
         self.advance(t)
         return self.count[self._feed_of[client]] > int(self.cursor[client])
 
-    def times_from(self, feed: int, seq: int) -> list[float]:
+    def times_from(self, feed: int, seq: int) -> Sequence[float]:
         """Retained publish times of ``feed`` from sequence number ``seq`` on."""
         return self._times[feed][max(0, seq - self._base[feed]) :]
 
-    def skip(self, client: int, upto: int) -> list[float]:
+    def skip(self, client: int, upto: int) -> Sequence[float]:
         """Move ``client``'s cursor to ``upto`` without delivering; the skipped publish times."""
         f = client if self._per_client else self._feed_of[client]
         old = int(self.cursor[client])
