@@ -125,7 +125,7 @@ class PersistentMechanism(Mechanism):
     does the rest: connect, bulk fan-out, heartbeats, drops and reconnects.
     """
 
-    bytes_per_client = 800  # measured ~660 B/client at 1,000,000 clients (benchmarks/README.md, "Scale")
+    bytes_per_client = 800  # measured ~600 B/client at 1,000,000 clients (benchmarks/README.md, "Scale")
 
     @classmethod
     def holds_connection(cls, config: ExperimentConfig) -> bool:

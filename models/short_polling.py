@@ -55,7 +55,7 @@ class ShortPolling(Lifecycle, Mechanism):
     summary = "clients poll on a timer; the server answers with what is pending or nothing"
     units = {"interval": "seconds (or a distribution)", "schedule": "fixed | after_response"}
 
-    #: Measured ~260 B of peak RSS per client between 10,000 and 1,000,000 clients
+    #: Measured ~190 B of peak RSS per client between 10,000 and 1,000,000 clients
     #: (benchmarks/bench_scale.py: the calendar entry, the lifecycle's arrays, the event
     #: log's per-client feed and cursor); with a margin.
     bytes_per_client = 400
