@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -118,3 +121,32 @@ def test_testbed_refuses_unbounded_or_foreign_input_in_one_line_and_writes_nothi
     assert result.exit_code == 2 and result.output.startswith("error: --target")
     result = runner.invoke(main, ["calibrate", str(tmp_path)])
     assert result.exit_code == 2 and "not a testbed run folder" in result.output
+
+
+# -- the extra is optional: sim runs without aiohttp and websockets --------------------------
+
+HIDE_EXTRA = "import sys; sys.modules['aiohttp'] = None; sys.modules['websockets'] = None\n"
+
+
+def test_sim_runs_without_the_testbed_extra(tmp_path):
+    """README's first command installs no extra: `sim run` must work, `sim testbed` refuse in one line."""
+    run_args = ["run", "experiments/quickstart.toml", "--set", "clients.count=50", "--set", "experiment.duration=10s",
+                "--out", str(tmp_path / "run"), "--quiet", "--no-figures"]
+    testbed_args = ["testbed", "experiments/quickstart.toml", "--out", str(tmp_path / "tb")]
+    code = HIDE_EXTRA + f"""
+import json
+from click.testing import CliRunner
+from simulator.cli import main
+results = [CliRunner().invoke(main, args) for args in ({run_args!r}, {testbed_args!r})]
+print(json.dumps([(r.exit_code, r.output) for r in results]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    (ran, ran_out), (refused, refused_out) = json.loads(done.stdout.strip().splitlines()[-1])
+    assert ran == 0, ran_out
+    assert (tmp_path / "run" / "summary.json").exists()
+    assert refused == 2
+    assert refused_out.strip().splitlines() == [
+        'error: sim testbed: needs aiohttp and websockets, the optional testbed extra: pip install -e ".[testbed]"']
+    assert not (tmp_path / "tb").exists()

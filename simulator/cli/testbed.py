@@ -16,6 +16,7 @@ from simulator.config import ConfigError, load_config
 from simulator.output.atomic import write_atomic
 from simulator.output.results import RunFolder
 from simulator.testbed.calibrate import calibrate, server_table
+from simulator.testbed.extra import require
 from simulator.testbed.output import write_testbed
 from simulator.testbed.run import run_testbed, testbed_config
 
@@ -46,6 +47,7 @@ def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, ta
     RSS, connections, reconnects after a killed server process, webhook attempts.
     Bounded: at most 5000 clients and 300 s; exit 1 if the books do not balance.
     """
+    require("sim testbed")
     _check_target(target)
     cfg, notes = testbed_config(load_config(config, list(overrides)), config)
     for note in notes:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from simulator.output.atomic import write_atomic
 from simulator.testbed.calibrate import server_table
+from simulator.testbed.extra import require
 from simulator.testbed.run import host
 from simulator.validation import build_cases, run_cases
 from simulator.validation.report import rich_table, summary_line, write_outputs
@@ -94,13 +95,15 @@ def validate_command(quick: bool, out: str | None, workers: int | None, only: st
 
 def _validate_testbed(out: str | None) -> None:
     """``sim validate --testbed``: the table of docs/validation.md's testbed section."""
+    require("sim validate --testbed")
     rows, fit = validate_testbed(Path(out) if out else None, progress=lambda text: err_console.print(f"[dim]{text}[/dim]"))
     table = Table(title="sim validate --testbed: the calibrated model against held-out testbed runs")
     for name in ("case", "metric", "testbed", "model", "error", "target", "status"):
         table.add_column(name, justify="right" if name in ("testbed", "model", "error", "target") else "left")
     for r in rows:
         target = f"±{r.tolerance:.0%}" if r.tolerance is not None else "-"
-        table.add_row(r.case, r.metric, f"{r.measured:.4g}", f"{r.predicted:.4g}", f"{r.error:+.1%}", target, r.status)
+        error = "-" if r.two_values else f"{r.error:+.1%}"
+        table.add_row(r.case, r.metric, f"{r.measured:.4g}", f"{r.predicted:.4g}", error, target, r.status)
     console.print(server_table(fit))
     console.print(table)
     text = markdown(rows, fit, host())

@@ -16,11 +16,15 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-import aiohttp
 import numpy as np
-import websockets
-from aiohttp import web
-from websockets.asyncio.client import connect as ws_connect
+
+try:  # the optional extra .[testbed] (simulator/testbed/extra.py): without it, sim runs the rest
+    import aiohttp
+    import websockets
+    from aiohttp import web
+    from websockets.asyncio.client import connect as ws_connect
+except ImportError:
+    aiohttp = websockets = web = ws_connect = None
 
 from simulator.config import ExperimentConfig
 from simulator.config.distributions import Sampler
@@ -28,7 +32,8 @@ from simulator.engine.backoff import Backoff
 from simulator.testbed.wire import ByteMeter, EventLog, parse_payload, split_payloads
 
 #: Errors that mean "the server is gone or refused": the client backs off and reconnects.
-CONNECTION_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, websockets.exceptions.WebSocketException)
+CONNECTION_ERRORS = (OSError, TimeoutError) if aiohttp is None else (
+    aiohttp.ClientError, OSError, TimeoutError, websockets.exceptions.WebSocketException)
 
 
 @dataclass

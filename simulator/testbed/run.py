@@ -24,10 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 import psutil
-import websockets
+
+try:  # the optional extra .[testbed] (simulator/testbed/extra.py): without it, sim runs the rest
+    import aiohttp
+    import websockets
+except ImportError:
+    aiohttp = websockets = None
 
 from simulator.config import ConfigError, ExperimentConfig
 from simulator.config.load import validate_config
