@@ -56,3 +56,21 @@ def write_toml(tmp_path):
         return path
 
     return write
+
+
+def drive_search(search, answer: int, cap: int) -> list[int]:
+    """Run a NodeSearch against a fleet that passes from ``answer`` nodes up; the sizes it tried.
+
+    Checks what every search owes: no size twice, each within 1..cap, the fewest passing
+    size found (None above the cap), and the size below it seen failing.
+    """
+    seen: list[int] = []
+    while (nodes := search.next()) is not None:
+        assert nodes not in seen and 1 <= nodes <= cap
+        seen.append(nodes)
+        search.feed(nodes, nodes >= answer)
+    assert search.nodes == (answer if answer <= cap else None)
+    if search.nodes and search.nodes > 1:
+        assert search.passed[search.nodes - 1] is False  # the binding constraint was seen
+    return seen
+

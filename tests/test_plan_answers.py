@@ -11,6 +11,7 @@ import pytest
 from simulator.config import ConfigError, load_config
 from simulator.engine.runner import run
 from simulator.workflow.capacity import NodeSearch, parse_slo, plan, plan_data
+from tests.conftest import drive_search
 
 #: 100 clients on nodes of 40 connection slots: 3 nodes hold them all (ceil(100 / 40)).
 SMALL = """
@@ -148,14 +149,7 @@ def test_node_search_finds_the_fewest_and_simulates_one_fewer():
     for cap in (1, 5, 17):
         for answer in range(1, cap + 3):
             for floor in (1, 2, 7, 40):
-                search, seen = NodeSearch(floor, cap), []
-                while (nodes := search.next()) is not None:
-                    assert nodes not in seen and 1 <= nodes <= cap
-                    seen.append(nodes)
-                    search.feed(nodes, nodes >= answer)
-                assert search.nodes == (answer if answer <= cap else None)
-                if search.nodes and search.nodes > 1:
-                    assert search.passed[search.nodes - 1] is False
+                drive_search(NodeSearch(floor, cap), answer, cap)
 
 
 def test_resolved_config_reproduces_the_row(small, tmp_path):

@@ -22,6 +22,7 @@ from simulator.workflow.capacity import (
     run_plan_task,
 )
 from simulator.workflow.grid import Task, run_task
+from tests.conftest import drive_search
 
 #: 200 polls/s of 2 ms on single-worker nodes (+1 ms shared-state read on a cluster):
 #: CPU = 0.4 on 1 node, 0.6 / n on n > 1 nodes (the utilisation law).
@@ -80,14 +81,7 @@ def test_a_failed_pilot_falls_back_to_the_floor_search():
 @settings(max_examples=100, deadline=None)
 @given(cap=st.integers(1, 64), answer=st.integers(1, 70), guess=st.integers(1, 70))
 def test_galloping_search_finds_the_fewest_near_its_guess(cap, answer, guess):
-    search, seen = NodeSearch(guess, cap, gallop=True), []
-    while (nodes := search.next()) is not None:
-        assert nodes not in seen and 1 <= nodes <= cap
-        seen.append(nodes)
-        search.feed(nodes, nodes >= answer)
-    assert search.nodes == (answer if answer <= cap else None)
-    if search.nodes and search.nodes > 1:
-        assert search.passed[search.nodes - 1] is False  # the binding constraint was seen
+    seen = drive_search(NodeSearch(guess, cap, gallop=True), answer, cap)
     if answer <= cap and cap > 1:
         # an answer d nodes from the guess: about 2 log2(d) + 2 runs, 2 when the guess is right
         distance = abs(answer - min(guess, cap))

@@ -111,6 +111,13 @@ PositiveSecondsDist = Annotated[
 ]
 
 
+def _one_of(name: str, choices: tuple[str, ...], what: str) -> str:
+    """``name`` if it is one of ``choices``, else a ValueError that lists them."""
+    if name not in choices:
+        raise ValueError(f"unknown {what} {name!r} (choose from {', '.join(choices)})")
+    return name
+
+
 def _s(text: str) -> float:
     """A default written as in docs/design.md §4 (``"50us"``), so it prints back the same."""
     return parse_duration(text)
@@ -284,9 +291,7 @@ class ServerSection(Section):
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, name: str) -> str:
-        if name not in PROFILES:
-            raise ValueError(f"unknown server profile {name!r} (choose from {', '.join(PROFILE_NAMES)})")
-        return name
+        return _one_of(name, PROFILE_NAMES, "server profile")
 
     @model_validator(mode="before")
     @classmethod
@@ -316,9 +321,7 @@ class DeploymentSection(Section):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        if kind not in DEPLOYMENT_KINDS:
-            raise ValueError(f"unknown deployment kind {kind!r} (choose from {', '.join(DEPLOYMENT_KINDS)})")
-        return kind
+        return _one_of(kind, DEPLOYMENT_KINDS, "deployment kind")
 
 
 class FailureSpec(Section):
