@@ -44,9 +44,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulator.config import load_config  # noqa: E402
-from simulator.engine.profile import LoadProfile  # noqa: E402
-from simulator.engine.runner import run  # noqa: E402
+from simulator.config import load_config
+from simulator.engine.profile import LoadProfile
+from simulator.engine.runner import run
 
 TARGET_RATIO = 2.0
 #: One notification per client every 5 min: enough deliveries to matter, few enough

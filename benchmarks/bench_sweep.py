@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulator.workflow.grid import make_plan  # noqa: E402
-from simulator.workflow.sweep import run_sweep  # noqa: E402
+from simulator.workflow.grid import make_plan
+from simulator.workflow.sweep import run_sweep
 
 POINTS = 16
 

@@ -14,8 +14,8 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from simulator.config import ExperimentConfig, load_config  # noqa: E402
-from simulator.engine.runner import run  # noqa: E402
+from simulator.config import ExperimentConfig, load_config
+from simulator.engine.runner import run
 
 #: A quick experiment: 40 clients, 2 s interval, 60 s measured after 10 s of warm-up.
 SMALL: dict[str, Any] = {

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import matplotlib
+import pytest
+from click.testing import CliRunner
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
-
-import simulator  # noqa: E402
-from simulator.cli import main  # noqa: E402
-from simulator.output.catalogue import KEY_METRICS, display_scale  # noqa: E402
-from simulator.output.sweep_figures import (  # noqa: E402
+import simulator
+from simulator.cli import main
+from simulator.output.catalogue import KEY_METRICS, display_scale
+from simulator.output.plotting import plt
+from simulator.output.sweep_figures import (
     draw_metric,
     load_sweep,
     numeric_axis,

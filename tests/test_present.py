@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 
-import matplotlib
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
 
-matplotlib.use("Agg")
-import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
-from rich.console import Console  # noqa: E402
-
-import simulator.cli.workflow  # noqa: E402
-from simulator.cli import main  # noqa: E402
-from simulator.output.catalogue import CATALOGUE, KEY_METRICS, table_metrics  # noqa: E402
-from simulator.output.report import write_report  # noqa: E402
-from tests.conftest import SMALL, run_metrics  # noqa: E402
+import simulator.cli.workflow
+import simulator.output.plotting  # the Agg backend, set in one place
+from simulator.cli import main
+from simulator.output.catalogue import CATALOGUE, KEY_METRICS, table_metrics
+from simulator.output.report import write_report
+from tests.conftest import SMALL, run_metrics
 
 #: 5 or 20 SSE clients on a node that takes 10 connections: at 20, 10 are refused and retry.
 CROWDED = """

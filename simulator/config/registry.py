@@ -35,7 +35,7 @@ def _load() -> None:
     for ep in entry_points(group=GROUP):
         try:
             cls = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any failure to import is the user's to see
+        except Exception as exc:  # any failure to import is the user's to see
             raise ConfigError(
                 f"error: mechanism {ep.name!r} ({ep.value}) could not be loaded: {exc}"
                 " (is a models.py or models/ in the working directory shadowing notifysim's?)"

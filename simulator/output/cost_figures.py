@@ -12,12 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from simulator.output.run_figures import save_figure  # noqa: E402
+from simulator.output.plotting import plt
+from simulator.output.run_figures import save_figure
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 

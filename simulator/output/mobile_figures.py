@@ -11,16 +11,13 @@ import math
 import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter  # noqa: E402
-
-from simulator.config import ConfigError  # noqa: E402
-from simulator.output.run_figures import save_figure  # noqa: E402
-from simulator.output.sweep_figures import DASHES, MARKERS, load_sweep  # noqa: E402
+from simulator.config import ConfigError
+from simulator.output.plotting import plt
+from simulator.output.run_figures import save_figure
+from simulator.output.sweep_figures import DASHES, MARKERS, load_sweep
 
 ENERGY = "clients.energy_joules_per_hour"
 COST = "cost.per_month"

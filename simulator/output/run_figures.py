@@ -5,18 +5,15 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MultipleLocator  # noqa: E402
+import numpy as np
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from simulator.config import FailureSpec
 from simulator.config.sections import OperationSpec
 from simulator.config.units import parse_duration
-from simulator.output.atomic import write_atomic  # noqa: E402
-from simulator.output.readers import (  # noqa: E402
+from simulator.output.atomic import write_atomic
+from simulator.output.plotting import plt
+from simulator.output.readers import (
     LATENCY_CDF_COLUMNS,
     TIMESERIES_COLUMNS,
     read_csv_columns,

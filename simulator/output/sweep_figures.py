@@ -20,16 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from simulator.config import ConfigError  # noqa: E402
-from simulator.config.units import parse_duration, parse_rate, parse_size  # noqa: E402
-from simulator.output.catalogue import KEY_METRICS, describe, display_scale, label_of, unit_of  # noqa: E402
-from simulator.output.run_figures import save_figure  # noqa: E402
+from simulator.config import ConfigError
+from simulator.config.units import parse_duration, parse_rate, parse_size
+from simulator.output.catalogue import KEY_METRICS, describe, display_scale, label_of, unit_of
+from simulator.output.plotting import plt
+from simulator.output.run_figures import save_figure
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 DASHES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1))]

@@ -83,7 +83,7 @@ def _task(scenario: Scenario, replication: int) -> Metrics | str:
                 return f"error in {where}: {record['error']}"
             return record["metrics"]
         return scenario.function(function_seed(replication))
-    except Exception as exc:  # noqa: BLE001 - reported in the table (a bad scenario config, a failing function)
+    except Exception as exc:  # reported in the table (a bad scenario config, a failing function)
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return f"error in {where}: {last}"
 
