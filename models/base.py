@@ -129,6 +129,7 @@ class PersistentMechanism(Mechanism):
 
     @classmethod
     def holds_connection(cls, config: ExperimentConfig) -> bool:
+        """True: each client keeps one stream open all along."""
         return True  # one stream per client, open all along
 
     @classmethod
@@ -148,7 +149,9 @@ class PersistentMechanism(Mechanism):
         raise NotImplementedError
 
     def start(self) -> None:
+        """Start the persistent block: first connections, fan-out and heartbeats."""
         self.connections.start()
 
     def pending(self) -> int:
+        """Deliveries still owed, counted by the persistent block independently of the delivery counters."""
         return self.connections.pending()

@@ -56,6 +56,7 @@ _EPS = 1e-9  # float slack when comparing a timer's firing time with a deadline
 
 
 class LongPollingParams(BaseModel):
+    """The `[mechanism]` keys of long polling."""
     model_config = ConfigDict(extra="forbid")
     hold: Seconds = Field(
         30.0,
@@ -68,6 +69,7 @@ class LongPollingParams(BaseModel):
 
 
 class LongPolling(Subscribers, Mechanism):
+    """Long polling: the server holds each request until news arrives or `hold` expires (docs/mechanisms.md)."""
     kind = "long_polling"
     order = 20
     Params = LongPollingParams
@@ -129,6 +131,7 @@ class LongPolling(Subscribers, Mechanism):
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
+        """Start the clients' first polls and listen to the event log's publishes."""
         self.start_clients()
         self.log.listen(self._on_publish if self.per_client else self._on_publish_feed)
 

@@ -48,6 +48,7 @@ FCM_QUOTA_PER_MINUTE = 600_000
 
 
 class PlatformPushParams(BaseModel):
+    """The `[mechanism]` keys of platform push (FCM/APNs-like)."""
     model_config = ConfigDict(extra="forbid")
     latency: SecondsDist = Field(
         Distribution("lognormal", 0.5, 0.5),
@@ -76,6 +77,7 @@ class PlatformPushParams(BaseModel):
 
 
 class PlatformPush(Mechanism):
+    """Platform push: each notification goes through a push service with a quota, TTL and collapse keys (docs/design.md §13)."""
     kind = "platform_push"
     order = 60
     Params = PlatformPushParams
@@ -125,6 +127,7 @@ class PlatformPush(Mechanism):
         self._settled = False
 
     def start(self) -> None:
+        """Listen to publishes, and to devices coming back online (store-and-forward)."""
         self.sim.log.listen(self._on_publish)
         if self.online is not None:
             self.presence.online_listeners.append(self.come_online)
@@ -298,4 +301,5 @@ class PlatformPush(Mechanism):
         return self._still_owed(self.sim.env.now, settle)
 
     def outstanding(self) -> int:
+        """Messages stored for offline devices within their TTL or being fetched now."""
         return self._still_owed(self.sim.env.now, False)

@@ -35,6 +35,7 @@ POLLS_PER_BUCKET = 2048
 
 
 class ShortPollingParams(BaseModel):
+    """The `[mechanism]` keys of short polling."""
     model_config = ConfigDict(extra="forbid")
     interval: PositiveSecondsDist = Field(
         Distribution.constant(5.0),
@@ -49,6 +50,7 @@ class ShortPollingParams(BaseModel):
 
 
 class ShortPolling(Lifecycle, Mechanism):
+    """Short polling: clients poll on a timer, driven by the poll calendar (docs/design.md §7)."""
     kind = "short_polling"
     order = 10
     Params = ShortPollingParams
@@ -78,6 +80,7 @@ class ShortPolling(Lifecycle, Mechanism):
 
     @classmethod
     def read_delay(cls, config: ExperimentConfig) -> float:
+        """A notification waits for the next poll: the mean interval."""
         return config.mechanism.params.interval.mean  # a poll reads what is pending
 
     def __init__(self, sim: Simulation):
@@ -104,6 +107,7 @@ class ShortPolling(Lifecycle, Mechanism):
         self.calendar = sim.calendar(width, self._act)
 
     def start(self) -> None:
+        """Put every client's first poll on the calendar, at its start time plus a random phase."""
         sim = self.sim
         starts = np.asarray(sim.start_times(), dtype=np.float64)
         phases = self.phase_rng.uniform(0.0, self.sim.params.interval.mean, sim.clients)

@@ -42,6 +42,7 @@ HEARTBEAT_BYTES = 3
 
 
 class SseParams(BaseModel):
+    """The `[mechanism]` keys of Server-Sent Events."""
     model_config = ConfigDict(extra="forbid")
     heartbeat: Seconds = Field(
         15.0, ge=0, description="Time between heartbeat comments (:\\n\\n, 3 B); 0s turns them off."
@@ -69,6 +70,7 @@ def event_bytes(payload: float, seqs: np.ndarray) -> np.ndarray:
 
 
 class Sse(PersistentMechanism):
+    """Server-Sent Events: one long-lived HTTP response per client, replay by Last-Event-ID."""
     kind = "sse"
     order = 30
     features = frozenset({"node_crash", "tabs", "per_origin_limit"})
@@ -77,6 +79,7 @@ class Sse(PersistentMechanism):
     units = {"heartbeat": "seconds (0 = off)", "replay_buffer": "events per client"}
 
     def framing(self, sim: Simulation) -> Framing:
+        """SSE framing: `id:`/`data:` lines per event, 3-byte heartbeat comments, Last-Event-ID replay."""
         p = sim.params
         payload = sim.config.workload.payload
         return Framing(

@@ -54,6 +54,7 @@ from simulator.engine.simulation import Simulation
 
 
 class WebhookParams(BaseModel):
+    """The `[mechanism]` keys of webhooks."""
     model_config = ConfigDict(extra="forbid")
     timeout: Seconds = Field(
         10.0, gt=0, description="How long the provider waits for the 2xx, from starting to connect"
@@ -86,6 +87,7 @@ class _Delivery:
 
 
 class Webhook(Mechanism):
+    """Webhooks: the provider POSTs each delivery to the client's backend and retries with backoff."""
     kind = "webhook"
     order = 50
     features = frozenset({"node_crash", "receiver_outage"})
@@ -135,6 +137,7 @@ class Webhook(Mechanism):
         self.trace: list[tuple[int, float, int, float, str, float]] | None = None
 
     def start(self) -> None:
+        """Listen to the event log's publishes: each one becomes a POST per subscriber."""
         self.sim.log.listen(self._on_publish)
 
     def pending(self) -> int:

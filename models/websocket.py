@@ -56,6 +56,7 @@ def frame_bytes(payload: float, masked: bool = False) -> float:
 
 
 class WebSocketParams(BaseModel):
+    """The `[mechanism]` keys of WebSockets."""
     model_config = ConfigDict(extra="forbid")
     heartbeat: Seconds = Field(
         30.0, ge=0, description="Time between ping/pong exchanges (2 B ping, 6 B pong); 0s turns them off."
@@ -68,6 +69,7 @@ class WebSocketParams(BaseModel):
 
 
 class WebSocket(PersistentMechanism):
+    """WebSockets: an HTTP Upgrade, then RFC 6455 frames; ping/pong heartbeats."""
     kind = "websocket"
     order = 40
     features = frozenset({"node_crash", "upstream", "tabs", "compression"})
@@ -82,6 +84,7 @@ class WebSocket(PersistentMechanism):
         return s.websocket_message_cost if s.websocket_message_cost is not None else s.message_cost
 
     def framing(self, sim: Simulation) -> Framing:
+        """RFC 6455 framing (deflated payload with permessage-deflate), the upgrade's round trip, ping/pong."""
         p = sim.params
         payload = sim.config.workload.payload
         http = sim.config.http

@@ -1,3 +1,5 @@
+"""`python -m simulator.cli`: the `sim` command."""
+
 from simulator.cli import main
 
 main()

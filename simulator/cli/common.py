@@ -33,6 +33,7 @@ class SimGroup(click.Group):
     """Turns ConfigError from any command into a clean exit 2."""
 
     def invoke(self, ctx: click.Context):
+        """Run the command; a ConfigError becomes its lines on stderr and exit code 2."""
         try:
             return super().invoke(ctx)
         except ConfigError as exc:

@@ -24,6 +24,7 @@ from simulator.output.results import RunFolder, write_run
 
 
 def summary_table(metrics: dict[str, float], title: str) -> Table:
+    """The run's summary table: every run-table metric of the catalogue the run emitted."""
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")

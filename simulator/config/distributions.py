@@ -42,10 +42,12 @@ class Distribution:
 
     @classmethod
     def constant(cls, seconds: float) -> Distribution:
+        """A constant of `seconds` (draws nothing from a stream)."""
         return cls("constant", float(seconds))
 
     @property
     def is_constant(self) -> bool:
+        """True when every draw is the same value."""
         return self.kind == "constant"
 
     @property
@@ -171,6 +173,7 @@ class Sampler:
         self._constant = dist.a if dist.is_constant else None
 
     def __call__(self) -> float:
+        """The next draw (from the numpy block; a constant draws nothing)."""
         if self._constant is not None:
             return self._constant
         i = self._index

@@ -132,6 +132,7 @@ def _validator_funcs(field: FieldInfo) -> list[Any]:
 
 
 def is_distribution(field: FieldInfo) -> bool:
+    """True when the field accepts a distribution table as well as a duration."""
     return parse_distribution in _validator_funcs(field)
 
 

@@ -39,6 +39,7 @@ class Tier:
 
 @dataclass(frozen=True)
 class Service:
+    """A managed service: its quotas, and whether egress is billed on top of its price list."""
     kind: str
     label: str
     quotas: Quotas

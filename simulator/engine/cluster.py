@@ -185,6 +185,7 @@ class Cluster:
             self.nodes[index].close(at, epoch)
 
     def open_connections(self) -> int:
+        """Connections open now, over every node."""
         return sum(node.connections for node in self.nodes)
 
     def node_connections(self) -> list[int]:

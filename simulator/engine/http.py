@@ -60,8 +60,10 @@ class HttpCost:
 
     @property
     def handshake_bytes_up(self) -> float:
+        """Bytes a client sends to open a connection: TCP, plus TLS when encrypted."""
         return TCP_HANDSHAKE_UP_BYTES + (TLS_HANDSHAKE_UP_BYTES if self.encrypted else 0.0)
 
     @property
     def handshake_bytes_down(self) -> float:
+        """Bytes the server sends to open a connection: TCP, plus TLS when encrypted."""
         return TCP_HANDSHAKE_DOWN_BYTES + (TLS_HANDSHAKE_DOWN_BYTES if self.encrypted else 0.0)

@@ -72,6 +72,7 @@ class Streams:
 
     @classmethod
     def of(cls, config: ExperimentConfig) -> Streams:
+        """How the config's tabs map to streams, TCP connections and stalled tabs."""
         tabs = config.clients.tabs
         if config.http.version == "1.1":
             # the per-origin limit is on HTTP requests (an SSE stream is one); browsers count
@@ -103,9 +104,11 @@ class ScaledSampler:
         self.shift = shift
 
     def __call__(self) -> float:
+        """One draw of the inner sampler, scaled and shifted."""
         return self.scale * self.inner() + self.shift
 
     def many(self, n: int) -> np.ndarray:
+        """`n` draws of the inner sampler, scaled and shifted."""
         return self.scale * self.inner.many(n) + self.shift
 
 

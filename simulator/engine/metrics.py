@@ -328,10 +328,12 @@ class Metrics:
                     peaks[i] = count
 
     def connection_opened(self, t: float) -> None:
+        """Count a connection opened at `t` if `t` is in the measured window."""
         if self.t_start <= t <= self.t_end:
             self.connections_opened += 1
 
     def connection_refused(self, t: float) -> None:
+        """Count a connection refused at `t` if `t` is in the measured window."""
         if self.t_start <= t <= self.t_end:
             self.connections_refused += 1
 

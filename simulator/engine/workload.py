@@ -219,6 +219,7 @@ class EventLog:
         return [order[bounds[f]: bounds[f + 1]] for f in range(self.feeds)]
 
     def feed_of(self, client: int) -> int:
+        """The feed a client reads (per client: the client's own index, no lookup)."""
         return client if self._per_client else self._feed_of[client]  # per client: no cold lookup
 
     def take(self, client: int, t: float) -> Sequence[float]:

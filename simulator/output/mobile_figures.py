@@ -66,6 +66,7 @@ def battery_figure(folder: str | Path, path: str | Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    """`python -m simulator.output.mobile_figures SWEEP_DIR OUT.png`: draw the battery figure."""
     if len(argv) != 2:
         print("usage: python -m simulator.output.mobile_figures SWEEP_DIR OUT.png", file=sys.stderr)
         return 2

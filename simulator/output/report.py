@@ -27,6 +27,7 @@ from simulator.output.sweep_figures import load_sweep, slug, sweep_figures
 
 @dataclass
 class Block:
+    """One piece of a report (a heading, a paragraph, a table, an image, code, links), rendered to Markdown and HTML."""
     kind: str  # h1 | h2 | p | table | image | code | links
     text: str = ""
     rows: list[list[str]] | None = None  # table: first row is the header
@@ -38,6 +39,7 @@ class Block:
 
 
 def sweep_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
+    """A sweep folder's report: its axes, key-metric tables and figures."""
     data = load_sweep(folder)
     m = data.manifest
     counts = m.get("counts", {})
@@ -111,6 +113,7 @@ def _unserved_notes(data) -> list[str]:
 
 def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
 
+    """A run folder's report: its summary table, notes and figures."""
     summary = read_summary(folder / "summary.json")
     config, metrics, run = summary["config"], summary["metrics"], summary.get("run", {})
     exp = config.get("experiment", {})

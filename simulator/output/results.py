@@ -39,10 +39,12 @@ def config_toml(config_dict: dict[str, Any]) -> str:
 
 
 def summary_dict(result: Result) -> dict[str, Any]:
+    """The contents of `summary.json`: metrics, resolved config and run info."""
     return {"metrics": result.metrics, "config": result.config.to_dict(), "run": result.run}
 
 
 def timeseries_csv(series: dict[str, Any]) -> str:
+    """The time series as CSV text, one row per sample window (NaN as an empty cell)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     names = list(series)

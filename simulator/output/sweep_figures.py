@@ -33,6 +33,7 @@ DASHES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1))]
 
 
 def metric_label(metric: str, unit_label: str) -> str:
+    """An axis label: the metric's label with its display unit."""
     label = label_of(metric)
     return f"{label} ({unit_label})" if unit_label else label
 
@@ -62,9 +63,11 @@ class SweepData:
 
     @property
     def name(self) -> str:
+        """The experiment's name, or the folder's."""
         return self.manifest.get("experiment") or self.folder.name
 
     def metrics(self) -> list[str]:
+        """The metrics `summary.csv` holds with a confidence half-width."""
         if not self.rows:
             return []
         return [k for k in self.rows[0] if k.endswith(".ci95") is False and f"{k}.ci95" in self.rows[0]]
@@ -93,6 +96,7 @@ def load_sweep(folder: str | Path) -> SweepData:
 
 
 def slug(text: str) -> str:
+    """`text` reduced to a file-name-safe slug."""
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
 
 

@@ -25,6 +25,7 @@ _EDGE, _PER_COLUMN = 1, 3
 
 @dataclass(frozen=True)
 class Column:
+    """A column of a terminal table: its header, justification, and whether it repeats when split."""
     header: str
     justify: str = "right"
     #: Repeated in every part when the table is split.

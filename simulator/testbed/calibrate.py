@@ -34,6 +34,7 @@ from simulator.testbed.run import rss_fit
 
 
 def read_run(folder: Path) -> dict[str, Any]:
+    """A testbed run folder's summary, refused in one line if it cannot be fitted."""
     try:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -94,6 +95,7 @@ def _separable(x: np.ndarray) -> tuple[list[int], dict[str, str]]:
 
 
 def calibrate(folders: list[Path]) -> dict[str, Any]:
+    """Fit the `[server]` and `[http]` costs from testbed runs (non-negative least squares)."""
     runs = [read_run(f) for f in folders]
     duration = np.array([parse_duration(r["config"]["experiment"]["duration"]) for r in runs])
     x = np.array([cost_counts(r) for r in runs], dtype=float)

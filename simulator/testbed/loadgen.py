@@ -51,6 +51,7 @@ class Tally:
     errors: int = 0
 
     def in_window(self, epoch: float) -> bool:
+        """True when the epoch time is in the measured window."""
         return self.window[0] <= epoch <= self.window[1]
 
     def record(self, client: int, payload: bytes | str, now: float) -> int:
@@ -88,27 +89,33 @@ class LoadGenerator:
         self.stopping = asyncio.Event()
 
     def latency(self) -> float:
+        """One draw of `network.latency` (never negative)."""
         return max(0.0, self._latency())
 
     def count_request(self, sent: float, empty: bool) -> None:
+        """Count a request sent at `sent`, and whether it came back empty, if in the window."""
         if self.tally.in_window(sent):
             self.tally.requests += 1
             self.tally.empty += empty
 
     def count_open(self) -> None:
+        """Count a connection opened now, if in the window."""
         if self.tally.in_window(time.time()):
             self.tally.opened += 1
 
     def reconnect(self) -> None:
+        """Count a reconnect attempt now, if in the window."""
         if self.tally.in_window(time.time()):
             self.tally.reconnects += 1
 
     async def sleep_until(self, epoch: float) -> None:
+        """Sleep until the epoch time (at once if it has passed)."""
         wait = epoch - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
 
     def start_time(self, client: int) -> float:
+        """A client's start: t0 plus a uniform draw over `clients.connect_over`."""
         return self.t0 + self.rng.random() * self.config.clients.connect_over
 
     def session(self) -> tuple[aiohttp.ClientSession, dict]:
@@ -139,6 +146,7 @@ class LoadGenerator:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def stop(self) -> None:
+        """Ask every client to stop."""
         self.stopping.set()
 
     def _record_body(self, client: int, body: bytes, now: float) -> int:
@@ -148,6 +156,7 @@ class LoadGenerator:
         return last
 
     async def short_poller(self, client: int) -> None:
+        """One short-polling client: polls on its schedule until stopped."""
         p = self.params
         interval = Sampler(p.interval, np.random.default_rng([self.config.experiment.seed, 18, client]))
         cursor = 0
@@ -175,6 +184,7 @@ class LoadGenerator:
                 next_send = (sent if p.schedule == "fixed" else time.time()) + interval()
 
     async def long_poller(self, client: int) -> None:
+        """One long-polling client: re-requests after each answer, backs off after a failure."""
         p = self.params
         cursor = 0
         attempt = 0
@@ -206,6 +216,7 @@ class LoadGenerator:
         await asyncio.sleep(sum(self.latency() for _ in range(2 * (1 + extra_round_trips) + 1)))
 
     async def sse_client(self, client: int) -> None:
+        """One SSE client: reads the stream, reconnects with Last-Event-ID after a drop."""
         last_id: int | None = None
         attempt = 0
         await self.sleep_until(self.start_time(client))
@@ -242,6 +253,7 @@ class LoadGenerator:
                 self.reconnect()
 
     async def ws_client(self, client: int) -> None:
+        """One WebSocket client: reads frames, answers pings, sends upstream messages, reconnects."""
         p = self.params
         last_seq = 0
         attempt = 0
@@ -304,6 +316,7 @@ class LoadGenerator:
 
 
 async def receiver_site(app: web.Application, port: int) -> web.AppRunner:
+    """Serve the webhook receivers' app on 127.0.0.1:`port`."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True, backlog=4096).start()

@@ -15,6 +15,7 @@ SAMPLE_COLUMNS = ("time", "open_connections", "server_rss_bytes", "server_cpu_se
 
 
 def write_testbed(measured: Measured, folder: str | Path) -> Path:
+    """Write a testbed run's folder (config, samples, summary) atomically."""
     folder = Path(folder)
     write_atomic(folder / "config.toml", config_toml(measured.config.to_dict()))
     buf = io.StringIO()
@@ -28,6 +29,7 @@ def write_testbed(measured: Measured, folder: str | Path) -> Path:
 
 
 def read_samples(folder: str | Path) -> list[tuple[float, ...]]:
+    """The samples of a testbed run folder (none if it has no samples.csv)."""
     path = Path(folder) / "samples.csv"
     if not path.is_file():
         return []

@@ -51,6 +51,7 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class Measured:
+    """What one testbed run measured: metrics under the simulator's names, run info, samples."""
     config: ExperimentConfig
     metrics: dict[str, float]
     run: dict[str, Any]
@@ -96,6 +97,7 @@ def testbed_config(config: ExperimentConfig, source: str) -> tuple[ExperimentCon
 
 
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -135,16 +137,19 @@ class ServerProcess:
             os.sched_setaffinity(self.proc.pid, self.core)
 
     async def start(self, t0: float | None = None) -> None:
+        """Spawn the server and wait until it says it is ready."""
         await self.spawn(t0)
         await self.ready()
 
     async def ready(self) -> None:
+        """Wait (at most 60 s) for the server's `ready` line."""
         line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if line.strip() != b"ready":
             await self.stop()
             raise RuntimeError("the testbed server did not start (see its error output above)")
 
     def cpu_seconds(self) -> float:
+        """The server's user + system CPU seconds so far (0 once it is gone)."""
         try:
             t = self.ps.cpu_times()
             return t.user + t.system
@@ -152,17 +157,20 @@ class ServerProcess:
             return 0.0
 
     def rss(self) -> float:
+        """The server's resident memory in bytes (NaN once it is gone)."""
         try:
             return float(self.ps.memory_info().rss)
         except (psutil.Error, AttributeError):
             return float("nan")
 
     def kill(self) -> None:
+        """SIGKILL the server, as a crash would."""
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGKILL)
 
     async def stop(self) -> None:
+        """Terminate the server, then kill it if it has not exited within 5 s."""
         if self.proc is None or self.proc.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -183,9 +191,11 @@ class CpuClock:
         self.mark: float | None = None
 
     def begin(self) -> None:
+        """Start counting CPU seconds."""
         self.mark = self.read()
 
     def end(self) -> None:
+        """Stop counting and add the CPU seconds since `begin`."""
         if self.mark is not None:
             self.total += self.read() - self.mark
         self.mark = None

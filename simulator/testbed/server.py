@@ -79,15 +79,19 @@ class Backend:
             self.started.set()
 
     def now(self) -> float:
+        """Seconds since t0."""
         return time.time() - self.t0
 
     def latency(self) -> float:
+        """One draw of `network.latency` (never negative): the delay before each response or frame."""
         return max(0.0, self._latency())
 
     def in_window(self, t: float) -> bool:
+        """True when `t` (seconds since t0) is in `[warmup, warmup + duration)`."""
         return self.window[0] <= t < self.window[1]
 
     def count(self, key: str, t: float, n: float = 1) -> None:
+        """Add `n` to the counter `key` if `t` is in the window."""
         if self.in_window(t):
             self.counts[key] += n
 
@@ -104,6 +108,7 @@ class Backend:
                 pass
 
     def request(self, t: float, cpu_start: float) -> None:
+        """Count a request handled at `t`, with its CPU time (sampled)."""
         self.spend()
         self.count("requests", t)
         if self.in_window(t) and len(self.cpu_samples) < MAX_CPU_SAMPLES:
@@ -118,9 +123,11 @@ class Backend:
             self.count("connections.opened", t)
 
     def body(self, feed: int, after: int, upto: int) -> bytes:
+        """The payloads of `feed` after sequence `after`, up to `upto`, concatenated."""
         return b"".join(self.log.payload(feed, s, self.t0) for s in range(after + 1, upto + 1))
 
     def spawn(self, coro) -> None:
+        """Run a coroutine as a task that is kept until it finishes."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -201,15 +208,18 @@ class Stream:
         self.ping = ping
 
     def push(self, seq: int) -> None:
+        """Queue event `seq` for this stream, due after one latency draw."""
         self.queue.put_nowait((time.monotonic() + self.backend.latency(), seq))
 
     async def heartbeats(self, every: float) -> None:
+        """Queue a heartbeat every `every` seconds, each due after one latency draw."""
         while True:
             await asyncio.sleep(every)
             self.queue.put_nowait((time.monotonic() + self.backend.latency(), 0))
 
 
 def build_app(backend: Backend) -> web.Application:
+    """The aiohttp application: every mechanism's endpoints and `/_testbed/*`."""
     p = backend.params
     log = backend.log
 
@@ -355,6 +365,7 @@ async def _serve_stream(backend: Backend, stream: Stream, request: web.Request, 
 
 async def serve(config_path: str, port: int, t0: float | None, receivers: str | None,
                 listen_at: float | None = None, emulate: bool = False) -> None:
+    """Serve a config's testbed on 127.0.0.1:`port` until stopped."""
     config = load_config(config_path)
     if listen_at is not None:  # a replacement after a crash: imported and built already, it binds on time
         await asyncio.sleep(max(0.0, listen_at - time.time()))
@@ -385,6 +396,7 @@ async def serve(config_path: str, port: int, t0: float | None, receivers: str | 
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`python -m simulator.testbed.server CONFIG --port N`: the built-in testbed server."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
     parser.add_argument("--port", type=int, required=True)

@@ -59,6 +59,7 @@ class EventLog:
 
 
 def payload(feed: int, seq: int, published_epoch: float, size: int) -> bytes:
+    """A payload of exactly `size` bytes carrying its feed, sequence number and publish time."""
     head = f'{{"f":{feed},"n":{seq},"t":{published_epoch:.6f},"p":"'.encode()
     return head + b"x" * (size - len(head) - 2) + b'"}'
 
@@ -127,14 +128,17 @@ class ByteMeter:
             self.down += received - last_received
 
     def settle_all(self) -> None:
+        """Read the kernel's byte counters of every socket seen."""
         for sock in list(self._seen):
             self.settle(sock)
 
     def open_window(self) -> None:
+        """Start counting bytes from now (what was sent before is settled first)."""
         self.counting = False
         self.settle_all()
         self.counting = True
 
     def close_window(self) -> None:
+        """Settle every socket and stop counting."""
         self.settle_all()
         self.counting = False

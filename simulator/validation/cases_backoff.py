@@ -47,6 +47,7 @@ class BackoffSchedules:
     cap: float = CAP
 
     def __call__(self, seed: int) -> dict[str, float]:
+        """Draw the schedules for one replication seed: the mean last-attempt time and the in-bounds fractions."""
         section = BackoffSection(initial=INITIAL, max=self.cap, factor=FACTOR, jitter=self.jitter)
         backoff = Backoff(section, np.random.default_rng(seed))
         n = ATTEMPTS - 1
@@ -92,6 +93,7 @@ def within_bounds(d: np.ndarray, jitter: str, cap: float, eps: float = 1e-12) ->
 
 
 def cases(quick: bool) -> list[Case]:
+    """The backoff checks: mean total delay per jitter against the closed form."""
     reps = 5 if quick else 10
     v = backoff_ceilings(INITIAL, FACTOR, CAP, ATTEMPTS - 1)
     base = (ATTEMPTS - 1) * TIMEOUT

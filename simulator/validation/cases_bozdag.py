@@ -53,6 +53,7 @@ def _common(p: float, window: float) -> dict:
 
 
 def pull(p: float, window: float, schedule: str = "fixed", latency: float = 0.025) -> Scenario:
+    """A short-polling scenario of Bozdag et al.'s pull experiment."""
     return Scenario.config(
         f"bozdag-pull-{p:g}-{schedule}-{latency:g}-{window:g}",
         {
@@ -66,6 +67,7 @@ def pull(p: float, window: float, schedule: str = "fixed", latency: float = 0.02
 
 
 def push(p: float, window: float) -> Scenario:
+    """A long-polling scenario of Bozdag et al.'s push experiment."""
     return Scenario.config(
         f"bozdag-push-{p:g}-{window:g}",
         {
@@ -79,6 +81,7 @@ def push(p: float, window: float) -> Scenario:
 
 
 def ratio_of(name: str):
+    """A measure: metric `name` of the first scenario over the second's."""
     def measure(a: dict[str, float], b: dict[str, float]) -> float:
         return a[name] / b[name]
 
@@ -87,6 +90,7 @@ def ratio_of(name: str):
 
 
 def cases(quick: bool) -> list[Case]:
+    """Bozdag et al.'s published pull/push comparison, as validation cases."""
     group = "published: Bozdag et al."
     reps = 3
     p50 = 50.0

@@ -18,6 +18,7 @@ SESSION, OFFLINE = 60.0, 30.0
 
 
 def scenario(quick: bool) -> Scenario:
+    """An SSE run with churn (sessions and offline times) for the churn checks."""
     return Scenario.config(
         f"churn-sse-{'q' if quick else 'f'}",
         {
@@ -34,18 +35,22 @@ def scenario(quick: bool) -> Scenario:
 
 
 def online_fraction(m: dict[str, float]) -> float:
+    """Mean online clients as a fraction of all clients."""
     return m["clients.online_mean"] / CLIENTS
 
 
 def duration(quick: bool) -> float:
+    """The measured window of the churn scenario (seconds)."""
     return 300.0 if quick else 1200.0
 
 
 def open_rate(seconds: float, m: dict[str, float]) -> float:
+    """Connections opened per second."""
     return m["connections.opened"] / seconds
 
 
 def cases(quick: bool) -> list[Case]:
+    """Churn checks: the online fraction and the reconnect rate against the alternating-renewal formulas."""
     reps = 5 if quick else 8
     s = scenario(quick)
     return [

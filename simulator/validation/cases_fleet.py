@@ -21,6 +21,7 @@ NODE_SECONDS = 2 * (240 - 60) + 6 * (480 - 240) + 6 * 30 + 3 * (660 - 510)
 
 
 def scenario() -> Scenario:
+    """An SSE fleet with planned scale_to operations (boot, drain)."""
     return Scenario.config(
         "fleet-scale-to",
         {
@@ -38,6 +39,7 @@ def scenario() -> Scenario:
 
 
 def cases(quick: bool) -> list[Case]:
+    """Fleet checks: node-hours of a scale_to sequence, exactly."""
     exact = Agree(reason="none: the node count is deterministic")
     return [
         Case(

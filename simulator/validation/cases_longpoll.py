@@ -29,6 +29,7 @@ BANDWIDTH = 100e9
 
 
 def scenario(gap: float, quick: bool) -> Scenario:
+    """A long-polling scenario with re-request gap `gap`."""
     return Scenario.config(
         f"longpoll-R{gap:g}-{'q' if quick else 'f'}",
         {
@@ -48,10 +49,12 @@ def scenario(gap: float, quick: bool) -> Scenario:
 
 
 def per_client_rate(m: dict[str, float]) -> float:
+    """Requests per second per client."""
     return m["requests.per_second"] / CLIENTS
 
 
 def cases(quick: bool) -> list[Case]:
+    """Long polling's request rate per client against λ/(1 − e^(−λH)) and its gap form."""
     reps = 5 if quick else 8
     extra = COST + (500 + 371) * 8 / BANDWIDTH  # seconds the model adds to each gap
     out = []

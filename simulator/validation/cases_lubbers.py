@@ -51,6 +51,7 @@ def _window(n: int) -> dict[str, float]:
 
 
 def polling(n: int, version: str = "1.1") -> Scenario:
+    """Lubbers & Greco's polling use case with `n` clients (HTTP version `version`)."""
     http2 = {"http.version": version} if version != "1.1" else {}
     return Scenario.config(
         f"lubbers-poll-{n}" + ("" if version == "1.1" else f"-h{version}"),
@@ -72,6 +73,7 @@ def polling(n: int, version: str = "1.1") -> Scenario:
 
 
 def websocket(n: int) -> Scenario:
+    """Lubbers & Greco's WebSocket use case with `n` clients."""
     return Scenario.config(
         f"lubbers-ws-{n}",
         {
@@ -89,6 +91,7 @@ def websocket(n: int) -> Scenario:
 
 
 def cases(quick: bool) -> list[Case]:
+    """Lubbers & Greco's bytes per second for polling and WebSocket, exactly."""
     src = "Lubbers & Greco (2010), use cases A/B/C"
     exact = Agree(reason="none: exact bytes accounting")
     # Deterministic counts: two seeds show the figure does not depend on the draw (one when quick).

@@ -74,6 +74,7 @@ def _scenario(key: str, interval, schedule: str) -> Scenario:
 
 
 def cases(quick: bool) -> list[Case]:
+    """Short polling's latency and empty fraction against theory, per schedule."""
     reps = 5 if quick else 10
     fixed = _scenario("sp-fixed", f"{T}s", "fixed")
     expo = _scenario("sp-exp", EXP_INTERVAL, "fixed")

@@ -29,6 +29,7 @@ WINDOW = 60.0  # events 16..76: two-digit SSE ids
 
 
 def scenario(kind: str) -> Scenario:
+    """A broadcast to `N` clients on one node over SSE or WebSocket."""
     return Scenario.config(
         f"push-{kind}",
         {
@@ -54,6 +55,7 @@ def _latency(m: dict[str, float]) -> float:
 
 
 def cases(quick: bool) -> list[Case]:
+    """Fan-out checks: frame bytes and the queueing delay of a broadcast burst."""
     queue = COST * (N / WORKERS + 1) / 2
     allowance = Agree(
         abs=COST * N / WORKERS / WINDOW,

@@ -56,6 +56,7 @@ def _queue(key: str, clients: int, gap: float, workers: int, cost: float, durati
 
 
 def cases(quick: bool) -> list[Case]:
+    """Queueing checks: M/M/1, M/M/c (Erlang C) and M/D/1 waits."""
     reps = 5 if quick else 10
     out: list[Case] = []
     # M/M/1 at ρ = 0.7: 700 clients polling every 1 s (exp), 1 ms exp service

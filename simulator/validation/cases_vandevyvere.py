@@ -61,6 +61,7 @@ def _scenario(kind: str, clients: int, quick: bool) -> Scenario:
 
 
 def ratio_of(name: str):
+    """A measure: metric `name` of the SSE run over the polling run's."""
     def measure(sse: dict[str, float], polling: dict[str, float]) -> float:
         return sse[name] / polling[name]
 
@@ -73,6 +74,7 @@ def memory_slope(small: dict[str, float], big: dict[str, float]) -> float:
 
 
 def cases(quick: bool) -> list[Case]:
+    """Van de Vyvere et al.'s qualitative SSE-against-polling findings, as cases."""
     group = "published: Van de Vyvere et al."
     src = "Van de Vyvere et al. (ICWE 2020), qualitative"
     reps = 3

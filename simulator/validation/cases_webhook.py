@@ -95,6 +95,7 @@ class WebhookTrace:
         return 200 * (self.span + self.longest)
 
     def overrides(self) -> dict:
+        """The config overrides of this traced webhook scenario."""
         return {
             **_common(),
             **_backoff(self.jitter, self.cap),
@@ -107,6 +108,7 @@ class WebhookTrace:
 
     def __call__(self, seed: int) -> dict[str, float]:
 
+        """One seeded run of the traced webhook scenario, measured."""
         config = load_config(None, {**self.overrides(), "experiment.seed": seed})
         sim = Simulation(config)
         webhook = registry.get("webhook")(sim)
@@ -137,6 +139,7 @@ class WebhookTrace:
 
 
 def outage(jitter: str, cap: float, quick: bool) -> Scenario:
+    """A receiver outage with backoff `jitter` capped at `cap`."""
     return Scenario.config(
         f"webhook-outage-{jitter}-{cap:g}-{'q' if quick else 'f'}",
         {
@@ -170,6 +173,7 @@ WINDOW = {True: 300.0, False: 600.0}
 
 
 def cases(quick: bool) -> list[Case]:
+    """Webhook retry checks: attempts, duplicates and delays per jitter."""
     reps = 5 if quick else 8
     group = "webhook retries"
     out = []

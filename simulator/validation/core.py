@@ -95,14 +95,17 @@ class Agree:
     reason: str = "none: theory must fall inside the 95 % CI"
 
     def allowance(self, expected: float) -> float:
+        """The allowed distance from `expected`: relative plus absolute."""
         return self.rel * abs(expected) + self.abs
 
     def passes(self, expected: float, mean: float, half_width: float) -> bool:
         # A tiny floating-point slack: sums of millions of floats are not exact.
+        """True when the mean is within its half-width plus the allowance of `expected`."""
         slack = 1e-12 * max(1.0, abs(expected))
         return abs(mean - expected) <= half_width + self.allowance(expected) + slack
 
     def describe(self, expected: float, fmt: Callable[[float], str]) -> str:
+        """The expected value as shown."""
         return fmt(expected)
 
 
@@ -113,9 +116,11 @@ class AtMost:
     reason: str = "qualitative bound"
 
     def passes(self, expected: float, mean: float, half_width: float) -> bool:
+        """True when the mean plus its half-width is at most `expected`."""
         return mean + half_width <= expected
 
     def describe(self, expected: float, fmt: Callable[[float], str]) -> str:
+        """`≤ expected`, as shown."""
         return f"≤ {fmt(expected)}"
 
 
@@ -126,9 +131,11 @@ class AtLeast:
     reason: str = "qualitative bound"
 
     def passes(self, expected: float, mean: float, half_width: float) -> bool:
+        """True when the mean minus its half-width is at least `expected`."""
         return mean - half_width >= expected
 
     def describe(self, expected: float, fmt: Callable[[float], str]) -> str:
+        """`≥ expected`, as shown."""
         return f"≥ {fmt(expected)}"
 
 
@@ -157,6 +164,7 @@ class Case:
 
     @property
     def requires(self) -> tuple[str, ...]:
+        """Optional extras the case's scenarios need, sorted."""
         return tuple(sorted({k for s in self.scenarios for k in s.requires}))
 
 
@@ -180,6 +188,7 @@ class Verdict:
 
     @property
     def rel_error(self) -> float:
+        """Relative error of the mean against the expected value (NaN when undefined)."""
         e = self.case.expected
         if self.status == "skip" or e == 0 or not isinstance(self.case.rule, Agree):
             return math.nan
@@ -187,6 +196,7 @@ class Verdict:
 
     @property
     def allowance(self) -> float:
+        """The absolute allowance of an `Agree` rule (0 for bounds)."""
         rule = self.case.rule
         return rule.allowance(self.case.expected) if isinstance(rule, Agree) else 0.0
 

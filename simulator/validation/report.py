@@ -49,15 +49,18 @@ def fmt_ci(v: Verdict) -> str:
 
 
 def fmt_rel(v: Verdict) -> str:
+    """The relative error in percent, or a dash."""
     r = v.rel_error
     return "—" if math.isnan(r) else f"{r * 100:+.3f} %"
 
 
 def expected_text(v: Verdict) -> str:
+    """The expected value in the case's unit."""
     return v.case.rule.describe(v.case.expected, lambda x: fmt_value(x, v.case.unit))
 
 
 def status_text(v: Verdict) -> str:
+    """pass / fail, or the reason a case was skipped."""
     return v.note if v.status == "skip" else v.status
 
 
@@ -85,6 +88,7 @@ def rich_table(verdicts: Sequence[Verdict], title: str = "sim validate") -> Tabl
 
 
 def summary_line(verdicts: Sequence[Verdict]) -> str:
+    """`N passed, N failed, N skipped`."""
     counts = {s: sum(1 for v in verdicts if v.status == s) for s in ("pass", "fail", "skip")}
     return f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
 

@@ -112,6 +112,7 @@ HELD_OUT_REPEATS = 3
 
 @dataclass
 class Row:
+    """One row of the testbed validation: a metric measured and predicted, with its tolerance."""
     case: str
     metric: str
     measured: float
@@ -121,18 +122,21 @@ class Row:
 
     @property
     def error(self) -> float:
+        """Relative error of the prediction (NaN when the columns hold two measurements)."""
         if self.two_values:
             return float("nan")
         return (self.predicted - self.measured) / self.measured if self.measured else 0.0
 
     @property
     def status(self) -> str:
+        """pass / miss against the tolerance, or info without one."""
         if self.tolerance is None:
             return "info"
         return "pass" if abs(self.error) <= self.tolerance else "miss"
 
 
 def case_config(settings: dict) -> ExperimentConfig:
+    """The config of a validation case: the base settings, the case's, and its failures."""
     settings = dict(settings)
     failures = settings.pop("failures", None)
     config = load_config(None, {**BASE, "experiment.name": "testbed-validation", **settings})
@@ -144,6 +148,7 @@ def case_config(settings: dict) -> ExperimentConfig:
 
 
 def calibrated(config: ExperimentConfig, tables: dict[str, dict]) -> ExperimentConfig:
+    """`config` with the fitted `[server]`/`[http]` values in place."""
     data = config.to_dict()
     for section, values in tables.items():
         data[section].update(values)
@@ -239,6 +244,7 @@ def knee_rows(tables: dict[str, dict], work: Path, progress) -> list[Row]:
 
 
 def markdown(rows: list[Row], fit: dict, host: dict) -> str:
+    """The validation table as Markdown, with the host and the fit above it."""
     lines = [f"Hardware: {host.get('cpu')}, {host.get('cores')} cores, {host.get('os')}, Python {host.get('python')},"
              f" aiohttp {host.get('aiohttp')}, websockets {host.get('websockets')};"
              f" load average {host.get('load_average', float('nan')):.1f} at the end.", "", _fitted(fit),

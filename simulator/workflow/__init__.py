@@ -1,0 +1,2 @@
+"""Sweeps, the executor and capacity planning: everything that runs many simulations."""
+

@@ -42,6 +42,7 @@ class OptionRow:
     metrics: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """The row as a plain dict, as written to the comparison CSV."""
         return {"option": self.option, "kind": self.kind, "profile": self.profile, "clients": self.clients,
                 "nodes": self.nodes, "binding": self.binding, "cost.per_month": self.per_month, "note": self.note}
 

@@ -174,6 +174,7 @@ class Task:
         return hashlib.sha256(f"{canonical(self.data)}|{self.seed}".encode()).hexdigest()
 
     def config(self) -> ExperimentConfig:
+        """The task's config, validated, with its seed set."""
         data = copy.deepcopy(self.data)
         set_dotted(data, "experiment.seed", self.seed)
         return validate_config(data, self.source)
@@ -181,6 +182,7 @@ class Task:
 
 @dataclass
 class Point:
+    """One point of a sweep grid: its id, swept values, config and config data."""
     id: str
     values: dict[str, Any]
     config: ExperimentConfig = field(repr=False)
@@ -203,6 +205,7 @@ class Plan:
         return self.points[0].config.experiment
 
     def seeds(self, point: Point) -> list[int]:
+        """The replication seeds of a point (common random numbers across mechanisms)."""
         base, workload = point.config.experiment.seed, workload_of(point.config)
         return [replication_seed(base, workload, r) for r in range(self.replications)]
 

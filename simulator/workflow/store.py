@@ -99,6 +99,7 @@ def cell(value: Any) -> str:
 
 
 def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """Rows as CSV text in the given column order."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -441,9 +442,11 @@ class SweepStore:
         return out
 
     def run_columns(self) -> list[str]:
+        """The columns of `runs.csv`."""
         return ["point", *self.plan.grid, "replication", "seed", "status", *self.metric_names(), "error"]
 
     def summary_columns(self) -> list[str]:
+        """The columns of `summary.csv`: each metric's mean and `.ci95`."""
         metrics = [c for m in self.metric_names() for c in (m, f"{m}.ci95")]
         return ["point", *self.plan.grid, "replications", "failed", *metrics]
 
@@ -489,6 +492,7 @@ class SweepStore:
         return row
 
     def counts(self) -> dict[str, int]:
+        """Runs and points done, failed and pending, for the manifest and the closing line."""
         reps = self.plan.replications
         done = sum(1 for r in self.records.values() if r["status"] == "ok")
         failed = sum(1 for r in self.records.values() if r["status"] != "ok")
@@ -505,6 +509,7 @@ class SweepStore:
         }
 
     def manifest(self) -> dict[str, Any]:
+        """The sweep's manifest: invocation, axes, points with their status, counts."""
         points = []
         for point in self.plan.points:
             recs = {r: self.records.get((point.id, r)) for r in range(self.plan.replications)}

@@ -45,6 +45,7 @@ class SweepProgress:
 
 @dataclass
 class SweepOutcome:
+    """What a sweep call did: its plan, store, runs made and skipped, wall time, counts."""
     plan: Plan
     store: SweepStore
     ran: int  # runs executed by this call
@@ -55,6 +56,7 @@ class SweepOutcome:
 
     @property
     def failed(self) -> bool:
+        """True when a run of the sweep failed."""
         return self.counts.get("runs_failed", 0) > 0
 
 

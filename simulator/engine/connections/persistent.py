@@ -166,6 +166,7 @@ class Subscribers(Lifecycle):
             self.sets.add(c, node * self.sets.feeds + self.log.feed_of(c))
 
     def unsubscribe(self, c: int) -> None:
+        """Client `c` is no longer live: out of its node's subscriber set."""
         self.state[c] = DOWN
         if self.sets is not None:
             self.sets.remove(c)
@@ -316,6 +317,7 @@ class PersistentConnections(Subscribers, FanOut):
         return self.log.pending_in_window()
 
     def offline_at_start(self, c: int) -> None:
+        """Client `c` starts offline (churn): it was live before the run and resumes on return."""
         self.was_live[c] = True  # it was online before the run, and resumes on return
 
     # -- connecting ------------------------------------------------------------
@@ -463,6 +465,7 @@ class PersistentConnections(Subscribers, FanOut):
 
     # -- drops ---------------------------------------------------------------------
     def on_crash(self, node, t: float) -> None:
+        """A node crashed: end its live connections, and forget that its sends were broken."""
         super().on_crash(node, t)
         self.broken[node.index] = False
 

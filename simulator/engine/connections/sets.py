@@ -34,6 +34,7 @@ class SubscriberSets:
         return self.ids[key][: self.count[key]]
 
     def add(self, client: int, key: int) -> None:
+        """Add `client` to the set of `key` (amortised O(1): arrays grow by doubling)."""
         n = self.count[key]
         arr = self.ids[key]
         if n == len(arr):  # grow by doubling: amortised O(1) appends
@@ -46,6 +47,7 @@ class SubscriberSets:
         self.pos[client] = n
 
     def remove(self, client: int) -> None:
+        """Remove `client` from its set, if it is in one (O(1): the last member takes its place)."""
         key = int(self.key_of[client])
         if key < 0:
             return
