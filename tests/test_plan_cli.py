@@ -181,3 +181,24 @@ def test_bad_slo_is_exit_2_before_any_run(cfg, slo, message, runs):
     res = _plan(cfg, "--clients", "30", "--slo", slo)
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
     assert runs == []
+
+
+def test_plan_stdout_does_not_depend_on_the_hash_seed(cfg):
+    """Output must not depend on PYTHONHASHSEED (issue 20: a note once joined a frozenset)."""
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "COLUMNS": "100"}
+        res = subprocess.run(
+            [sys.executable, "-m", "simulator.cli", "plan", str(cfg), "--clients", "30", "--slo",
+             "latency.p99<=2s", "--mechanisms", "webhook,platform_push", "--workers", "1",
+             "--set", "clients.kind=mobile"],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )
+        assert res.returncode in (0, 1), res.stderr
+        outs.append(res.stdout)
+    assert outs[0] == outs[1]
+    assert "not applicable" in outs[0]

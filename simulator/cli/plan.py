@@ -25,11 +25,11 @@ from rich.console import Console
 from simulator.cli.common import err_console
 from simulator.cli.plan_compare import run_compare
 from simulator.config import DEFAULT_KIND, ConfigError, registry
+from simulator.engine.billing import HOURS_PER_MONTH
 from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import format_metric, format_value
 from simulator.output.tables import Column, print_table
 from simulator.workflow.capacity import (
-    HOURS_PER_MONTH,
     METRIC_SET,
     Planner,
     PlanRow,

@@ -74,6 +74,7 @@ from simulator.config import (
     validate_dotted_key,
 )
 from simulator.config.units import parse_duration, parse_size
+from simulator.engine.billing import HOURS_PER_MONTH
 from simulator.engine.early_stop import Ceiling, RunStopped, watchable, watcher
 from simulator.engine.profile import LoadProfile
 from simulator.engine.runner import check_fits, run
@@ -81,7 +82,6 @@ from simulator.output.catalogue import CATALOGUE, describe, format_metric
 from simulator.workflow.grid import Task, canonical, parse_set, run_task
 from simulator.workflow.sweep import execute as sweep_execute
 
-HOURS_PER_MONTH = 730.0
 METRIC_SET = frozenset(CATALOGUE)
 #: Deliveries still pending or lost at the end that a plan tolerates, as a share of those owed.
 UNSERVED_ALLOWED = 0.001
@@ -632,14 +632,6 @@ def settings_for(tune: dict[str, list[Any]], kind: str) -> tuple[list[dict[str, 
     return [dict(zip(keys, combo, strict=True)) for combo in combos], notes
 
 
-def client_kind_note(kind: str, client_kind: str) -> str | None:
-    """Why ``kind`` cannot serve ``clients.kind = client_kind`` (None if it can)."""
-    served = registry.get(kind).client_kinds
-    if client_kind in served:
-        return None
-    return f"not applicable: {kind} serves {' or '.join(served)} clients, not {client_kind}"
-
-
 # ---------------------------------------------------------------------------
 # A plan over a [profile]: the autoscaling bounds, then one run of the whole profile
 
@@ -724,11 +716,10 @@ class Planner:
         self.ceilings = ceilings_of(self.slos, self.allow_loss) if self.early_stop else ()
         client_kind = (self.data.get("clients") or {}).get("kind", "browser")
         for kind in self.mechanisms:
-            kind_note = client_kind_note(kind, client_kind)
+            kind_note = registry.client_kind_note(kind, client_kind)
             if kind_note:
-                self.warnings.append(f"{kind} cannot serve clients.kind = {client_kind!r} (it serves"
-                                     f" {' or '.join(registry.get(kind).client_kinds)} clients): its rows are"
-                                     " marked not applicable and never chosen as the cheapest")
+                kind_note = f"not applicable: {kind_note}"
+                self.warnings.append(f"{kind_note}: its rows are never chosen as the cheapest")
             settings, notes = settings_for(self.tune, kind)
             for n in self.clients:
                 cands = []
