@@ -18,7 +18,7 @@ from simulator.output.results import RunFolder
 from simulator.testbed.calibrate import calibrate, server_table
 from simulator.testbed.extra import require
 from simulator.testbed.output import write_testbed
-from simulator.testbed.run import run_testbed, testbed_config
+from simulator.testbed.run import export_schedule, run_testbed, testbed_config
 
 
 def _check_target(target: str | None) -> None:
@@ -35,10 +35,16 @@ def _check_target(target: str | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Result folder (default results/<name>/<timestamp>).")
 @click.option("--target", metavar="URL", default=None,
               help="A server of your own implementing docs/testbed.md's endpoints (loopback or your own test host); default: the built-in aiohttp server on 127.0.0.1.")
+@click.option("--server-cmd", metavar="CMD", default=None,
+              help="Start your own server with CMD ({schedule} = the exported schedule file, {port} = its port): pinned, measured, killed for node_crash.")
+@click.option("--server-pid", type=int, metavar="PID", default=None, help="With --target: measure this running process's CPU and RSS.")
+@click.option("--export-schedule", "schedule_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the schedule (client -> feed, publish times, payload, window, mechanism) as JSON and exit; no server is started.")
 @click.option("--emulate-costs", is_flag=True, help="The server also busy-loops server.request_cost per request and server.message_cost per message (a slower stack; a saturation test).")
 @click.option("--force", is_flag=True, help="Write into a non-empty --out (an earlier run's files are moved aside).")
 @click.option("--quiet", is_flag=True, help="No table.")
-def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, target: str | None, emulate_costs: bool,
+def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, target: str | None,
+                    server_cmd: str | None, server_pid: int | None, schedule_out: str | None, emulate_costs: bool,
                     force: bool, quiet: bool) -> None:
     """Run CONFIG against a real server and clients on this machine; write the measured metrics.
 
@@ -52,17 +58,32 @@ def testbed_command(config: str, overrides: tuple[str, ...], out: str | None, ta
     cfg, notes = testbed_config(load_config(config, list(overrides)), config)
     for note in notes:
         click.echo(f"note: {config}: {note}", err=True)
+    if schedule_out is not None:
+        export_schedule(cfg, Path(schedule_out))
+        click.echo(f"schedule: {schedule_out}")
+        return
+    if server_cmd is not None and (target is not None or server_pid is not None):
+        raise ConfigError("error: --server-cmd: starts its own server on 127.0.0.1; not with --target or --server-pid")
+    if server_pid is not None and target is None:
+        raise ConfigError("error: --server-pid: measures the server behind --target; give --target too")
+    if cfg.failures and server_cmd is None and target is not None:
+        raise ConfigError(f"error: {config}: failures: the testbed kills only a server it started"
+                          " (the built-in one or --server-cmd), not --target's")
     out_dir = Path(out) if out else default_out(f"{cfg.experiment.name}-testbed")
     folder = RunFolder(out_dir, cfg.to_dict(), force=force)
     with publishing(folder, config, out_dir) as stage:
         with tempfile.TemporaryDirectory(prefix="sim-testbed-") as work:
-            measured = run_testbed(cfg, Path(work), target, emulate_costs)
+            measured = run_testbed(cfg, Path(work), target, emulate_costs, server_cmd, server_pid)
         write_testbed(measured, stage)
     if not quiet:
         title = f"{cfg.experiment.name} on the testbed: {cfg.mechanism.kind}, {cfg.clients.count:,} clients, {cfg.experiment.duration:g} s measured"
         console.print(summary_table(measured.metrics, title))
         r = measured.run
         cpu = r["server_cpu_seconds"]
+        if not r["loadgen_kept_schedule"]:
+            console.print(f"[bold red]the load generator did not keep its schedule: loop lag p99"
+                          f" {r['loadgen_loop_lag_p99_seconds'] * 1e3:.1f} ms > {r['loadgen_loop_lag_bound_seconds'] * 1e3:g} ms"
+                          f" (run.loadgen_kept_schedule = false): the run measured a lighter load[/bold red]")
         console.print(f"[dim]server CPU {cpu if cpu is None else f'{cpu:.2f} s'} on cores {r['server_core']};"
                       f" load generator CPU {r['loadgen_cpu_seconds']:.2f} s ({r['loadgen_cpu_fraction']:.0%} of a core)"
                       f" on cores {r['loadgen_cores']}; {r['wall_seconds']:.1f} s wall[/dim]")

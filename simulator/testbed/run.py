@@ -16,6 +16,7 @@ import copy
 import json
 import os
 import platform
+import shlex
 import signal
 import socket
 import sys
@@ -36,8 +37,10 @@ except ImportError:
 from simulator.config import ConfigError, ExperimentConfig
 from simulator.config.load import validate_config
 from simulator.engine.summary import check_books
+from simulator.output.atomic import write_atomic
 from simulator.output.results import config_toml
 from simulator.testbed.loadgen import LoadGenerator, receiver_site
+from simulator.testbed.wire import EventLog
 
 #: Bounds of one testbed run: a testbed is a bench, not a load test of the machine.
 MAX_CLIENTS = 5000
@@ -46,6 +49,8 @@ MAX_DELIVERIES_PER_SECOND = 20_000.0
 MAX_DRAIN_SECONDS = 10.0
 #: Seconds between the server reporting ready and time 0 (the clients' tasks start).
 START_DELAY = 0.5
+#: The load generator's event-loop lag p99 above which a run did not keep its schedule (run.loadgen_kept_schedule).
+MAX_LOOP_LAG_P99_SECONDS = 0.010
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -115,8 +120,10 @@ class ServerProcess:
     """The server subprocess: started, killed (a crash), restarted, always stopped."""
 
     def __init__(self, config_path: Path, port: int, receivers: str | None, core: set[int] | None,
-                 emulate: bool = False):
-        self.args = [sys.executable, "-m", "simulator.testbed.server", str(config_path), "--port", str(port)]
+                 emulate: bool = False, command: list[str] | None = None):
+        self.command = command  # --server-cmd: the user's own server (no `ready` line: its port is polled)
+        self.port = port
+        self.args = command or [sys.executable, "-m", "simulator.testbed.server", str(config_path), "--port", str(port)]
         if emulate:
             self.args.append("--emulate-costs")
         if receivers:
@@ -128,9 +135,12 @@ class ServerProcess:
     async def spawn(self, t0: float | None = None, listen_at: float | None = None) -> None:
         """Start the process (it imports and builds its state, then listens at ``listen_at``)."""
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
-        args = self.args + (["--t0", repr(t0)] if t0 is not None else [])
-        args += ["--listen-at", repr(listen_at)] if listen_at is not None else []
-        self.proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, env=env,
+        args = self.args
+        if self.command is None:
+            args = args + (["--t0", repr(t0)] if t0 is not None else [])
+            args += ["--listen-at", repr(listen_at)] if listen_at is not None else []
+        out = None if self.command else asyncio.subprocess.PIPE
+        self.proc = await asyncio.create_subprocess_exec(*args, stdout=out, env=env,
                                                          start_new_session=True)
         self.ps = psutil.Process(self.proc.pid)
         if self.core:
@@ -142,7 +152,20 @@ class ServerProcess:
         await self.ready()
 
     async def ready(self) -> None:
-        """Wait (at most 60 s) for the server's `ready` line."""
+        """Wait (at most 60 s) for the server's `ready` line (a --server-cmd server: its port to accept)."""
+        if self.command is not None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"--server-cmd exited with {self.proc.returncode} before listening")
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                    writer.close()
+                    return
+                except OSError:
+                    await asyncio.sleep(0.05)
+            await self.stop()
+            raise RuntimeError(f"--server-cmd did not listen on 127.0.0.1:{self.port} within 60 s")
         line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if line.strip() != b"ready":
             await self.stop()
@@ -182,6 +205,16 @@ class ServerProcess:
             await self.proc.wait()
 
 
+class MeasuredPid:
+    """--server-pid: a server process of the user's, measured (CPU seconds, RSS), never started or stopped."""
+
+    def __init__(self, pid: int):
+        self.ps = psutil.Process(pid)
+
+    cpu_seconds = ServerProcess.cpu_seconds
+    rss = ServerProcess.rss
+
+
 class CpuClock:
     """CPU seconds of a process inside the window, across restarts."""
 
@@ -202,9 +235,13 @@ class CpuClock:
 
 
 def run_testbed(config: ExperimentConfig, workdir: Path, target: str | None = None,
-                emulate_costs: bool = False) -> Measured:
+                emulate_costs: bool = False, server_cmd: str | None = None,
+                server_pid: int | None = None) -> Measured:
     """Run ``config`` (already :func:`testbed_config`) on the testbed; ``workdir`` holds its config file.
 
+    ``server_cmd``: the user's server, started (pinned, measured, killed for a crash) with
+    ``{schedule}`` and ``{port}`` replaced; ``server_pid``: the user's running server,
+    measured only.  With a plain ``target`` nothing is measured server-side.
     ``emulate_costs``: the server also busy-loops ``server.request_cost`` per request and
     ``server.message_cost`` per message (a slower stack, or a saturation test), on top of
     what it naturally spends.
@@ -213,7 +250,8 @@ def run_testbed(config: ExperimentConfig, workdir: Path, target: str | None = No
     budget = START_DELAY + e.warmup + e.duration + e.drain + 60 + max((f.duration for f in config.failures), default=0)
     mine = os.sched_getaffinity(0)
     try:
-        return asyncio.run(asyncio.wait_for(_run(config, workdir, target, emulate_costs), budget))
+        return asyncio.run(asyncio.wait_for(_run(config, workdir, target, emulate_costs, server_cmd, server_pid),
+                                            budget))
     finally:
         os.sched_setaffinity(0, mine)
 
@@ -237,10 +275,11 @@ async def _loop_lag(lags: list[float], window) -> None:
             lags.append(time.monotonic() - before - step)
 
 
-async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emulate: bool) -> Measured:
+async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emulate: bool,
+               server_cmd: str | None = None, server_pid: int | None = None) -> Measured:
     e = config.experiment
     wall_start = time.perf_counter()
-    server_core, client_core = _cores() if target is None else (None, None)
+    server_core, client_core = _cores()  # the load generator is pinned with --target too
     if client_core:
         os.sched_setaffinity(0, client_core)
     config_path = workdir / "testbed_config.toml"
@@ -248,7 +287,14 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emul
     receivers_port = free_port()
     receivers = f"http://127.0.0.1:{receivers_port}"
     server = None
-    if target is None:
+    if server_cmd is not None:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        schedule = workdir / "schedule.json"
+        export_schedule(config, schedule)
+        command = [a.format(schedule=schedule, port=port, config=config_path) for a in shlex.split(server_cmd)]
+        server = ServerProcess(config_path, port, None, server_core, command=command)
+    elif target is None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = ServerProcess(config_path, port, receivers if config.mechanism.kind == "webhook" else None,
@@ -260,7 +306,8 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emul
     crash_drops: list[int] = []
     spares: list[ServerProcess] = []  # replacements spawned ahead of a crash: stopped in any case  # the last stats of each server life (counts only the window)
     samples: list[tuple[float, float, float, float]] = []
-    server_cpu = CpuClock(server.cpu_seconds if server else lambda: 0.0)
+    gauge = MeasuredPid(server_pid) if server_pid is not None else server  # what psutil measures
+    server_cpu = CpuClock(gauge.cpu_seconds if gauge else lambda: 0.0)
     self_ps = psutil.Process()
     client_cpu = CpuClock(lambda: sum(self_ps.cpu_times()[:2]))
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
@@ -291,8 +338,8 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emul
                 stats = await _stats(session, base)
                 if stats is not None:
                     samples.append((k * step, stats["open_connections"],
-                                    server.rss() if server else float("nan"),
-                                    server.cpu_seconds() if server else float("nan")))
+                                    gauge.rss() if gauge else float("nan"),
+                                    gauge.cpu_seconds() if gauge else float("nan")))
 
         async def window() -> None:
             await at(w0)
@@ -309,7 +356,8 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emul
             # listening when the outage ends, so the outage lasts what the config says
             replacement = copy.copy(server)
             spares.append(replacement)
-            await replacement.spawn(t0, listen_at=t0 + failure.at + failure.duration)
+            if server.command is None:
+                await replacement.spawn(t0, listen_at=t0 + failure.at + failure.duration)
             await at(t0 + failure.at - 0.05)
             stats = await _stats(session, base)
             in_window = server_cpu.mark is not None
@@ -322,8 +370,14 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emul
             killed = server.proc
             killed.send_signal(signal.SIGKILL)
             await killed.wait()
+            if server.command is not None:  # the same command again when the outage ends, told t0 again
+                await at(t0 + failure.at + failure.duration)
+                await replacement.spawn()
             server.proc, server.ps = replacement.proc, replacement.ps
             await server.ready()
+            if server.command is not None:
+                async with session.post(f"{base}/_testbed/start", params={"t0": repr(t0)}) as resp:
+                    resp.raise_for_status()
             if in_window and time.time() < w1:
                 server_cpu.begin()
 
@@ -356,15 +410,21 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emul
         for spare in spares:
             await spare.stop()
     metrics = _metrics(config, gen, owed, lives, server_cpu.total, samples)
-    metrics["connections.dropped"] = int(sum(crash_drops))
+    if server is not None:  # only a server the testbed kills has dropped connections
+        metrics["connections.dropped"] = int(sum(crash_drops))
+    if gauge is None:  # not measured: absent, not 0
+        for key in ("server.cpu_utilization", "server.cpu_utilization_peak", "server.memory_peak"):
+            metrics.pop(key, None)
     check_books(metrics)
+    lag_p99 = float(np.quantile(lags, 0.99)) if lags else None
     slope, base_rss = rss_fit(samples)
     run = {
         "testbed": True,
-        "target": base if target else "built-in aiohttp server",
+        "target": (f"--server-cmd {server_cmd}" if server_cmd else base if target else "built-in aiohttp server"),
+        "server_pid": server_pid,
         "emulated_costs": emulate,
         "wall_seconds": time.perf_counter() - wall_start,
-        "server_cpu_seconds": server_cpu.total if server else None,
+        "server_cpu_seconds": server_cpu.total if gauge else None,
         "loadgen_cpu_seconds": client_cpu.total,
         "loadgen_cpu_fraction": client_cpu.total / e.duration,
         "server_core": sorted(server_core) if server_core else None,
@@ -375,10 +435,39 @@ async def _run(config: ExperimentConfig, workdir: Path, target: str | None, emul
         "requests_held": int(sum(life["counts"].get("requests.held", 0) for life in lives)),
         "request_cpu": _cpu_shape([x for life in lives for x in life.get("cpu_samples", [])]),
         "client_errors": gen.tally.errors,
-        "loadgen_loop_lag_p99_seconds": float(np.quantile(lags, 0.99)) if lags else None,
+        "loadgen_loop_lag_p99_seconds": lag_p99,
+        # the clients ran late beyond this bound: the run measured a lighter load than configured
+        "loadgen_kept_schedule": lag_p99 is None or lag_p99 <= MAX_LOOP_LAG_P99_SECONDS,
+        "loadgen_loop_lag_bound_seconds": MAX_LOOP_LAG_P99_SECONDS,
         "host": host(),
     }
     return Measured(config, metrics, run, samples)
+
+
+def export_schedule(config: ExperimentConfig, path: Path) -> dict[str, Any]:
+    """Write the schedule a foreign server serves (docs/testbed.md, "The schedule file"), atomically.
+
+    Publish times are seconds from t0; a payload's time is t0 + that time, and t0 is
+    known only when ``POST /_testbed/start?t0=EPOCH`` arrives.
+    """
+    log = EventLog.from_config(config)
+    e = config.experiment
+    data = config.to_dict()
+    doc = {
+        "format": "notifysim-testbed-schedule/1",
+        "clients": int(config.clients.count),
+        "client_feed": log.client_feed.tolist(),
+        "publish_times_seconds": [t.tolist() for t in log.times],
+        "payload_bytes": int(config.workload.payload),
+        "payload_template": '{"f":F,"n":SEQ,"t":EPOCH,"p":"xxx..."} padded with x to payload_bytes'
+                            " (simulator.testbed.wire.payload)",
+        "window_seconds": [e.warmup, e.warmup + e.duration],
+        "mechanism": {"kind": config.mechanism.kind, **data["mechanism"]},
+        "network": {"latency": data["network"]["latency"]},
+        "http": data["http"],
+    }
+    write_atomic(path, json.dumps(doc) + "\n")
+    return doc
 
 
 def _owed(gen: LoadGenerator) -> np.ndarray:
