@@ -150,3 +150,46 @@ print(json.dumps([(r.exit_code, r.output) for r in results]))
     assert refused_out.strip().splitlines() == [
         'error: sim testbed: needs aiohttp and websockets, the optional testbed extra: pip install -e ".[testbed]"']
     assert not (tmp_path / "tb").exists()
+
+
+def test_export_schedule_holds_the_event_log_a_simulation_sees(tmp_path):
+    """The exported schedule is the engine's own event log: same feeds, same publish times."""
+    from simulator.testbed.wire import EventLog
+
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[experiment]\nname = "t"\nduration = "20s"\nwarmup = "2s"\n[clients]\ncount = 7\n'
+                   '[mechanism]\nkind = "sse"\n[workload]\nrate = 0.5\npayload = "120B"\n')
+    out = tmp_path / "schedule.json"
+    res = CliRunner().invoke(main, ["testbed", str(cfg), "--export-schedule", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    log = EventLog.from_config(load_config(str(cfg)))
+    assert doc["clients"] == 7 and len(doc["client_feed"]) == 7
+    assert doc["client_feed"] == log.client_feed.tolist()
+    assert doc["publish_times_seconds"] == [t.tolist() for t in log.times]
+    assert doc["payload_bytes"] == 120 and doc["window_seconds"] == [2.0, 22.0]
+    assert doc["mechanism"]["kind"] == "sse"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--target", "http://127.0.0.1:9", "--server-cmd", "x {port}"], "--server-cmd"),
+    (["--server-pid", "1"], "--server-pid"),
+])
+def test_testbed_option_conflicts_are_one_line_and_exit_2(tmp_path, extra, message):
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[experiment]\nname = "t"\nduration = "5s"\n[clients]\ncount = 2\n')
+    res = CliRunner().invoke(main, ["testbed", str(cfg), *extra, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_failures_against_a_foreign_target_are_refused(tmp_path):
+    """A node_crash can only be made on a server the testbed started itself."""
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[experiment]\nname = "t"\nduration = "30s"\n[clients]\ncount = 2\n[mechanism]\nkind = "sse"\n'
+                   '[[failures]]\nkind = "node_crash"\nnode = 0\nat = "10s"\nduration = "5s"\n')
+    res = CliRunner().invoke(main, ["testbed", str(cfg), "--target", "http://127.0.0.1:9", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert "failures" in res.output.lower() or "node_crash" in res.output
+    assert not (tmp_path / "o").exists()
