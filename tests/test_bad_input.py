@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 import simulator
 from simulator.cli import main
 from simulator.config import ConfigError, load_config, validate_config
-from simulator.engine.runner import check_fits, estimate_events
+from simulator.engine.estimate import check_fits, estimate_events
 from simulator.output.report import sweep_blocks, to_markdown, write_report
 from simulator.workflow.grid import make_plan
 

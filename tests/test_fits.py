@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import simulator
 from simulator.cli import main
-from simulator.engine.runner import estimate_events
+from simulator.engine.estimate import estimate_events
 
 
 @pytest.mark.parametrize("kind", ["short_polling", "long_polling", "sse", "websocket", "webhook"])

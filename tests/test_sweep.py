@@ -218,7 +218,7 @@ def test_memory_of_concurrent_runs_is_checked_up_front(tiny, monkeypatch):
 
     import psutil
 
-    from simulator.engine.runner import estimate_memory_bytes
+    from simulator.engine.estimate import estimate_memory_bytes
     from simulator.workflow.sweep import check_sweep_fits
 
     plan = make_plan(tiny, grid=["mechanism.kind=short_polling", "clients.count=1000,2000,3000,4000"])

@@ -18,7 +18,8 @@ from rich.table import Table
 from simulator.cli.common import console, default_out, err_console, publishing
 from simulator.config import BackoffSection, load_config, registry
 from simulator.config.keys import field_docs
-from simulator.engine.runner import check_fits, run
+from simulator.engine.estimate import check_fits
+from simulator.engine.runner import run
 from simulator.output.catalogue import CATALOGUE, format_value
 from simulator.output.results import RunFolder, write_run
 

@@ -15,7 +15,7 @@ import click
 
 from simulator.cli.common import console, default_out, err_console, sweep_with_progress
 from simulator.config import ConfigError
-from simulator.engine.runner import check_fits
+from simulator.engine.estimate import check_fits
 from simulator.output.atomic import WriteFailed
 from simulator.output.catalogue import format_metric, label_of, table_metrics
 from simulator.output.report import write_report

@@ -76,8 +76,9 @@ from simulator.config import (
 from simulator.config.units import parse_duration, parse_size
 from simulator.engine.billing import HOURS_PER_MONTH
 from simulator.engine.early_stop import Ceiling, RunStopped, watchable, watcher
+from simulator.engine.estimate import check_fits
 from simulator.engine.profile import LoadProfile
-from simulator.engine.runner import check_fits, run
+from simulator.engine.runner import run
 from simulator.output.catalogue import CATALOGUE, describe, format_metric
 from simulator.workflow.grid import Task, canonical, parse_set, run_task
 from simulator.workflow.sweep import execute as sweep_execute

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config import ConfigError, ExperimentConfig
-from simulator.engine.runner import check_fits, estimate_memory_bytes
+from simulator.engine.estimate import check_fits, estimate_memory_bytes
 from simulator.output.atomic import WriteFailed
 from simulator.workflow.executor import SchedulerLost, connect, default_workers, run_all
 from simulator.workflow.grid import Plan, Task, make_plan, run_task
@@ -124,7 +124,7 @@ def run_sweep(
 def check_sweep_fits(plan: Plan, workers: int, source: str) -> None:
     """Refuse up front a sweep whose concurrent runs would not fit in memory.
 
-    Each point must fit on its own (:func:`simulator.engine.runner.check_fits`), and
+    Each point must fit on its own (:func:`simulator.engine.estimate.check_fits`), and
     the ``workers`` largest points, which may run at once, together; the
     message suggests the number of workers that fits.
     """
