@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -111,7 +112,7 @@ def test_a_drain_of_years_behind_a_dead_node_is_refused(tiny, tmp_path):
 
 
 def test_an_endless_or_huge_config_file_is_refused_before_it_is_read(tmp_path):
-    assert "larger than 1 MiB" in refused(["run", "/dev/zero"])
+    assert refused(["run", "/dev/zero"]) == "error: /dev/zero: is a character device, not a config file"
     big = tmp_path / "big.toml"
     big.write_text("# padding\n" * 200_000)
     assert f"error: {big}: larger than 1 MiB" in refused(["run", str(big)])
@@ -253,3 +254,50 @@ def test_a_swept_description_is_not_shown_as_the_sweeps(tmp_path):
     assert "The description differs between points" in md
     assert "<p>the first point" not in page and "<b>" not in page
     assert "the first point's &lt;b&gt;description&lt;/b&gt;, second" in page  # in the grid table, escaped
+
+
+def test_a_folder_or_an_unknown_option_is_one_line_not_clicks_four(tiny, tmp_path):
+    line = refused(["run", str(tmp_path)])
+    assert line.startswith("error: ") and f" run: Invalid value for 'CONFIG': File '{tmp_path}' is a directory" in line
+    assert " run: No such option '--bogus'" in refused(["run", str(tiny), "--bogus"])
+
+
+def test_a_config_starting_with_a_byte_order_mark_is_read(tiny, tmp_path):
+    tiny.write_bytes(b"\xef\xbb\xbf" + TINY.encode("utf-8"))
+    assert load_config(tiny).clients.count == 4
+
+
+def _trace_config(tiny, file: str) -> None:
+    tiny.write_text(TINY + f'[profile]\nkind = "trace"\napplies_to = ["rate"]\nfile = "{file}"\n', encoding="utf-8")
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda p: os.mkfifo(p), "is a pipe (FIFO), not a trace CSV"),
+    (lambda p: p.mkdir(), "is a directory, not a trace CSV"),
+    (lambda p: None, "no such file"),
+])
+def test_a_trace_that_is_a_fifo_a_folder_or_missing_is_refused_without_blocking(tiny, tmp_path, make, problem):
+    trace = tmp_path / "trace.csv"
+    make(trace)
+    _trace_config(tiny, str(trace))
+    out = tmp_path / "out"
+    assert refused(["run", str(tiny), "--out", str(out)], out) == f"error: {tiny}: profile.file: {trace}: {problem}"
+
+
+def test_a_device_as_trace_is_refused(tiny, tmp_path):
+    _trace_config(tiny, "/dev/zero")
+    assert refused(["run", str(tiny)]).endswith("profile.file: /dev/zero: is a character device, not a trace CSV")
+
+
+def test_a_trace_over_the_row_or_size_cap_is_refused_naming_the_cap(tiny, tmp_path, monkeypatch):
+    from simulator.config import profile
+
+    trace = tmp_path / "trace.csv"
+    trace.write_text("".join(f"{t},1\n" for t in range(11)), encoding="utf-8")
+    _trace_config(tiny, str(trace))
+    monkeypatch.setattr(profile, "MAX_TRACE_ROWS", 10)
+    out = tmp_path / "out"
+    assert refused(["run", str(tiny), "--out", str(out)], out).endswith("has more than 10 rows, the most a trace may have")
+    monkeypatch.setattr(profile, "MAX_TRACE_BYTES", 2**20)
+    trace.write_text("0,1\n" + "#" * 2**20, encoding="utf-8")
+    assert refused(["run", str(tiny), "--out", str(out)], out).endswith("larger than 1 MiB (1.0 MiB), the most a trace CSV may be")

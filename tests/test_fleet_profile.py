@@ -54,7 +54,7 @@ def test_trace_interpolates_linearly_and_holds_its_ends(tmp_path):
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        (None, "cannot read"),
+        (None, "no such file"),
         ("time,multiplier\n", "has no rows"),
         ("0,0.5\n10,abc\n", "row 2: not numbers"),
         ("0,0.5\n10\n", "expected 2 columns"),

@@ -30,7 +30,25 @@ err_console = Console(stderr=True)
 
 
 class SimGroup(click.Group):
-    """Turns ConfigError from any command into a clean exit 2."""
+    """Turns ConfigError from any command, and click's usage errors, into one line and exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's ``main``, but a usage error is one ``error:`` line (click prints four)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else (prog_name or "sim")
+            click.echo(f"error: {where}: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context):
         """Run the command; a ConfigError becomes its lines on stderr and exit code 2."""

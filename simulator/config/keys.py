@@ -17,7 +17,6 @@ import re
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, BeforeValidator
@@ -286,24 +285,3 @@ def field_docs(model: type[BaseModel], prefix: str = "") -> list[FieldDoc]:
         default = defaults.get(name, "(required)" if field.is_required() else None)
         docs.append(FieldDoc(f"{prefix}{name}", default, unit_label(field), field.description or ""))
     return docs
-
-
-def read_text_file(path: Path, what: str, max_bytes: int) -> str:
-    """A UTF-8 file read whole (at most ``max_bytes``), every failure one line naming it.
-
-    ``what`` says what the file should have been ("config file", "result file").
-    """
-    try:
-        with path.open("rb") as f:  # bounded: /dev/zero or a huge file is refused, not read whole
-            raw = f.read(max_bytes + 1)
-        if len(raw) > max_bytes:
-            raise ConfigError(f"error: {path}: larger than {max_bytes // 2**20} MiB: not a {what}")
-        return raw.decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"error: {path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"error: {path}: is a directory, not a {what}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"error: {path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"error: {path}: cannot read: {exc.strerror}") from None

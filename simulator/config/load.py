@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from simulator.config import registry
+from simulator.config.files import read_text_file
 from simulator.config.keys import (
     ConfigError,
     Problem,
@@ -32,7 +33,6 @@ from simulator.config.keys import (
     error_message,
     hint,
     loc_path,
-    read_text_file,
     resolve_key,
     set_dotted,
     submodel,

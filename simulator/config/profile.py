@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
+from simulator.config.files import read_bounded_text
 from simulator.config.sections import PROFILE_KEYS, ProfileSection
 
 Problem = tuple[str, str]
+
+
+#: A trace is read whole into memory: a week at one row per second is 604,800 rows
+#: (about 12 MiB of CSV), so these caps leave room while keeping a run's memory bounded.
+MAX_TRACE_BYTES = 32 * 2**20
+MAX_TRACE_ROWS = 1_000_000
 
 
 def read_trace(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A trace CSV's (times in seconds, multipliers); ``ValueError`` with one line if it is bad.
 
     Columns ``time`` and ``multiplier`` (a header row naming them, or none); times
-    strictly increasing and >= 0, multipliers >= 0, at least one row.
+    strictly increasing and >= 0, multipliers finite and >= 0, at least one row and at
+    most :data:`MAX_TRACE_ROWS`; a regular file of at most :data:`MAX_TRACE_BYTES`.
     """
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    except OSError as exc:
-        raise ValueError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{str(path)!r} is not a text CSV file") from None
+    text = read_bounded_text(Path(path), "trace CSV", MAX_TRACE_BYTES)
+    rows = []
+    for row in csv.reader(io.StringIO(text, newline="")):
+        if row and any(cell.strip() for cell in row):
+            rows.append(row)
+            if len(rows) > MAX_TRACE_ROWS + 1:  # enough to know (+ 1: a header row)
+                break
     if rows and [cell.strip().lower() for cell in rows[0]] == ["time", "multiplier"]:
         rows = rows[1:]
+    if len(rows) > MAX_TRACE_ROWS:
+        raise ValueError(f"{str(path)!r} has more than {MAX_TRACE_ROWS:,} rows, the most a trace may have")
     if not rows:
         raise ValueError(f"{str(path)!r} has no rows (columns: time in seconds, multiplier)")
     times, mults = [], []

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 
-from simulator.config.keys import ConfigError, error_message, loc_path, read_text_file
+from simulator.config.files import read_text_file
+from simulator.config.keys import ConfigError, error_message, loc_path
 
 #: Columns the run figures draw from each CSV.
 TIMESERIES_COLUMNS = (
