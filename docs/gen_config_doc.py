@@ -26,6 +26,8 @@ from simulator.config import (
 )
 from simulator.config.keys import field_docs, submodel
 from simulator.config.load import MAX_NODE_WINDOWS, MAX_WINDOWS
+from simulator.config.profile import MAX_TRACE_BYTES, MAX_TRACE_ROWS
+from simulator.config.sections import BITS_PER_SECOND_RANGE, BYTES_RANGE, SECONDS_RANGE
 
 OUT = Path(__file__).with_name("config.md")
 
@@ -48,7 +50,20 @@ do not edit it by hand.
 | link rate | bits per second, or with a unit `bps`, `kbps`, `Mbps`, `Gbps`, `Tbps` | `"100Mbps"`, `"1Gbps"` |
 | duration or distribution | a duration (a constant), or a table | see below |
 
-Durations, sizes and rates are never negative, infinite or NaN.
+Durations, sizes and rates are never negative, infinite or NaN, and each is 0 or
+within the range the model resolves (a value outside it is refused, naming the range):
+
+| kind | smallest non-zero | largest | why |
+|---|---|---|---|
+| duration (and a distribution's mean) | @S0@ | @S1@ s (about 317 years) | latencies below 1 ns fall in the histogram's zero bucket |
+| size | @B0@ B | 2**50 B (1 PiB) | bytes x clients x deliveries must stay where floats add exactly |
+| link rate | @R0@ bit/s | @R1@ bit/s | a slower link never finishes a frame |
+
+`experiment.seed` is a whole number from 0 to 2**63 - 1.
+
+Files a config names (a `[profile]` trace) and the config itself must be regular
+files (not a pipe, device or folder); a config is at most 1 MiB, a trace at most
+@TMIB@ MiB and @TROWS@ rows. A UTF-8 byte-order mark at the start is accepted.
 
 Distribution tables (seconds; each is drawn afresh for every use):
 
@@ -131,7 +146,15 @@ def table(model: Any, prefix: str = "", units: dict[str, str] | None = None) -> 
 
 
 def generate() -> str:
-    parts = [INTRO]
+    limits = {
+        "@S0@": "1 ns" if SECONDS_RANGE[0] == 1e-9 else f"{SECONDS_RANGE[0]:g} s", "@S1@": f"{SECONDS_RANGE[1]:g}",
+        "@B0@": f"{BYTES_RANGE[0]:g}", "@R0@": f"{BITS_PER_SECOND_RANGE[0]:g}", "@R1@": f"{BITS_PER_SECOND_RANGE[1]:g}",
+        "@TMIB@": f"{MAX_TRACE_BYTES // 2**20}", "@TROWS@": f"{MAX_TRACE_ROWS:,}",
+    }
+    intro = INTRO
+    for token, value in limits.items():
+        intro = intro.replace(token, value)
+    parts = [intro]
     for name, field in ExperimentConfig.model_fields.items():
         if name == "failures":
             parts.append("## `[[failures]]`\n\n" + (field.description or ""))

@@ -301,3 +301,19 @@ def test_a_trace_over_the_row_or_size_cap_is_refused_naming_the_cap(tiny, tmp_pa
     monkeypatch.setattr(profile, "MAX_TRACE_BYTES", 2**20)
     trace.write_text("0,1\n" + "#" * 2**20, encoding="utf-8")
     assert refused(["run", str(tiny), "--out", str(out)], out).endswith("larger than 1 MiB (1.0 MiB), the most a trace CSV may be")
+
+
+@pytest.mark.parametrize(("setting", "problem"), [
+    ("experiment.duration=1e-300", "experiment.duration: a duration must be 0 or at least 1ns (the model's resolution)"),
+    ("experiment.duration=1e11", "experiment.duration: a duration must be at most 1e+10s"),
+    ('workload.payload="1e308B"', "workload.payload: a size must be at most 1 PiB"),
+    ('workload.payload="0.5B"', "workload.payload: a size must be 0 or at least 1B"),
+    ("experiment.seed=1e308", "experiment.seed: must be <= 9223372036854775807"),
+    # median 5 s, sigma 10: a mean of 5 s * e^50 = 2.6e22 s, no run would see one poll
+    ('mechanism.interval={dist="lognormal", median="5s", sigma=10}', "mechanism.interval: lognormal with a mean of 2.59e+22s"),
+])
+def test_values_beyond_the_models_range_are_refused_naming_it(tiny, tmp_path, setting, problem):
+    out = tmp_path / "out"
+    line = refused(["run", str(tiny), "--out", str(out), "--set", setting], out)
+    assert line.startswith(f"error: --set: {problem}"), line
+    assert len(line) <= 160, line

@@ -79,27 +79,65 @@ def _positive_mean(dist: Distribution) -> Distribution:
     return dist
 
 
+#: The range a duration, size or link rate may take (0 is always allowed): below
+#: the smallest, the model cannot tell the value from 0 (the latency histogram's
+#: lowest bucket is 1 ns; a byte is the smallest payload; a link slower than 1 bit/s
+#: never finishes a frame); above the largest, products such as bytes x clients x
+#: deliveries leave the range where floats add exactly (2**53) and runs never end.
+SECONDS_RANGE = (1e-9, 1e10)
+BYTES_RANGE = (1.0, float(2**50))
+BITS_PER_SECOND_RANGE = (1.0, 1e15)
+
+
+def _within(what: str, bounds: tuple[float, float], show) -> Any:
+    smallest, largest = bounds
+
+    def check(value: float) -> float:
+        if 0 < value < smallest:
+            raise ValueError(f"a {what} must be 0 or at least {show(smallest)} (the model's resolution), got {value:g}")
+        if value > largest:
+            raise ValueError(f"a {what} must be at most {show(largest)}, got {value:g}")
+        return value
+
+    return check
+
+
+def _show_seconds(seconds: float) -> str:
+    return "1ns" if seconds == SECONDS_RANGE[0] else f"{seconds:g}s (about {seconds / 31_557_600:,.0f} years)"
+
+
+def _dist_within(dist: Distribution) -> Distribution:
+    smallest, largest = SECONDS_RANGE
+    if 0 < dist.mean < smallest or dist.mean > largest:
+        raise ValueError(f"{dist.kind} with a mean of {dist.mean:.3g}s: the mean must be 0 or within 1ns..{_show_seconds(largest)}")
+    return dist
+
+
 Number = Annotated[float, BeforeValidator(_number)]
 Count = Annotated[int, BeforeValidator(_whole)]
 Flag = StrictBool
 Seconds = Annotated[
     float,
     BeforeValidator(parse_duration),
+    AfterValidator(_within("duration", SECONDS_RANGE, _show_seconds)),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
 Bytes = Annotated[
     float,
     BeforeValidator(parse_size),
+    AfterValidator(_within("size", BYTES_RANGE, lambda b: "1B" if b == 1 else "1 PiB (2**50 B)")),
     PlainSerializer(format_size, return_type=str, when_used="json"),
 ]
 BitsPerSecond = Annotated[
     float,
     BeforeValidator(parse_rate),
+    AfterValidator(_within("link rate", BITS_PER_SECOND_RANGE, format_rate)),
     PlainSerializer(format_rate, return_type=str, when_used="json"),
 ]
 SecondsDist = Annotated[
     Distribution,
     BeforeValidator(parse_distribution),
+    AfterValidator(_dist_within),
     PlainSerializer(lambda d: d.to_config(), return_type=Any, when_used="json"),
 ]
 #: A duration or distribution whose mean must be > 0 (polling intervals).
@@ -107,6 +145,7 @@ PositiveSecondsDist = Annotated[
     Distribution,
     BeforeValidator(parse_distribution),
     AfterValidator(_positive_mean),
+    AfterValidator(_dist_within),
     PlainSerializer(lambda d: d.to_config(), return_type=Any, when_used="json"),
 ]
 
@@ -141,7 +180,7 @@ class Section(BaseModel):
 class ExperimentSection(Section):
     name: str = Field("experiment", description="Name of the experiment; results go to `results/<name>/<timestamp>` by default.")
     description: str = Field("", description="Free text, copied into the results.")
-    seed: Count = Field(1, ge=0, description="Seed from which every random stream derives; same config and seed give identical metrics.")
+    seed: Count = Field(1, ge=0, le=2**63 - 1, description="Seed from which every random stream derives; same config and seed give identical metrics.")
     duration: Seconds = Field(_s("10m"), gt=0, description="Simulated time that is measured, after the warm-up.")
     warmup: Seconds = Field(_s("30s"), description="Simulated time run first and not measured.")
     sample_every: Seconds = Field(_s("1s"), gt=0, description="Resolution of `timeseries.csv` (one row per window).")
