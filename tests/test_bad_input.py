@@ -317,3 +317,23 @@ def test_values_beyond_the_models_range_are_refused_naming_it(tiny, tmp_path, se
     line = refused(["run", str(tiny), "--out", str(out), "--set", setting], out)
     assert line.startswith(f"error: --set: {problem}"), line
     assert len(line) <= 160, line
+
+
+@pytest.mark.parametrize("setting", [
+    "clients.count=" + "9" * 400,
+    'mechanism.kind="' + "x" * 400 + '"',
+    "k" * 400 + "=1",
+    'network.latency="' + "1" * 400 + 'ms"',
+])
+def test_a_huge_echoed_value_is_cut_so_the_line_stays_short(tiny, tmp_path, setting):
+    out = tmp_path / "out"
+    line = refused(["run", str(tiny), "--out", str(out), "--set", setting], out)
+    assert len(line) <= 200 and line.startswith("error: --set: "), line
+
+
+def test_every_type_error_of_a_config_is_reported_one_line_each(tiny):
+    tiny.write_text('[experiment]\nduration = "abc"\nseed = "x"\n[clients]\ncount = true\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", str(tiny)])
+    assert result.exit_code == 2
+    lines = sorted(result.output.strip().splitlines())
+    assert [line.split(": ")[2] for line in lines] == ["clients.count", "experiment.duration", "experiment.seed"], lines

@@ -31,11 +31,25 @@ Problem = tuple[str, str]
 DIST_KEYS = ("dist", "value", "mean", "low", "high", "median", "sigma")
 
 
+#: A word longer than this in an error line is an echoed value (400 nines, a pasted
+#: blob), not a key or a path: it is cut to its first 60 characters.
+_LONGEST_ECHO = 120
+_LONG_WORD = re.compile(rf"\S{{{_LONGEST_ECHO + 1},}}")
+
+
+def _shorten_echoes(line: str) -> str:
+    def cut(match: re.Match) -> str:
+        word = match.group(0)
+        return word[:60] + "..." + (word[-1] if word[-1] in ":,;)" else "")
+
+    return _LONG_WORD.sub(cut, line)
+
+
 class ConfigError(Exception):
     """Bad user input: ``lines`` are shown one per line, no traceback, exit 2."""
 
     def __init__(self, lines: list[str] | str):
-        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        self.lines = [_shorten_echoes(line) for line in ([lines] if isinstance(lines, str) else lines)]
         super().__init__("\n".join(self.lines))
 
 
