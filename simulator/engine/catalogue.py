@@ -109,11 +109,13 @@ def _static(sim: Simulation) -> bool:
     return not sim.cluster.dynamic
 
 
-#: Significant digits a later issue will round CSV/JSON values to, by unit (None: a whole
-#: count, kept exact).  Nothing rounds with it yet.
+#: Significant digits a later issue will round CSV/JSON values to, by unit (None: kept
+#: exact, as a whole count must be).  Nothing rounds with it yet.
 DEFAULT_PRECISION: dict[str, int | None] = {
     "s": 4, "B": 4, "B/s": 4, "fraction": 4, "/s": 4, "J": 4, "$": 6, "": None,
 }
+#: ``Metric.precision``'s default: the unit's :data:`DEFAULT_PRECISION`.
+BY_UNIT = -1
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,10 @@ class Metric:
     #: Tables show it right after this metric (by default: in the order of ``summary.json``).
     shown_after: str | None = None
     #: Significant digits for CSV/JSON-facing rounding (:data:`DEFAULT_PRECISION` by unit).
-    precision: int | None = -1
+    precision: int | None = BY_UNIT
 
     def __post_init__(self) -> None:
-        if self.precision == -1:
+        if self.precision == BY_UNIT:
             object.__setattr__(self, "precision", DEFAULT_PRECISION.get(self.unit))
 
     @property
