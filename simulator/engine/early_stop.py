@@ -37,6 +37,7 @@ class Ceiling:
     limit: float
 
     def broken_by(self, value: float) -> bool:
+        """Whether a lower bound ``value`` of the metric already breaks the ceiling."""
         return not _OPS[self.op](value, self.limit)
 
 
