@@ -2,9 +2,9 @@
 
 An entry says what a metric is (label, base unit, which way is better, where
 tables show it) and how it is derived: a :class:`Derivation`, a function of
-named values.  A name a derivation reads is, in this order:
+named values.  A name a derivation reads is one of:
 
-* a value given to the run's :class:`Values` (``pending``, the testbed's counters);
+* a value given to the run's :class:`Values` (``pending``), or the testbed's counter;
 * a shared intermediate of :data:`QUANTITIES` (the span, the fleet, the CPU, the bill);
 * a metric listed earlier in :data:`ENTRIES` (``cost.per_hour`` reads ``cost.total``);
 * ``sim``: the :class:`~simulator.engine.simulation.Simulation` itself, for a metric
@@ -467,8 +467,8 @@ BY_NAME: dict[str, Metric] = {m.name: m for m in ENTRIES}
 class Values(Mapping[str, Any]):
     """The named values derivations read, for one run: computed on first use, then kept.
 
-    ``given`` come first (``pending``); then :data:`QUANTITIES`, the metrics
-    already derived, ``sim``, and the attributes of ``sim.metrics``.
+    A name is looked up in ``given`` (``pending``) and ``sim``, then :data:`QUANTITIES`,
+    then the entries (a metric another reads), then the attributes of ``sim.metrics``.
     """
 
     def __init__(self, sim: Simulation, **given: Any):
