@@ -7,7 +7,9 @@ rest of the run.  :func:`watcher` builds a ``watch(sim)`` for
 it raises :class:`RunStopped` when a ceiling is broken for certain.
 
 Only metrics whose value so far is a lower bound of the final value are watched
-(counters and peaks that never decrease inside the measured window); a watched
+(counters and peaks that never decrease inside the measured window): their
+catalogue entries (:mod:`simulator.engine.catalogue`) say so and when, and the
+value so far is the entry's own derivation evaluated on the run so far.  A watched
 run that is not stopped gives the same metrics as an unwatched one.
 """
 
@@ -17,58 +19,13 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulator.engine.metrics import node_cpu
+from simulator.engine.catalogue import bounded, so_far
 from simulator.engine.simulation import Simulation
 
 _OPS = {"<=": operator.le, "<": operator.lt}
 
-
-def _refused(sim: Simulation) -> float:
-    return float(sim.metrics.connections_refused)
-
-
-def _lost(sim: Simulation) -> float:
-    return float(sim.metrics.lost)
-
-
-def _connections_peak(sim: Simulation) -> float:
-    return float(sim.metrics.connections_peak)
-
-
-def _memory_peak_per_node(sim: Simulation) -> float:
-    s = sim.config.server
-    return s.memory_base + s.memory_per_connection * max(sim.metrics.node_connections_peak, default=0)
-
-
-def _static(sim: Simulation) -> bool:
-    return not sim.cluster.dynamic
-
-
-def _cpu_utilization(sim: Simulation) -> float:
-    # busy seconds recorded so far (a request's service is recorded when it is queued) over
-    # the window's whole capacity: the final utilisation can only be higher
-    s = sim.config.server
-    capacity = s.workers * s.nodes * (sim.t_end - sim.t_start)
-    busy = sum(sim.metrics.busy_measured) / capacity if capacity > 0 else 0.0
-    # idle CPU (server.idle_cpu) counts while the nodes are up, so not during the crashes
-    up = 1.0 - sim.cluster.crash_seconds(sim.t_start, sim.t_end) / (s.nodes * (sim.t_end - sim.t_start)) if capacity > 0 else 1.0
-    return node_cpu(busy, s.idle_cpu, up)
-
-
-def _memory_peak(sim: Simulation) -> float:
-    s = sim.config.server
-    return s.memory_base * s.nodes + s.memory_per_connection * sim.metrics.connections_peak
-
-
-#: metric -> (its value so far, a lower bound of the final one; when that holds for the run).
-LOWER_BOUNDS: dict[str, tuple[Callable[[Simulation], float], Callable[[Simulation], bool]]] = {
-    "connections.refused": (_refused, lambda sim: True),
-    "deliveries.lost": (_lost, lambda sim: True),
-    "connections.peak": (_connections_peak, lambda sim: True),
-    "server.memory_peak_per_node": (_memory_peak_per_node, lambda sim: True),
-    "server.cpu_utilization": (_cpu_utilization, _static),
-    "server.memory_peak": (_memory_peak, _static),
-}
+#: The metrics a watcher can bound: those whose catalogue entry has a ``lower_bound_when``.
+LOWER_BOUNDS: frozenset[str] = bounded()
 
 
 @dataclass(frozen=True)
@@ -80,6 +37,7 @@ class Ceiling:
     limit: float
 
     def broken_by(self, value: float) -> bool:
+        """Whether a lower bound ``value`` of the metric already breaks the ceiling."""
         return not _OPS[self.op](value, self.limit)
 
 
@@ -106,10 +64,10 @@ def watcher(ceilings: list[Ceiling]) -> Callable[[Simulation], None]:
         bounds: dict[str, float] = {}
         broken: list[str] = []
         for ceiling in watched:
-            value_of, applies = LOWER_BOUNDS[ceiling.metric]
-            if not applies(sim):
+            value = so_far(sim, ceiling.metric)
+            if value is None:  # not a lower bound in this run (a fleet that changes)
                 continue
-            value = bounds[ceiling.metric] = value_of(sim)
+            bounds[ceiling.metric] = value
             if ceiling.broken_by(value):
                 broken.append(ceiling.metric)
         if broken:

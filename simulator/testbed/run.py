@@ -36,6 +36,7 @@ except ImportError:
 
 from simulator.config import ConfigError, ExperimentConfig
 from simulator.config.load import validate_config
+from simulator.engine.catalogue import BY_NAME, derive_from
 from simulator.engine.summary import check_books
 from simulator.output.atomic import write_atomic
 from simulator.output.results import config_toml
@@ -509,45 +510,38 @@ def _metrics(config: ExperimentConfig, gen: LoadGenerator, owed: int, lives: lis
     upstream = counts.get("messages.upstream", 0)
     payload = config.workload.payload
     payload_bytes = payload * (pushed + upstream if kind in ("sse", "websocket") else delivered + tally.duplicates)
-    total_bytes = down + up
     conns = [s[1] for s in samples if e.warmup <= s[0] <= e.warmup + span] or [0]
     cpu_windows = [(b[3] - a[3]) / (b[0] - a[0]) for a, b in zip(samples, samples[1:], strict=False)
                    if e.warmup <= a[0] and b[0] <= e.warmup + span and b[3] >= a[3]]
     rss = [s[2] for s in samples if s[2] == s[2]]
-    out = {
+    # what the testbed measures its own way: latencies exactly, gauges from the samples, CPU and RSS
+    measured = {
         "latency.mean": float(lat.mean()),
         "latency.p50": float(np.quantile(lat, 0.50)),
         "latency.p90": float(np.quantile(lat, 0.90)),
         "latency.p99": float(np.quantile(lat, 0.99)),
         "latency.max": float(lat.max()),
-        "deliveries.owed": owed,
-        "deliveries.delivered": delivered,
-        "deliveries.lost": lost,
-        "deliveries.pending": missing - lost,
-        "deliveries.duplicates": tally.duplicates,
-        "requests.total": int(requests),
-        "requests.per_second": requests / span,
-        "requests.empty_fraction": empty / requests if requests else 0.0,
-        "messages.pushed": int(pushed),
-        "messages.heartbeats": int(counts.get("messages.heartbeats", 0)),
-        "messages.upstream": int(upstream),
-        "connections.opened": int(counts.get("connections.opened", 0) if served else tally.opened),
         "connections.peak": int(max(conns)),
         "connections.mean": float(np.mean(conns)),
-        "reconnects.total": tally.reconnects,
         "server.cpu_utilization": cpu_seconds / span,
         "server.cpu_utilization_peak": max(cpu_windows, default=0.0),
         "server.memory_peak": max(rss, default=0.0),
         "server.nodes": 1.0,
-        "network.bytes_down": down,
-        "network.bytes_up": up,
-        "network.bytes_per_second": total_bytes / span,
-        "network.overhead_fraction": 1.0 - payload_bytes / total_bytes if total_bytes else 0.0,
-        "webhook.attempts": int(counts.get("webhook.attempts", 0)),
-        "webhook.retries": int(counts.get("webhook.retries", 0)),
-        "webhook.gave_up": int(counts.get("webhook.gave_up", 0)),
     }
-    return {k: (float(v) if isinstance(v, float) else int(v)) for k, v in out.items()}
+    # the rest from its counters under the engine's counter names: every catalogue entry they supply
+    counters = {
+        "owed": owed, "delivered": delivered, "lost": lost, "pending": missing - lost,
+        "duplicates": tally.duplicates, "requests": int(requests), "empty_requests": empty,
+        "messages_pushed": int(pushed), "heartbeats": int(counts.get("messages.heartbeats", 0)),
+        "upstream_messages": int(upstream),
+        "connections_opened": int(counts.get("connections.opened", 0) if served else tally.opened),
+        "reconnects": tally.reconnects, "bytes_down": down, "bytes_up": up, "bytes_total": down + up,
+        "payload_total": payload_bytes, "span": span,
+        **{f"webhook_{k}": int(counts.get(f"webhook.{k}", 0)) for k in ("attempts", "retries", "gave_up")},
+    }
+    out = {**measured, **derive_from(counters)}
+    order = {name: i for i, name in enumerate(BY_NAME)}
+    return {k: (float(v) if isinstance(v, float) else int(v)) for k, v in sorted(out.items(), key=lambda kv: order[kv[0]])}
 
 
 def rss_fit(samples: list) -> tuple[float | None, float | None]:

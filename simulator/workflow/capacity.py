@@ -75,6 +75,7 @@ from simulator.config import (
 )
 from simulator.config.units import parse_duration, parse_size
 from simulator.engine.billing import HOURS_PER_MONTH
+from simulator.engine.catalogue import memory_terms
 from simulator.engine.early_stop import Ceiling, RunStopped, watchable, watcher
 from simulator.engine.estimate import check_fits
 from simulator.engine.profile import LoadProfile
@@ -261,8 +262,10 @@ def pilot_guess(config: ExperimentConfig, slos: list[Slo], allow_loss: bool, pil
     idle = server.idle_cpu
     cpu = metrics.get("server.cpu_utilization", 0.0) - idle
     conns = metrics.get("connections.peak", 0.0) / pilot_nodes
-    if server.memory_per_connection > 0 and "server.memory_peak_per_node" in metrics:
-        conns = (metrics["server.memory_peak_per_node"] - server.memory_base) / server.memory_per_connection
+    # the run's own memory formula (zlib state included), inverted: connections of the busiest node
+    memory_base, per_connection = memory_terms(config)
+    if per_connection > 0 and "server.memory_peak_per_node" in metrics:
+        conns = (metrics["server.memory_peak_per_node"] - memory_base) / per_connection
     wants: list[tuple[int, str]] = []
     if not allow_loss:
         wants += [(need(cpu, 1.0 - idle), "cpu"), (need(conns, server.max_connections), "connections")]
@@ -272,7 +275,7 @@ def pilot_guess(config: ExperimentConfig, slos: list[Slo], allow_loss: bool, pil
         if slo.metric in ("server.cpu_utilization", "server.cpu_utilization_peak"):
             wants.append((need(metrics.get(slo.metric, 0.0) - idle, slo.value - idle), "cpu"))
         elif slo.metric == "server.memory_peak_per_node":
-            wants.append((need(conns * server.memory_per_connection, slo.value - server.memory_base), "memory"))
+            wants.append((need(conns * per_connection, slo.value - memory_base), "memory"))
     for nodes, constraint in wants:
         if nodes > guess:
             guess, why = nodes, constraint
