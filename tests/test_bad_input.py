@@ -337,3 +337,30 @@ def test_every_type_error_of_a_config_is_reported_one_line_each(tiny):
     assert result.exit_code == 2
     lines = sorted(result.output.strip().splitlines())
     assert [line.split(": ")[2] for line in lines] == ["clients.count", "experiment.duration", "experiment.seed"], lines
+
+
+def test_a_run_that_delivers_nothing_has_no_latency_and_says_so(tiny, tmp_path):
+    """Latency over zero deliveries is undefined: null in strict JSON, "—" in the table, one note line."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(tiny), "--out", str(out), "--no-figures",
+                                       "--set", "mechanism.interval=1e6", "--set", "experiment.drain=0"])
+    assert result.exit_code == 0, result.output
+    text = (out / "summary.json").read_text(encoding="utf-8")
+    metrics = json.loads(text, parse_constant=lambda token: pytest.fail(f"{token} in summary.json"))["metrics"]
+    assert metrics["deliveries.delivered"] == 0 and metrics["deliveries.owed"] > 0
+    for name in ("latency.mean", "latency.p50", "latency.p99", "latency.max", "latency.p99_worst_window",
+                 "cost.per_million_deliveries"):
+        assert metrics[name] is None, name
+    assert sum(line.startswith("note: nothing was delivered") for line in result.output.splitlines()) == 1
+    assert "latency p99" in result.output and "—" in result.output
+    assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0
+    assert "Note: nothing was delivered" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_summary_with_bare_infinity_is_refused_by_report(tiny, tmp_path):
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["run", str(tiny), "--out", str(out), "--no-figures"]).exit_code == 0
+    summary = out / "summary.json"
+    summary.write_text(summary.read_text(encoding="utf-8").replace('"latency.max": ', '"latency.max": Infinity, "x": ', 1),
+                       encoding="utf-8")
+    assert refused(["report", str(out)]).endswith("the bare token Infinity is not JSON; not a run's summary (rerun `sim run`)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from rich.console import Console
 from simulator.config import ConfigError
 from simulator.config.server_profiles import PROFILE_NAMES
 from simulator.config.services import SERVICES
+from simulator.output import strict_json
 from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import format_value
 from simulator.output.cost_figures import cost_by_clients
@@ -73,7 +73,7 @@ def _write(folder: Path, rows: list[OptionRow], mechanism: str) -> None:
     writer.writeheader()
     writer.writerows(records)
     write_atomic(folder / "compare.csv", buf.getvalue())
-    write_atomic(folder / "compare.json", json.dumps({"mechanism": mechanism, "rows": records}, indent=2))
+    write_atomic(folder / "compare.json", strict_json.dumps({"mechanism": mechanism, "rows": records}, indent=2))
     cost_by_clients(records, folder / "cost_by_clients.png", f"Build or buy ({mechanism}): $/month against clients")
 
 

@@ -22,6 +22,7 @@ from simulator.engine.estimate import check_fits
 from simulator.engine.runner import run
 from simulator.output.catalogue import CATALOGUE, format_value
 from simulator.output.results import RunFolder, write_run
+from simulator.output.tables import delivery_note
 
 
 def summary_table(metrics: dict[str, float], title: str) -> Table:
@@ -89,6 +90,9 @@ def run_command(config: str, overrides: tuple[str, ...], out: str | None, force:
     if not quiet:
         title = f"{cfg.experiment.name}: {cfg.mechanism.kind}, {cfg.clients.count:,} clients, {cfg.experiment.duration:g} s measured"
         console.print(summary_table(result.metrics, title))
+        note = delivery_note(result.metrics)
+        if note:
+            console.print(f"note: {note}", highlight=False)
         r = result.run
         console.print(
             f"[dim]{r['events_processed']:,} events in {r['wall_seconds']:.2f} s wall"

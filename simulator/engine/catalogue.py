@@ -275,12 +275,12 @@ def _bill(sim: Simulation, span: float, hours: float, fleet: Fleet, bytes_total:
 
 
 def _worst_window_p99(quantiles: Callable, windows: range) -> float:
-    """Worst p99 of the latencies delivered in one measured sample window (0 if none delivered).
+    """Worst p99 of the latencies delivered in one measured sample window (NaN if none delivered).
 
     From the coarse per-window histograms behind ``timeseries.csv`` (buckets 10 % wide).
     """
     p99 = quantiles((0.99,))[:, 0]
-    return max((p99[w] for w in windows if not math.isnan(p99[w])), default=0.0)
+    return max((p99[w] for w in windows if not math.isnan(p99[w])), default=math.nan)
 
 
 def _peak_rate(series: list[int], windows: range, step: float) -> float:
@@ -352,12 +352,13 @@ QUANTITIES: dict[str, Derivation] = {
     "presence": formula("sim")(lambda sim: sim.presence.finish()),
     "radio": formula("sim")(lambda sim: radio_metrics(sim.radio)),
 }
+#: A latency over zero deliveries has no value: NaN (``null`` in summary.json, "—" in tables).
 ENTRIES: tuple[Metric, ...] = (
-    _m("latency.mean", "latency mean", "s", formula("latency")(lambda lat: lat.mean), run=True, key=True),
-    _m("latency.p50", "latency p50", "s", formula("latency")(lambda lat: lat.quantile(0.50)), run=True),
-    _m("latency.p90", "latency p90", "s", formula("latency")(lambda lat: lat.quantile(0.90))),
-    _m("latency.p99", "latency p99", "s", formula("latency")(lambda lat: lat.quantile(0.99)), run=True, key=True),
-    _m("latency.max", "latency max", "s", formula("latency")(lambda lat: lat.max), run=True),
+    _m("latency.mean", "latency mean", "s", formula("latency")(lambda lat: lat.mean if lat.count else math.nan), run=True, key=True),
+    _m("latency.p50", "latency p50", "s", formula("latency")(lambda lat: lat.quantile(0.50) if lat.count else math.nan), run=True),
+    _m("latency.p90", "latency p90", "s", formula("latency")(lambda lat: lat.quantile(0.90) if lat.count else math.nan)),
+    _m("latency.p99", "latency p99", "s", formula("latency")(lambda lat: lat.quantile(0.99) if lat.count else math.nan), run=True, key=True),
+    _m("latency.max", "latency max", "s", formula("latency")(lambda lat: lat.max if lat.count else math.nan), run=True),
     _m("latency.p99_worst_window", "latency p99, worst window", "s",
        formula("window_latency_quantiles", "measured_windows")(_worst_window_p99), run=True),
     _m("deliveries.owed", "deliveries owed", "", counter("owed"), None, run=True),
@@ -451,7 +452,7 @@ ENTRIES: tuple[Metric, ...] = (
     _m("cost.service", "managed service bill per month (730 h)", "$", formula("bill")(lambda b: b.service_month),
        run=True, optional=True),
     _m("cost.per_million_deliveries", "cost per million deliveries", "$",
-       formula("cost.total", "delivered")(lambda cost, delivered: cost / delivered * 1e6 if delivered else 0.0),
+       formula("cost.total", "delivered")(lambda cost, delivered: cost / delivered * 1e6 if delivered else math.nan),
        run=True, after="cost.per_month"),
 )
 """Every metric, in the order a run emits it (``summary.json``, the sweep CSVs' columns)."""

@@ -73,6 +73,10 @@ def _read_text(path: Path) -> str:
     return read_text_file(path, "result file", MAX_RESULT_BYTES)
 
 
+def _refuse_constant(token: str) -> float:
+    raise ValueError(f"the bare token {token} is not JSON")
+
+
 def read_summary(path: str | Path) -> dict[str, Any]:
     """``summary.json`` as written by a run, checked: ``metrics``, ``config`` (with
     experiment, mechanism.kind, clients.count) and ``run`` of the right types."""
@@ -81,10 +85,12 @@ def read_summary(path: str | Path) -> dict[str, Any]:
     if not text.strip():
         raise ConfigError(f"error: {path}: empty file; not a run's summary (rerun `sim run`)")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, RecursionError) as exc:
         where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ConfigError(f"error: {path}: not valid JSON{where}; not a run's summary") from None
+    except ValueError as exc:  # NaN / Infinity: not JSON, and no run writes them
+        raise ConfigError(f"error: {path}: {exc}; not a run's summary (rerun `sim run`)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"error: {path}: a run's summary is a JSON object, got {type(data).__name__}")
     try:
@@ -93,6 +99,8 @@ def read_summary(path: str | Path) -> dict[str, Any]:
         err = exc.errors()[0]
         raise ConfigError(f"error: {path}: {loc_path(tuple(err['loc']))}: {error_message(err)}") from None
     data.setdefault("run", {})
+    # null is a metric without a value (a latency over zero deliveries): NaN in memory, "—" in tables
+    data["metrics"] = {name: math.nan if value is None else value for name, value in data["metrics"].items()}
     return data
 
 

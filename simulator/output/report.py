@@ -23,6 +23,7 @@ from simulator.output.catalogue import CATALOGUE, format_metric, label_of, table
 from simulator.output.readers import read_summary
 from simulator.output.run_figures import run_figures
 from simulator.output.sweep_figures import load_sweep, slug, sweep_figures
+from simulator.output.tables import delivery_note
 
 
 @dataclass
@@ -128,6 +129,9 @@ def run_blocks(folder: Path, fmt: str, draw: bool = True) -> list[Block]:
     note = registry.client_kind_note(config["mechanism"]["kind"], client_kind) if client_kind != "browser" else None
     if note:
         blocks.append(Block("p", f"Not applicable: {note}. The run describes clients the mechanism would not have."))
+    nothing = delivery_note(metrics)
+    if nothing:
+        blocks.append(Block("p", f"Note: {nothing}."))
     blocks.append(Block("h2", "Key metrics"))
     rows = [["metric", "value", "key"]]
     shown = table_metrics([metrics])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +21,7 @@ import tomli_w
 
 from simulator.config import ConfigError
 from simulator.engine.runner import Result
+from simulator.output import strict_json
 from simulator.output.atomic import WriteFailed, move_aside, unwritable, write_atomic
 from simulator.output.run_figures import run_figures
 
@@ -44,14 +45,14 @@ def summary_dict(result: Result) -> dict[str, Any]:
 
 
 def timeseries_csv(series: dict[str, Any]) -> str:
-    """The time series as CSV text, one row per sample window (NaN as an empty cell)."""
+    """The time series as CSV text, one row per sample window (NaN or infinite: an empty cell)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     names = list(series)
     writer.writerow(names)
     columns = [series[name].tolist() for name in names]
     for row in zip(*columns, strict=True):
-        writer.writerow(["" if v != v else _fmt(v) for v in row])
+        writer.writerow(["" if not math.isfinite(v) else _fmt(v) for v in row])
     return buf.getvalue()
 
 
@@ -72,7 +73,7 @@ def write_run(result: Result, out: str | Path, figures: bool = True, fmt: str = 
         values, fractions = result.latency_cdf
         cdf = {"latency_seconds": values, "cumulative_fraction": fractions}
         write_atomic(out / "latency_cdf.csv", timeseries_csv(cdf))
-        write_atomic(out / "summary.json", json.dumps(summary_dict(result), indent=2, sort_keys=False) + "\n")
+        write_atomic(out / "summary.json", strict_json.dumps(summary_dict(result), indent=2, sort_keys=False) + "\n")
         if figures:
 
             run_figures(out, fmt=fmt)

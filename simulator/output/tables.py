@@ -87,3 +87,17 @@ def print_table(
         if needed > width:  # one very wide column: printed whole (the terminal wraps it), not cut
             table.width = needed
         console.print(table, crop=False)
+
+
+def delivery_note(metrics: dict) -> str | None:
+    """One line when a run delivered nothing, so its empty latencies ("—") are not read as 0."""
+    delivered = metrics.get("deliveries.delivered")
+    if delivered is None or delivered > 0:
+        return None
+    owed = metrics.get("deliveries.owed", 0) or 0
+    if owed <= 0:
+        return "nothing was owed in the measured window, so nothing was delivered: the latencies have no value (—)"
+    lost, pending = metrics.get("deliveries.lost", 0) or 0, metrics.get("deliveries.pending", 0) or 0
+    return (f"nothing was delivered: {owed:,.0f} owed, {lost:,.0f} lost, {pending:,.0f} still pending at the end"
+            " (a longer experiment.drain or a shorter interval would deliver them); the latencies have no value (—)")
+

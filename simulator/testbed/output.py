@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
+from simulator.output import strict_json
 from simulator.output.atomic import write_atomic
 from simulator.output.results import config_toml
 from simulator.testbed.run import Measured
@@ -24,7 +24,7 @@ def write_testbed(measured: Measured, folder: str | Path) -> Path:
     writer.writerows(measured.samples)
     write_atomic(folder / "samples.csv", buf.getvalue())
     summary = {"metrics": measured.metrics, "config": measured.config.to_dict(), "run": measured.run}
-    write_atomic(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_atomic(folder / "summary.json", strict_json.dumps(summary, indent=2) + "\n")
     return folder
 
 

@@ -51,6 +51,7 @@ import models
 import simulator.config
 import simulator.engine
 from simulator.config import ConfigError
+from simulator.output import strict_json
 from simulator.output.atomic import WriteFailed, move_aside, unwritable, write_atomic
 from simulator.workflow.grid import Plan, Task, make_plan
 
@@ -90,7 +91,7 @@ def cell(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if math.isnan(value):
+        if not math.isfinite(value):
             return ""
         return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
     if isinstance(value, dict | list):
@@ -378,7 +379,7 @@ class SweepStore:
         key = (record["point"], record["replication"])
         if self.out is not None:
             path = self.out / "points" / key[0] / f"rep-{key[1]:03d}.json"
-            self._write(path, json.dumps(record, indent=1) + "\n")
+            self._write(path, strict_json.dumps(record, indent=1) + "\n")
         self.records[key] = record
         self._dirty.add(key[0])
         self._stale.add(key[0])
@@ -408,7 +409,7 @@ class SweepStore:
         if status is not None:
             self.status = status
         if self.out is not None:
-            self._write(self.out / MANIFEST, json.dumps(self.manifest(), indent=1, default=str) + "\n")
+            self._write(self.out / MANIFEST, strict_json.dumps(self.manifest(), indent=1, default=str) + "\n")
 
     def _write_point_summary(self, row: dict[str, Any]) -> None:
         assert self.out is not None
@@ -419,7 +420,7 @@ class SweepStore:
         }
         data = {"point": row["point"], "values": self._index[row["point"]].values,
                 "replications": row["replications"], "failed": row["failed"], "metrics": metrics}
-        text = json.dumps(data, indent=1, default=str)
+        text = strict_json.dumps(data, indent=1, default=str)
         self._write(self.out / "points" / row["point"] / "summary.json", text + "\n")
 
     # -- tables ----------------------------------------------------------------
