@@ -29,15 +29,9 @@ from simulator.engine.billing import HOURS_PER_MONTH
 from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import format_metric, format_value
 from simulator.output.tables import Column, print_table
-from simulator.workflow.capacity import (
-    METRIC_SET,
-    Planner,
-    PlanRow,
-    cheapest,
-    parse_slo,
-    parse_tune,
-    plan_data,
-)
+from simulator.workflow.plan_rows import PlanRow, cheapest
+from simulator.workflow.planner import Planner, parse_tune, plan_data
+from simulator.workflow.slo import METRIC_SET, parse_slo
 from simulator.workflow.sweep import default_workers
 
 console = Console()
