@@ -95,6 +95,11 @@ class PlanRow:
 
 
 
+def nodes_text(row: PlanRow, max_nodes: int) -> str:
+    """The row's node count as shown: the count, or ``> max_nodes`` when none up to it sufficed."""
+    return str(row.nodes) if row.feasible else f"> {max_nodes}"
+
+
 def cheapest(rows: list[PlanRow]) -> dict[int, PlanRow]:
     """Per client count, the cheapest feasible row a mechanism can serve (ties: fewer nodes, then order)."""
     best: dict[int, PlanRow] = {}

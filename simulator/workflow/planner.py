@@ -35,6 +35,7 @@ from simulator.engine.estimate import check_fits
 from simulator.engine.profile import LoadProfile
 from simulator.workflow.grid import Task, canonical, parse_set
 from simulator.workflow.plan_rows import PlanRow
+from simulator.workflow.plan_store import PlanStore, sim_plan_invocation
 from simulator.workflow.search import (
     PILOT,
     PILOT_MIN_CLIENTS,
@@ -46,11 +47,13 @@ from simulator.workflow.search import (
     pilot_size,
 )
 from simulator.workflow.slo import (
+    METRIC_SET,
     Slo,
     ceilings_of,
     default_policy,
     failures,
     node_floor,
+    parse_slo,
     pilot_guess,
 )
 
@@ -611,19 +614,33 @@ class Planner:
 def plan(
     config: ExperimentConfig | dict[str, Any] | str | Path | None,
     clients: list[int],
-    slos: list[Slo],
+    slos: list[Slo | str],
     mechanisms: list[str] | None = None,
     max_nodes: int = 64,
     workers: int = 1,
     tune: dict[str, list[Any]] | list[str] | None = None,
     allow_loss: bool = False,
     scheduler: Any = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> list[PlanRow]:
     """Plan every (mechanism, client count) pair; rows in the order given.
 
     ``config`` is a loaded config (its mechanism's parameters only), raw TOML
-    data or a path (every mechanism's parameters it holds are kept).
+    data or a path (every mechanism's parameters it holds are kept; ``overrides``
+    are ``--set`` items applied to it).  ``slos`` are :class:`Slo` or text as
+    ``sim plan --slo`` takes it (``'latency.p99<=2s'``).  With ``out`` every
+    answered row is written at once to that folder, as ``sim plan --out`` writes
+    it (:class:`~simulator.workflow.plan_store.PlanStore`); ``resume=True``
+    continues the plan in it, reusing its rows and runs.
     """
+    if resume and out is None:
+        raise ConfigError("error: resume=True needs out=DIR (the plan folder to continue)")
+    if overrides and isinstance(config, (ExperimentConfig, dict)):
+        raise ConfigError("error: overrides: only with a config path (set them on a loaded config instead)")
+    parsed = [parse_slo(s, METRIC_SET) if isinstance(s, str) else s for s in slos]
+    source = "<plan>"
     if isinstance(config, ExperimentConfig):
         data = config.to_dict()
         data.pop("sweep", None)
@@ -631,10 +648,41 @@ def plan(
         data = copy.deepcopy(config)
         data.pop("sweep", None)
     else:
-        data = plan_data(config)
+        data = plan_data(config, overrides)
+        source = str(config) if config is not None else source
     kinds = mechanisms or [(data.get("mechanism") or {}).get("kind", DEFAULT_KIND)]
-    planner = Planner(data, list(clients), list(slos), list(kinds), max_nodes, parse_tune(tune), allow_loss)
-    return planner.run(workers, scheduler)
+    tuned = parse_tune(tune)
+    planner = Planner(data, list(clients), parsed, list(kinds), max_nodes, tuned, allow_loss, source=source)
+    store = None
+    if out is not None:
+        store = PlanStore(Path(out), planner, _python_invocation(config, clients, slos, mechanisms, tuned,
+                                                                 allow_loss, overrides, max_nodes, out), resume)
+    try:
+        rows = planner.run(workers, scheduler, store.on_run if store else None, store.on_row if store else None)
+    except KeyboardInterrupt:
+        if store is not None:
+            store.write(status="interrupted")
+        raise
+    if store is not None:
+        store.write(status="complete")
+    return rows
+
+
+def _python_invocation(config: Any, clients: list[int], slos: list[Slo | str], mechanisms: list[str] | None,
+                       tune: dict[str, list[Any]], allow_loss: bool, overrides: list[str] | tuple[str, ...],
+                       max_nodes: int, out: str | Path) -> dict[str, Any]:
+    """The manifest's invocation of a plan made from Python: its ``sim plan`` command when the
+    config is a file (the same folder either way), else the Python call."""
+    texts = [s if isinstance(s, str) else f"{s.metric}{s.op}{s.value!r}" for s in slos]
+    if isinstance(config, (str, Path)):
+        tunes = [f"{key}={','.join(str(v) for v in values)}" for key, values in tune.items()]
+        return sim_plan_invocation(config, ",".join(str(n) for n in clients), texts,
+                                   ",".join(mechanisms) if mechanisms else None, tunes, allow_loss, overrides,
+                                   max_nodes, out)
+    call = (f"simulator.plan(<{type(config).__name__}>, clients={list(clients)!r}, slos={texts!r},"
+            f" mechanisms={mechanisms!r}, max_nodes={max_nodes}, tune={tune!r}, allow_loss={allow_loss},"
+            f" out={str(out)!r}")
+    return {"command": call + ")", "resume_command": call + ", resume=True)"}
 
 
 def load_plan_config(path: str, overrides: list[str]) -> ExperimentConfig:
