@@ -40,18 +40,22 @@ class PlanRow:
 
     @property
     def profiled(self) -> bool:
+        """Whether the row is an autoscaling policy (a plan over a ``[profile]``)."""
         return self.min_nodes is not None
 
     @property
     def feasible(self) -> bool:
+        """Whether some size up to ``max_nodes`` met every constraint."""
         return self.nodes is not None
 
     @property
     def key(self) -> tuple[str, int]:
+        """``(mechanism, clients)``: the row's place in the plan."""
         return self.mechanism, self.clients
 
     @property
     def config_name(self) -> str:
+        """The file name of the row's resolved config in ``configs/``."""
         return f"{self.mechanism}-{self.clients}.toml"
 
     def as_dict(self, slos: list[Slo]) -> dict[str, Any]:
@@ -89,6 +93,7 @@ class PlanRow:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> PlanRow:
+        """The row :meth:`state` describes (a manifest's row)."""
         row = cls(**{k: v for k, v in state.items() if k != "tried"})
         row.tried = {int(k): bool(v) for k, v in state.get("tried", {}).items()}
         return row

@@ -100,9 +100,11 @@ class PlanStore:
         self.kept_rows = [row for row in rows if row.key not in wanted]
 
     def on_run(self, key: str, metrics: dict[str, float]) -> None:
+        """After each simulation: the manifest keeps it, for a resume."""
         self.write(status="running")
 
     def on_row(self, row: PlanRow) -> None:
+        """After each answered row: its config file, then the tables and the manifest."""
         if row.config:
             text = f"# sim plan: {row.mechanism}, {row.clients:,} clients: {nodes_text(row, self.planner.max_nodes)}" \
                    f" nodes, binding constraint: {row.binding}\n" + tomli_w.dumps(row.config)

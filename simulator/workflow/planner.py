@@ -83,12 +83,14 @@ class Candidate:
     pilot_runs: int = 0
 
     def data_at(self, nodes: int) -> dict[str, Any]:
+        """The candidate's config data on ``nodes`` nodes."""
         data = copy.deepcopy(self.data)
         set_dotted(data, "server.nodes", nodes)
         return data
 
     @property
     def pilot_cost(self) -> float:
+        """The wall-time proxy of its pilot run."""
         return self.cost * self.pilot_clients / max(1, int(self.data["clients"]["count"]))
 
 
@@ -418,13 +420,16 @@ class Planner:
     # -- bookkeeping ------------------------------------------------------
 
     def task_key(self, cand: Candidate, nodes: int) -> str:
+        """The task key of ``cand`` on ``nodes`` nodes (identical key: identical run)."""
 
         return Task(cand.data_at(nodes), self.source, "", 0, self.seed).key()
 
     def row_keys(self) -> list[tuple[str, int]]:
+        """Every row's key, in the plan's order (mechanisms, then client counts)."""
         return [(kind, n) for kind in self.mechanisms for n in self.clients]
 
     def pending_rows(self) -> list[tuple[str, int]]:
+        """The rows not answered yet."""
         return [key for key in self.row_keys() if key not in self.rows]
 
     def runs_estimate(self) -> int:
@@ -483,11 +488,7 @@ class Planner:
             row.tried = dict(best.search.passed)
             if best.search.nodes is not None:
                 row.nodes = best.search.nodes
-                below = best.search.low
-                if below == 0:
-                    row.binding = "none (1 node is the minimum)"
-                else:
-                    row.binding = ", ".join(best.results[below]["failed"])
+                row.binding = _binding(best)
                 shown = row.nodes
             else:
                 shown = best.search.low

@@ -110,16 +110,20 @@ class NodeSearch:
 
     @property
     def done(self) -> bool:
+        """Whether the search has its answer (or found none up to ``max_nodes``)."""
         return self.probe is None
 
     @property
     def nodes(self) -> int | None:
+        """The fewest passing size, once done (None: none up to ``max_nodes``)."""
         return self.high if self.done else None
 
     def next(self) -> int | None:
+        """The size to simulate next (None when done)."""
         return self.probe
 
     def feed(self, nodes: int, passed: bool) -> None:
+        """Record that ``nodes`` nodes passed or failed, and choose the next size."""
         self.passed[nodes] = passed
         if passed:
             self.high = nodes if self.high is None else min(self.high, nodes)

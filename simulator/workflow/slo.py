@@ -106,6 +106,7 @@ class Slo:
     autoscale_metric: ClassVar[str | None] = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Slo:
+        """``Slo(metric, ...)``: an instance of the registered type that covers ``metric``."""
         # Slo(metric, ...) dispatches on the metric; copy and pickle call __new__(cls) bare
         if cls is Slo and (args or "metric" in kwargs):
             cls = slo_type(args[0] if args else kwargs["metric"])
@@ -159,6 +160,7 @@ class ConnectionsSlo(Slo):
 
     @classmethod
     def covers(cls, metric: str) -> bool:
+        """Every ``connections.*`` metric."""
         return metric.startswith("connections.")
 
 
@@ -172,6 +174,7 @@ class MemorySlo(Slo):
 
     @classmethod
     def covers(cls, metric: str) -> bool:
+        """``server.memory_peak`` and ``server.memory_peak_per_node``."""
         return metric.startswith("server.memory_peak")
 
     @property
@@ -179,6 +182,8 @@ class MemorySlo(Slo):
         return self.metric == "server.memory_peak_per_node" and self.is_ceiling
 
     def node_floor(self, config: ExperimentConfig) -> int | None:
+        """A per-node ceiling below what a node's slots could hold:
+        ``ceil(clients x memory_per_connection / (limit - memory_base))``."""
         if not self._per_node_ceiling:
             return None
         server = config.server
@@ -188,6 +193,8 @@ class MemorySlo(Slo):
         return None
 
     def pilot_guess(self, loads: PilotLoads) -> int | None:
+        """A per-node ceiling: the pilot's connections per node x ``memory_per_connection``
+        against ``limit - memory_base``."""
         if not self._per_node_ceiling:
             return None
         server = loads.config.server
@@ -204,9 +211,11 @@ class CpuSlo(Slo):
 
     @classmethod
     def covers(cls, metric: str) -> bool:
+        """``server.cpu_utilization`` and ``server.cpu_utilization_peak``."""
         return metric.startswith("server.cpu_utilization")
 
     def pilot_guess(self, loads: PilotLoads) -> int | None:
+        """The pilot's work (CPU less idle) against the limit less idle, for the mean and the peak."""
         if self.metric not in ("server.cpu_utilization", "server.cpu_utilization_peak") or not self.is_ceiling:
             return None
         idle = loads.config.server.idle_cpu
@@ -223,9 +232,11 @@ class CpuHeadroom(CpuSlo):
     the pilot's guess."""
 
     def holds(self, metrics: dict[str, float]) -> bool:
+        """Always: a fleet past its CPU is caught by the refusal and loss constraints."""
         return True
 
     def ceiling(self) -> Ceiling | None:
+        """None: never judged, so nothing to stop a run for."""
         return None
 
 
@@ -233,12 +244,15 @@ class NoRefusals(ConnectionsSlo):
     """No refused connection: the fleet's connection slots hold every client."""
 
     def holds(self, metrics: dict[str, float]) -> bool:
+        """No connection refused (a run without the count refused none)."""
         return not metrics.get("connections.refused", 0) > 0
 
     def node_floor(self, config: ExperimentConfig) -> int | None:
+        """``ceil(clients / max_connections)``."""
         return math.ceil(config.clients.count / config.server.max_connections)
 
     def pilot_guess(self, loads: PilotLoads) -> int | None:
+        """The pilot's connections per node against ``max_connections``."""
         return loads.nodes_for(loads.connections, loads.config.server.max_connections)
 
 
@@ -248,10 +262,12 @@ class BoundedLoss(Slo):
     family = "loss"
 
     def holds(self, metrics: dict[str, float]) -> bool:
+        """Pending plus lost at most ``value`` of the deliveries owed."""
         unserved = metrics.get("deliveries.pending", 0) + metrics.get("deliveries.lost", 0)
         return not unserved > self.value * metrics.get("deliveries.owed", 0)
 
     def ceiling(self) -> Ceiling | None:
+        """None: the share is known only at the end (the deliveries owed grow with the run)."""
         return None
 
 
