@@ -12,7 +12,7 @@ from rich.console import Console
 
 from simulator.cli import main
 from simulator.output.tables import Column, print_table
-from simulator.workflow import capacity
+from simulator.workflow import planner
 from simulator.workflow import sweep as sweep_exec
 
 CONFIG = """
@@ -46,7 +46,7 @@ def runs(monkeypatch):
         sent.append(len(tasks))
         return real(tasks, workers, scheduler, emit)
 
-    monkeypatch.setattr(capacity, "execute", counting)
+    monkeypatch.setattr(planner, "execute", counting)
     return sent
 
 
@@ -104,7 +104,7 @@ def test_ctrl_c_keeps_finished_rows_and_resume_finishes(cfg, tmp_path, monkeypat
             raise KeyboardInterrupt
         return real(tasks, workers, scheduler, emit)
 
-    monkeypatch.setattr(capacity, "execute", interrupted_second_round)
+    monkeypatch.setattr(planner, "execute", interrupted_second_round)
     out = tmp_path / "plan"
     args = [cfg, "--clients", "30,100", "--slo", "latency.p99<=2s", "--out", out]
     res = _plan(*args)
@@ -115,9 +115,9 @@ def test_ctrl_c_keeps_finished_rows_and_resume_finishes(cfg, tmp_path, monkeypat
     rows = list(csv.DictReader((out / "plan.csv").open()))
     assert [r["clients"] for r in rows] == ["30"]
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(capacity, "execute", real)
+    monkeypatch.setattr(planner, "execute", real)
     sent = []
-    monkeypatch.setattr(capacity, "execute", lambda t, w, s, e: (sent.append(len(t)), real(t, w, s, e)))
+    monkeypatch.setattr(planner, "execute", lambda t, w, s, e: (sent.append(len(t)), real(t, w, s, e)))
     res = _plan(*args, "--resume")
     assert res.exit_code == 0, res.output
     assert sent == [1]  # only 100 clients on 2 nodes was left

@@ -1,47 +1,32 @@
 """``sim plan``: fewest nodes meeting every SLO, per mechanism and client count, with cost.
 
-With ``--out DIR`` each answered row is written at once: ``plan.csv`` (every
-number), ``plan.json``, ``configs/<mechanism>-<clients>.toml`` (the resolved
-config of the row's run: ``sim run`` on it reproduces the row) and
-``manifest.json`` (rows and every simulation made, which ``--resume`` reuses).
+With ``--out DIR`` each answered row is written at once, in the folder of
+:class:`simulator.workflow.plan_store.PlanStore`, which ``--resume`` continues.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
-import json
-import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
-import tomli_w
 from rich.console import Console
 
 from simulator.cli.common import err_console
 from simulator.cli.plan_compare import run_compare
 from simulator.config import DEFAULT_KIND, ConfigError, registry
 from simulator.engine.billing import HOURS_PER_MONTH
-from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import format_metric, format_value
 from simulator.output.tables import Column, print_table
-from simulator.workflow.capacity import (
-    METRIC_SET,
-    Planner,
-    PlanRow,
-    cheapest,
-    parse_slo,
-    parse_tune,
-    plan_data,
-)
+from simulator.workflow.plan_rows import PlanRow, cheapest, nodes_text
+from simulator.workflow.plan_store import PlanStore, sim_plan_invocation
+from simulator.workflow.planner import Planner, parse_tune, plan_data
+from simulator.workflow.slo import METRIC_SET, parse_slo
 from simulator.workflow.sweep import default_workers
 
 console = Console()
-MANIFEST_KIND = "notifysim-plan"
 
 
 def _int_list(option: str, text: str) -> list[int]:
@@ -107,7 +92,7 @@ def plan_command(config, clients, slos, mechanisms, tunes, allow_loss, overrides
                     workers or default_workers(), allow_loss, out, quiet)
         return
     planner = Planner(data, counts, parsed, chosen, max_nodes, tune, allow_loss, source=config)
-    invocation = _invocation(config, clients, slos, mechanisms, tunes, allow_loss, overrides, max_nodes, out)
+    invocation = sim_plan_invocation(config, clients, slos, mechanisms, tunes, allow_loss, overrides, max_nodes, out)
     store = PlanStore(Path(out), planner, invocation, resume) if out else None
     for line in planner.warnings:
         click.echo(f"warning: {line}", err=True)
@@ -142,120 +127,6 @@ def plan_command(config, clients, slos, mechanisms, tunes, allow_loss, overrides
         if not errors:
             click.echo(f"infeasible: some rows need more than --max-nodes {max_nodes}", err=True)
         sys.exit(1)
-
-
-def _invocation(config, clients, slos, mechanisms, tunes, allow_loss, overrides, max_nodes, out) -> dict[str, Any]:
-    args = ["sim", "plan", str(config), "--clients", clients]
-    for slo in slos:
-        args += ["--slo", slo]
-    if mechanisms:
-        args += ["--mechanisms", mechanisms]
-    for item in tunes:
-        args += ["--tune", item]
-    for item in overrides:
-        args += ["--set", item]
-    if allow_loss:
-        args.append("--allow-loss")
-    args += ["--max-nodes", str(max_nodes)]
-    if out:
-        args += ["--out", str(out)]
-    return {"command": shlex.join(args), "resume_command": shlex.join([*args, "--resume"])}
-
-
-# ---------------------------------------------------------------------------
-# The output folder
-
-
-class PlanStore:
-    """The ``--out`` folder: refused untouched unless new, empty or (with --resume) this plan's."""
-
-    def __init__(self, out: Path, planner: Planner, invocation: dict[str, Any], resume: bool):
-        self.out = out
-        self.planner = planner
-        self.invocation = invocation
-        self.fingerprint = planner.fingerprint()
-        self.kept_rows: list[PlanRow] = []  # rows of other client counts or mechanisms, from the manifest
-        manifest_path = out / "manifest.json"
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"error: --out {out}: not a folder")
-        if out.is_dir() and any(out.iterdir()):
-            if not resume:
-                hint = "add --resume to continue it" if manifest_path.exists() else "choose an empty or new folder"
-                raise ConfigError(f"error: --out {out}: the folder is not empty; {hint}")
-            self._load(manifest_path)
-        try:
-            (out / "configs").mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"error: --out {out}: cannot create the folder: {exc.strerror}") from None
-        self.write(status="running")
-
-    def _load(self, path: Path) -> None:
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND:
-                raise ValueError("not a plan manifest")
-            rows = [PlanRow.from_state(state) for state in manifest["rows"]]
-            runs = {str(k): dict(v) for k, v in manifest["runs"].items()}
-            stored = dict(manifest["fingerprint"])
-        except FileNotFoundError:
-            raise ConfigError(f"error: --out {self.out}: no plan to resume here (no manifest.json)") from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"error: {path}: cannot resume from it: {exc}") from None
-        differ = [name for name, value in self.fingerprint.items() if stored.get(name) != value]
-        if differ:
-            raise ConfigError(
-                f"error: --resume {self.out}: this plan was made with another {', '.join(differ)};"
-                f" nothing changed (rerun it as: {manifest.get('invocation', {}).get('resume_command', '?')},"
-                f" or use another --out)")
-        wanted = set(self.planner.row_keys())
-        for row in rows:
-            if row.key in wanted:
-                self.planner.rows[row.key] = row
-        self.planner.known.update(runs)
-        self.kept_rows = [row for row in rows if row.key not in wanted]
-
-    def on_run(self, key: str, metrics: dict[str, float]) -> None:
-        self.write(status="running")
-
-    def on_row(self, row: PlanRow) -> None:
-        if row.config:
-            text = f"# sim plan: {row.mechanism}, {row.clients:,} clients: {_nodes_text(row, self.planner.max_nodes)}" \
-                   f" nodes, binding constraint: {row.binding}\n" + tomli_w.dumps(row.config)
-            write_atomic(self.out / "configs" / row.config_name, text)
-        self.write(status="running")
-
-    def write(self, status: str) -> None:
-        """plan.csv and plan.json (answered rows, in plan order), then the manifest."""
-        planner = self.planner
-        rows = [planner.rows[k] for k in planner.row_keys() if k in planner.rows]
-        best = {id(r) for r in cheapest(rows).values()} if len(planner.mechanisms) > 1 else set()
-        records = []
-        for row in rows:
-            record = row.as_dict(planner.slos)
-            record["cheapest"] = id(row) in best
-            records.append(record)
-        fields: list[str] = []
-        for record in records:
-            fields += [k for k in record if k not in fields]
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=fields, restval="")
-        writer.writeheader()
-        writer.writerows(records)
-        write_atomic(self.out / "plan.csv", buf.getvalue() if records else "")
-        write_atomic(self.out / "plan.json", json.dumps(
-            {"slos": [str(s) for s in planner.slos], "allow_loss": planner.allow_loss, "rows": records},
-            indent=2, default=str))
-        manifest = {
-            "kind": MANIFEST_KIND,
-            "status": status,
-            "invocation": self.invocation,
-            "fingerprint": self.fingerprint,
-            "rows_done": len(rows),
-            "rows_total": len(planner.row_keys()),
-            "rows": [r.state() for r in rows] + [r.state() for r in self.kept_rows],
-            "runs": planner.known,
-        }
-        write_atomic(self.out / "manifest.json", json.dumps(manifest, indent=1, default=str))
 
 
 # ---------------------------------------------------------------------------
@@ -313,10 +184,6 @@ def _run_with_progress(planner: Planner, workers: int, store: PlanStore | None, 
         return planner.run(workers, None, on_run, on_row, on_round)
 
 
-def _nodes_text(row: PlanRow, max_nodes: int) -> str:
-    return str(row.nodes) if row.feasible else f"> {max_nodes}"
-
-
 def _print_plan(rows: list[PlanRow], planner: Planner, max_nodes: int) -> None:
     tuned = list(planner.tune)
     columns = [Column("mechanism", "left", key=True), Column("clients", key=True)]
@@ -343,11 +210,11 @@ def _print_plan(rows: list[PlanRow], planner: Planner, max_nodes: int) -> None:
             cells.append(", ".join(f"{k.removeprefix('mechanism.')}={v}" for k, v in row.setting.items()) or "-")
         if profiled:
             low = str(row.min_nodes) if row.min_nodes is not None else "-"
-            high = str(row.max_nodes) if row.max_nodes is not None else _nodes_text(row, max_nodes)
+            high = str(row.max_nodes) if row.max_nodes is not None else nodes_text(row, max_nodes)
             hours = row.metrics.get("server.node_hours") if row.profiled else None
             cells += [low, high, row.binding, f"{hours:.3g}" if hours is not None else "-"]
         else:
-            cells += [_nodes_text(row, max_nodes), row.binding]
+            cells += [nodes_text(row, max_nodes), row.binding]
         cells += [format_metric(m, row.metrics.get(m)) for m in metrics]
         if row.feasible and per_hour is not None:
             cells += [format_value(per_hour, "$").replace(",", ""), f"${per_hour * HOURS_PER_MONTH:,.0f}"]

@@ -25,8 +25,8 @@ from simulator.output.atomic import write_atomic
 from simulator.output.catalogue import format_value
 from simulator.output.cost_figures import cost_by_clients
 from simulator.output.tables import Column, print_table
-from simulator.workflow.capacity import Slo
 from simulator.workflow.compare import OptionRow, cheapest, compare, parse_choices
+from simulator.workflow.slo import Slo
 
 console = Console()
 

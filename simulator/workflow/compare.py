@@ -2,7 +2,7 @@
 
 ``sim plan CONFIG --clients 10000,1000000 --slo ... --profiles go_gobwas,centrifugo
 --services api_gateway_websocket,ably`` sizes a self-hosted fleet for every
-profile (the usual node search of :mod:`simulator.workflow.capacity`, with the
+profile (the usual node search of :mod:`simulator.workflow.planner`, with the
 profile's values in place of the config's ``[server]`` costs) and prices the same
 traffic under every service: a service's bill is a function of what the load
 uses (connection-minutes, messages, peak connections, ...), so each service row
@@ -24,7 +24,9 @@ from simulator.config import ConfigError, validate_config
 from simulator.config.server_profiles import PROFILE_KEYS, PROFILE_NAMES
 from simulator.config.services import SELF_HOSTED, SERVICES
 from simulator.engine.billing import HOURS_PER_MONTH, Usage, service_bill
-from simulator.workflow.capacity import Planner, PlanRow, Slo
+from simulator.workflow.plan_rows import PlanRow
+from simulator.workflow.planner import Planner
+from simulator.workflow.slo import Slo
 
 
 @dataclass
