@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
-from simulator.config import ConfigError, ExperimentConfig, registry
+from simulator.config import ConfigError, ExperimentConfig
 from simulator.engine.connections.persistent import SWEEPS_PER_IDLE_TIMEOUT
+from simulator.engine.mechanism import mechanism_of
 
 #: Bytes per worker slot of a node (a heap entry, a float once used) and per node-window
 #: of the CPU series.
@@ -23,7 +24,7 @@ def held_seconds(config: ExperimentConfig) -> float:
     connected client at once, a disconnected one after at most ``backoff.max``.
     """
     e = config.experiment
-    wait = registry.get(config.mechanism.kind).read_delay(config)
+    wait = mechanism_of(config).read_delay(config)
     return min(max(float(wait), 1.0), e.warmup + e.duration)
 
 
@@ -34,7 +35,7 @@ def memory_breakdown(config: ExperimentConfig) -> dict[str, float]:
     less than one SimPy process per client; the default covers a client process) and
     ``bytes_per_held_delivery``.
     """
-    cls = registry.get(config.mechanism.kind)
+    cls = mechanism_of(config)
     e, s = config.experiment, config.server
     clients = config.clients.count
     per_client = cls.bytes_per_client
@@ -62,7 +63,7 @@ MAX_WALL_SECONDS = 24 * 3600
 
 def idle_sweeps_per_second(config: ExperimentConfig) -> float:
     """Most wake-ups per simulated second of the idle sweeper, as the mechanism says."""
-    return registry.get(config.mechanism.kind).idle_sweeps_per_second(config)
+    return mechanism_of(config).idle_sweeps_per_second(config)
 
 
 def estimate_events(config: ExperimentConfig) -> float:
@@ -72,7 +73,7 @@ def estimate_events(config: ExperimentConfig) -> float:
     two events, a webhook attempt one); fan-out to open connections is array work and
     counts one event per publish; the idle sweeper counts its wake-ups (an upper bound).
     """
-    cls = registry.get(config.mechanism.kind)
+    cls = mechanism_of(config)
     e = config.experiment
     span = e.warmup + e.duration
     w = config.workload
@@ -90,7 +91,7 @@ def estimate_drain_events(config: ExperimentConfig) -> float:
     """The most SimPy events the drain may take: clients keep polling and reconnecting
     (nothing is published) for all of ``experiment.drain`` when something stays
     undelivered, e.g. behind a node down until after it; plus one step per sample window."""
-    cls = registry.get(config.mechanism.kind)
+    cls = mechanism_of(config)
     e = config.experiment
     client_rate = cls.events_per_client_second(config.mechanism.params, config.workload)
     steps = e.drain / max(e.sample_every, 0.1)  # the runner's drain loop

@@ -77,6 +77,7 @@ from simulator.config.units import parse_duration, parse_size
 from simulator.engine.billing import HOURS_PER_MONTH
 from simulator.engine.early_stop import Ceiling, RunStopped, watchable, watcher
 from simulator.engine.estimate import check_fits
+from simulator.engine.mechanism import mechanism_of
 from simulator.engine.profile import LoadProfile
 from simulator.engine.runner import run
 from simulator.output.catalogue import CATALOGUE, describe, format_metric
@@ -207,7 +208,7 @@ def node_floor(config: ExperimentConfig, slos: list[Slo], allow_loss: bool) -> t
     ``(nodes, constraint)``.  Only a guess (the search simulates one node fewer
     too), so it may be rough where connections come and go.
     """
-    if not registry.get(config.mechanism.kind).holds_connection(config):
+    if not mechanism_of(config).holds_connection(config):
         return 1, None
     clients, server = config.clients.count, config.server
     floor, why = 1, None
