@@ -28,6 +28,12 @@ from simulator.config.keys import field_docs, submodel
 from simulator.config.load import MAX_NODE_WINDOWS, MAX_WINDOWS
 from simulator.config.profile import MAX_TRACE_BYTES, MAX_TRACE_ROWS
 from simulator.config.sections import BITS_PER_SECOND_RANGE, BYTES_RANGE, SECONDS_RANGE
+from simulator.engine.estimate import (
+    MAX_RATE_PER_FEED,
+    MAX_WALL_SECONDS,
+    NOTICE_BYTES,
+    NOTICE_WALL_SECONDS,
+)
 
 OUT = Path(__file__).with_name("config.md")
 
@@ -118,6 +124,26 @@ something nobody could mean, or something not built yet:
   list is non-empty and every value is valid for its key.
 """
 
+SIZE = f"""## The size of a run
+
+Before anything runs, `sim run`, `sim sweep` and `sim plan` estimate the run's
+memory and wall time (`simulator/engine/estimate.py`; the method is in
+docs/design.md §8). The estimate sees the whole run: a `[profile]`'s peak (for
+memory) and mean (for the work), a trace's largest multiplier and its rows,
+churn (`clients.session`, `clients.offline`) and the drain.
+
+- A run estimated to need more memory than the machine has available (psutil)
+  is refused, naming the key that drives the estimate.
+- A run estimated at more than {MAX_WALL_SECONDS / 3600:g} hours of SimPy events is refused.
+- A profile whose peak multiplier times `workload.rate` exceeds
+  {MAX_RATE_PER_FEED:g} notifications/s per feed (the bound of `workload.rate`) is refused.
+- Below those, a run estimated at more than {NOTICE_WALL_SECONDS / 60:g} minutes or
+  {NOTICE_BYTES / 2**30:g} GiB starts with one line on stderr giving the estimate. At a
+  terminal `sim run` then asks before going on; `--yes` or
+  `experiment.confirm_large = true` skips the question. Without a terminal
+  (scripts, CI) nothing is asked.
+"""
+
 
 def toml_value(value: Any) -> str:
     """A default as it would be written in TOML."""
@@ -181,6 +207,7 @@ def generate() -> str:
                          + " Sources of the defaults: docs/mobile.md.")
             parts.append(table(RadioSection, "clients.radio."))
     parts.append(CHECKS)
+    parts.append(SIZE)
     return "\n\n".join(p.strip() for p in parts) + "\n"
 
 

@@ -5,10 +5,33 @@ listed under the ``notifysim.mechanisms`` entry-point group in
 ``pyproject.toml`` (``kind = "models.module:Class"``).  The config layer finds
 it there (``simulator.config.registry``) to validate its ``[mechanism]`` keys;
 the engine builds it from a :class:`~simulator.engine.simulation.Simulation`
-and asks it for the books.  Neither ever names a mechanism.  docs/design.md
-("Adding a mechanism") walks through one.
+and asks it for the books.  Neither ever names a mechanism: they see it through
+the protocols of ``simulator.engine.mechanism`` (``MechanismClass``,
+``RunningMechanism``), which :class:`Mechanism` implements, reached by the one
+lookup ``mechanism_of(config)``.  docs/design.md §11 ("Adding a mechanism")
+walks through one.
 
 Like desmod's ``Component``: override what differs, inherit the rest.
+
+Which base do I pick?  One choice, by how the clients reach the server
+(docs/design.md §9):
+
+=============================================  ==============================================  ==============
+The clients ...                                 Subclass                                       As
+=============================================  ==============================================  ==============
+hold one long-lived stream, written to by the   :class:`PersistentMechanism` (owns a            SSE, WebSocket
+server (you describe only its ``Framing``)      ``PersistentConnections``)
+wait on a node for their feed, one request at   ``engine.connections.persistent.Subscribers``   long polling
+a time (held requests answered by a publish)    and :class:`Mechanism`
+open or reuse connections on their own          ``engine.connections.Lifecycle`` and            short polling
+schedule (a request cycle of their own)         :class:`Mechanism`
+never connect to the cluster (the server        :class:`Mechanism` alone                        webhook,
+calls out, or a third party delivers)                                                           platform push
+=============================================  ==============================================  ==============
+
+The first three share one connection lifecycle (attempt, live, drop, retry with
+backoff): pick the most specific row, since each builds on the one below it
+(``PersistentConnections`` is a ``Subscribers``, which is a ``Lifecycle``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ or a few lines, exit code 2, never a traceback.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from rich.table import Table
 from simulator.cli.common import console, default_out, err_console, publishing
 from simulator.config import BackoffSection, load_config, registry
 from simulator.config.keys import field_docs
-from simulator.engine.estimate import check_fits
+from simulator.engine.estimate import check_fits, notice
 from simulator.engine.runner import run
 from simulator.output.catalogue import CATALOGUE, format_value
 from simulator.output.results import RunFolder, write_run
@@ -51,8 +52,9 @@ def summary_table(metrics: dict[str, float], title: str) -> Table:
 @click.option("--quiet", is_flag=True, help="No progress and no table.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Figure format.")
 @click.option("--no-figures", is_flag=True, help="Skip the figures (faster).")
+@click.option("--yes", is_flag=True, help="Do not ask before a run estimated to be long or large (as experiment.confirm_large = true).")
 def run_command(config: str, overrides: tuple[str, ...], out: str | None, force: bool, quiet: bool, fmt: str,
-                no_figures: bool) -> None:
+                no_figures: bool, yes: bool) -> None:
     """Run one simulation of CONFIG and write its results.
 
     Exit code 1 if the books do not balance or the results cannot be written,
@@ -61,6 +63,7 @@ def run_command(config: str, overrides: tuple[str, ...], out: str | None, force:
 
     cfg = load_config(config, list(overrides))
     check_fits(cfg, config)
+    _announce_if_large(cfg, config, yes or cfg.experiment.confirm_large)
     out_dir = Path(out) if out else default_out(cfg.experiment.name)
     # Checked before the run, not after it: a folder we may not or cannot write is refused at once.
     folder = RunFolder(out_dir, cfg.to_dict(), force=force)
@@ -99,6 +102,20 @@ def run_command(config: str, overrides: tuple[str, ...], out: str | None, force:
             f" ({r['events_per_second']:,.0f} events/s)[/dim]"
         )
         console.print(f"results: {out_dir}")
+
+
+def _announce_if_large(cfg, source: str, confirmed: bool) -> None:
+    """One stderr line for a run estimated to be long or large; at a terminal, ask before it.
+
+    Asked only when stdin and stderr are terminals and nothing confirmed it (``--yes``,
+    ``experiment.confirm_large``): a script or CI never waits on a question.
+    """
+    line = notice(cfg, source)
+    if line is None:
+        return
+    click.echo(line, err=True)
+    if not confirmed and sys.stdin.isatty() and sys.stderr.isatty():
+        click.confirm("run it?", default=True, abort=True, err=True)
 
 
 @contextmanager

@@ -54,11 +54,6 @@ MAX_WINDOWS = 1_000_000
 MAX_NODE_WINDOWS = 20_000_000
 
 
-def features(kind: str) -> set[str]:
-    """What a mechanism models beyond the basics, as it declares (``Mechanism.features``)."""
-    return set(registry.get(kind).features)
-
-
 # ---------------------------------------------------------------------------
 # Reading and overriding
 
@@ -341,7 +336,7 @@ def _pydantic_problems(
 def _cross_checks(config: ExperimentConfig) -> list[Problem]:
     problems: list[Problem] = []
     kind = config.mechanism.kind
-    supported = features(kind)
+    supported = registry.mechanism_of(config).features
     run_end = config.experiment.warmup + config.experiment.duration
     down_until: dict[int, tuple[float, int]] = {}
     for i, failure in sorted(enumerate(config.failures), key=lambda x: x[1].at):

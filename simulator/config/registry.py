@@ -11,9 +11,12 @@ them: a mechanism that fails to load is an error that names it.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simulator.config.keys import ConfigError
+
+if TYPE_CHECKING:
+    from simulator.config.sections import ExperimentConfig
 
 GROUP = "notifysim.mechanisms"
 
@@ -60,6 +63,11 @@ def get(kind: str) -> Any:
     """The mechanism class for ``kind`` (KeyError if unknown)."""
     _load()
     return _MECHANISMS[kind]
+
+
+def mechanism_of(config: ExperimentConfig) -> Any:
+    """The mechanism class of a loaded ``config`` (its ``mechanism.kind``, validated on load)."""
+    return get(config.mechanism.kind)
 
 
 def client_kind_note(kind: str, client_kind: str) -> str | None:

@@ -193,6 +193,14 @@ class ExperimentSection(Section):
             " 0 = stop at the window's end (what is still on its way counts as pending)."
         ),
     )
+    confirm_large: Flag = Field(
+        False,
+        description=(
+            "true: `sim run` of a run estimated to take more than 5 minutes or 4 GiB starts"
+            " without asking, even at a terminal (as `--yes`); its one-line estimate is still printed."
+            " Runs above the machine's memory or 24 hours are refused either way."
+        ),
+    )
 
     @field_validator("name")
     @classmethod
@@ -442,6 +450,7 @@ class SweepSection(Section):
 #: Keys left out of the resolved config while at their default (as serialised), so that
 #: configs written before them resolve, and seed sweeps, exactly as before.
 _OPTIONAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "experiment": {"confirm_large": False},
     "clients": {"tabs": 1},
     "http": {
         "version": "1.1", "max_streams": 100, "request_header_fields": 10, "response_header_fields": 6,

@@ -34,10 +34,10 @@ from simulator.config import (
     ExperimentConfig,
     FailureSpec,
     OperationSpec,
-    registry,
 )
 from simulator.engine.backplane import Backplane
 from simulator.engine.http2 import ScaledSampler, Streams, connection_cap, zlib_memory_bytes
+from simulator.engine.mechanism import mechanism_of
 from simulator.engine.metrics import Metrics, node_cpu
 from simulator.engine.node import ServerNode
 from simulator.engine.randomness import RandomStreams
@@ -79,7 +79,7 @@ class Cluster:
         self.memory_per_connection = memory_per_connection(config)
         cap = connection_cap(config, self.memory_per_connection)
         # what one message costs is the mechanism's to say (a WebSocket frame may cost less)
-        self.message_cost = registry.get(config.mechanism.kind).message_cost(config)
+        self.message_cost = mechanism_of(config).message_cost(config)
         self.nodes = [
             ServerNode(
                 i,

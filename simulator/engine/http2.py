@@ -40,7 +40,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simulator.config import ExperimentConfig, registry
+from simulator.config import ExperimentConfig
+from simulator.engine.mechanism import mechanism_of
 
 #: Connections an HTTP/1.1 browser opens to one origin (Chrome, Firefox, Safari: 6).
 BROWSER_CONNECTIONS_PER_ORIGIN = 6
@@ -77,7 +78,7 @@ class Streams:
         if config.http.version == "1.1":
             # the per-origin limit is on HTTP requests (an SSE stream is one); browsers count
             # WebSockets apart, so WebSocket tabs each get their own connection
-            limited = "per_origin_limit" in registry.get(config.mechanism.kind).features
+            limited = "per_origin_limit" in mechanism_of(config).features
             opened = min(tabs, BROWSER_CONNECTIONS_PER_ORIGIN) if limited else tabs
             return cls(tabs, opened, opened, tabs - opened)
         opened = min(tabs, config.http.max_streams)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator.config import ExperimentConfig, registry
+from simulator.config import ExperimentConfig
+from simulator.engine.mechanism import RunningMechanism, mechanism_of
 from simulator.engine.metrics import node_cpu
 from simulator.engine.simulation import Simulation
 from simulator.engine.summary import build_metrics, check_books
@@ -44,7 +45,7 @@ def run(
     ``watch(sim)``, which may stop the run by raising (``engine/early_stop.py``);
     neither changes the metrics.
     """
-    mechanism_cls = registry.get(config.mechanism.kind)
+    mechanism_cls = mechanism_of(config)
     started = time.perf_counter()
     start_stamp = datetime.now(UTC).isoformat(timespec="seconds")
     # Building a million clients' state allocates millions of objects (a feed's list per
@@ -67,7 +68,7 @@ def run(
         gc.unfreeze()
 
 
-def _simulate(config: ExperimentConfig, sim: Simulation, mechanism: Any,
+def _simulate(config: ExperimentConfig, sim: Simulation, mechanism: RunningMechanism,
               progress: Callable[[float, float], None] | None,
               watch: Callable[[Simulation], None] | None, started: float, start_stamp: str) -> Result:
     env = sim.env
@@ -114,7 +115,7 @@ def _simulate(config: ExperimentConfig, sim: Simulation, mechanism: Any,
     return Result(config, metrics, run_info, _timeseries(sim), sim.metrics.latency.cdf())
 
 
-def _drain(sim: Simulation, mechanism: Any) -> float:
+def _drain(sim: Simulation, mechanism: RunningMechanism) -> float:
     """Run on after the window until no notification of it is outstanding; seconds drained.
 
     Nothing new is published and nothing but deliveries (and losses) of window

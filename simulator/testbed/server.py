@@ -36,9 +36,10 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 
-from simulator.config import load_config, registry
+from simulator.config import load_config
 from simulator.config.distributions import Sampler
 from simulator.engine.backoff import Backoff
+from simulator.engine.mechanism import mechanism_of
 from simulator.testbed.wire import SSE_HEARTBEAT, ByteMeter, EventLog, sse_frame
 
 #: Per-request CPU samples kept for the shape of request_cost (the fit gives the mean).
@@ -62,7 +63,7 @@ class Backend:
         # --emulate-costs: spend the configured CPU per request and message on top of the natural cost
         self.emulate = emulate
         self._request_cost = Sampler(config.server.request_cost, rng)
-        self._message_cost = Sampler(registry.get(self.kind).message_cost(config), rng)  # a WebSocket's frame cost
+        self._message_cost = Sampler(mechanism_of(config).message_cost(config), rng)  # a WebSocket's frame cost
         held = config.server.held_response_cost
         self._held_cost = Sampler(held if held is not None else config.server.message_cost, rng)
         self.receivers = receivers

@@ -33,10 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from simulator.config import ConfigError, ExperimentConfig, registry
+from simulator.config import ConfigError, ExperimentConfig
 from simulator.config.units import parse_duration, parse_size
 from simulator.engine.catalogue import memory_terms
 from simulator.engine.early_stop import Ceiling, watchable
+from simulator.engine.mechanism import mechanism_of
 from simulator.output.catalogue import CATALOGUE, describe, format_metric
 
 METRIC_SET = frozenset(CATALOGUE)
@@ -358,7 +359,7 @@ def node_floor(config: ExperimentConfig, slos: list[Slo], allow_loss: bool) -> t
     ``(nodes, constraint)``.  Only a guess (the search simulates one node fewer
     too), so it may be rough where connections come and go.
     """
-    if not registry.get(config.mechanism.kind).holds_connection(config):
+    if not mechanism_of(config).holds_connection(config):
         return 1, None
     floor, why = 1, None
     for slo in constraints(slos, allow_loss):
