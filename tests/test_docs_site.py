@@ -51,6 +51,7 @@ def _broken_links(site: Path) -> list[str]:
 
 
 def test_the_site_builds_strictly_with_every_page_and_link(tmp_path: Path):
+    """The real site: no warning, every nav page built, every relative link of the HTML resolves."""
     site = tmp_path / "site"
     result = _build(ROOT / "mkdocs.yml", site)
     assert result.returncode == 0, result.stderr
@@ -70,6 +71,7 @@ def test_the_site_builds_strictly_with_every_page_and_link(tmp_path: Path):
 
 
 def test_a_broken_link_or_a_page_left_out_of_the_nav_fails_the_build(tmp_path: Path):
+    """The guard itself: a copy of the site with one broken link and one orphan page fails, naming both."""
     repo = tmp_path / "repo"
     for name in ("docs", "figures", "experiments"):
         shutil.copytree(ROOT / name, repo / name)
@@ -85,6 +87,7 @@ def test_a_broken_link_or_a_page_left_out_of_the_nav_fails_the_build(tmp_path: P
 
 
 def test_the_readme_is_a_front_page_that_starts_with_the_two_setup_commands():
+    """At most 10 KB, and the two set-up commands come first, exactly."""
     text = README.read_text(encoding="utf-8")
     assert len(text.encode()) <= 10_000  # issue 20: at most 10 KB; the rest is on the site
     title, rest = text.split("\n\n", 1)
