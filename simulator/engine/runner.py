@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import math
 import platform
 import socket
 import time
@@ -208,7 +207,3 @@ def _timeseries(sim: Simulation) -> dict[str, np.ndarray]:
         "clients_online": sim.presence.series(),
         "nodes": nodes,  # mean billed nodes in each window
     }
-
-
-def is_finite_metrics(metrics: dict[str, float]) -> bool:
-    return all(math.isfinite(v) for v in metrics.values())
