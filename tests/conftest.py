@@ -74,3 +74,19 @@ def drive_search(search, answer: int, cap: int) -> list[int]:
         assert search.passed[search.nodes - 1] is False  # the binding constraint was seen
     return seen
 
+
+@pytest.fixture
+def runs(monkeypatch):
+    """Counts the simulations a plan sends to the sweep executor, per round (it runs every one through it)."""
+    from simulator.workflow import planner
+    from simulator.workflow import sweep as sweep_exec
+
+    real = sweep_exec.execute
+    sent: list[int] = []
+
+    def counting(tasks, workers, scheduler, emit):
+        sent.append(len(tasks))
+        return real(tasks, workers, scheduler, emit)
+
+    monkeypatch.setattr(planner, "execute", counting)
+    return sent

@@ -36,18 +36,6 @@ def cfg(write_toml):
     return write_toml(CONFIG)
 
 
-@pytest.fixture
-def runs(monkeypatch):
-    """Counts the simulations sent to the sweep executor (the plan runs every one through it)."""
-    real = sweep_exec.execute
-    sent: list[int] = []
-
-    def counting(tasks, workers, scheduler, emit):
-        sent.append(len(tasks))
-        return real(tasks, workers, scheduler, emit)
-
-    monkeypatch.setattr(planner, "execute", counting)
-    return sent
 
 
 def _plan(*args, env=None):

@@ -37,18 +37,6 @@ def cfg(write_toml):
     return write_toml(CONFIG)
 
 
-@pytest.fixture
-def runs(monkeypatch):
-    """The number of simulations sent to the executor, per round."""
-    real = sweep_exec.execute
-    sent: list[int] = []
-
-    def counting(tasks, workers, scheduler, emit):
-        sent.append(len(tasks))
-        return real(tasks, workers, scheduler, emit)
-
-    monkeypatch.setattr(planner, "execute", counting)
-    return sent
 
 
 def _rows(folder):
