@@ -75,9 +75,8 @@ def drive_search(search, answer: int, cap: int) -> list[int]:
     return seen
 
 
-@pytest.fixture
-def runs(monkeypatch):
-    """Counts the simulations a plan sends to the sweep executor, per round (it runs every one through it)."""
+def count_plan_runs(monkeypatch) -> list[int]:
+    """Make the plan's executor the real one, counting the simulations of each round; the counts."""
     from simulator.workflow import planner
     from simulator.workflow import sweep as sweep_exec
 
@@ -90,3 +89,58 @@ def runs(monkeypatch):
 
     monkeypatch.setattr(planner, "execute", counting)
     return sent
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """Counts the simulations a plan sends to the sweep executor, per round (it runs every one through it)."""
+    return count_plan_runs(monkeypatch)
+
+
+#: A plan small enough for the suite: 100 clients on nodes of 40 connection slots, so
+#: 3 nodes hold them all (ceil(100 / 40)) and 30 fit on 1.
+PLAN_CONFIG = """
+[experiment]
+duration = "20s"
+warmup = "5s"
+drain = "5s"
+[clients]
+count = 100
+connect_over = "2s"
+[mechanism]
+kind = "short_polling"
+interval = "1s"
+[server]
+max_connections = 40
+"""
+
+
+@pytest.fixture
+def cfg(write_toml):
+    """:data:`PLAN_CONFIG` written to a file; its path."""
+    return write_toml(PLAN_CONFIG)
+
+
+@pytest.fixture
+def interrupt_second_round(monkeypatch):
+    """The plan's executor raises KeyboardInterrupt in its second round (a Ctrl-C mid-plan).
+
+    Returns ``resume``: it puts back a real executor that counts the runs of each
+    round (:func:`count_plan_runs`), and returns that list.
+    """
+    from simulator.workflow import planner
+    from simulator.workflow import sweep as sweep_exec
+
+    real = sweep_exec.execute
+    rounds: list[int] = []
+
+    def interrupted(tasks, workers, scheduler, emit):
+        rounds.append(len(tasks))
+        if len(rounds) == 2:
+            raise KeyboardInterrupt
+        return real(tasks, workers, scheduler, emit)
+
+    monkeypatch.setattr(planner, "execute", interrupted)
+
+    return lambda: count_plan_runs(monkeypatch)
+

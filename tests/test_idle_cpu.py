@@ -18,7 +18,8 @@ from simulator.config import ConfigError, load_config
 from simulator.engine.runner import run
 from simulator.testbed.calibrate import calibrate, server_config, server_table
 from simulator.validation.theory import mmc_wait
-from simulator.workflow.capacity import parse_slo, pilot_guess, pilot_size
+from simulator.workflow.search import pilot_size
+from simulator.workflow.slo import parse_slo, pilot_guess
 
 RATE = 350.0  # polls per second (350 clients, exponential gaps of mean 1 s)
 COST = 0.001  # mean request cost (exponential), seconds

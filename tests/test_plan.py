@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from simulator.cli import main
 from simulator.config import ConfigError, load_config
-from simulator.workflow.capacity import parse_slo, plan
+from simulator.workflow.planner import plan
+from simulator.workflow.slo import parse_slo
 
 
 def _config(clients: int):

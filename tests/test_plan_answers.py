@@ -10,28 +10,16 @@ import pytest
 
 from simulator.config import ConfigError, load_config
 from simulator.engine.runner import run
-from simulator.workflow.capacity import NodeSearch, parse_slo, plan, plan_data
-from tests.conftest import drive_search
+from simulator.workflow.planner import plan, plan_data
+from simulator.workflow.search import NodeSearch
+from simulator.workflow.slo import parse_slo
+from tests.conftest import PLAN_CONFIG, drive_search
 
-#: 100 clients on nodes of 40 connection slots: 3 nodes hold them all (ceil(100 / 40)).
-SMALL = """
-[experiment]
-duration = "20s"
-warmup = "5s"
-drain = "5s"
-[clients]
-count = 100
-connect_over = "2s"
-[mechanism]
-kind = "short_polling"
-interval = "1s"
-hold = "5s"
-[server]
-max_connections = 40
-[sweep.grid]
+#: The plan of tests/conftest.py (3 nodes hold its 100 clients) for short and long polling
+#: (long polling holds a request 5 s).
+SMALL = PLAN_CONFIG.replace('interval = "1s"\n', 'interval = "1s"\nhold = "5s"\n') + """[sweep.grid]
 "mechanism.kind" = ["short_polling", "long_polling"]
 """
-
 
 @pytest.fixture
 def small(write_toml):
@@ -115,7 +103,7 @@ def test_tune_key_must_exist_and_skips_kinds_without_it(small):
 
 
 def test_webhook_is_not_applicable_to_browsers_nor_chosen_cheapest(small):
-    from simulator.workflow.capacity import cheapest
+    from simulator.workflow.plan_rows import cheapest
 
     slo = [parse_slo("latency.p99<=2s")]
     rows = plan(small, [30], slo, ["short_polling", "webhook"])

@@ -12,30 +12,6 @@ from rich.console import Console
 
 from simulator.cli import main
 from simulator.output.tables import Column, print_table
-from simulator.workflow import planner
-from simulator.workflow import sweep as sweep_exec
-
-CONFIG = """
-[experiment]
-duration = "20s"
-warmup = "5s"
-drain = "5s"
-[clients]
-count = 100
-connect_over = "2s"
-[mechanism]
-kind = "short_polling"
-interval = "1s"
-[server]
-max_connections = 40
-"""
-
-
-@pytest.fixture
-def cfg(write_toml):
-    return write_toml(CONFIG)
-
-
 
 
 def _plan(*args, env=None):
@@ -82,17 +58,7 @@ def test_rows_written_resumed_and_refused_when_the_plan_differs(cfg, tmp_path, r
     assert _snapshot(out) == snap
 
 
-def test_ctrl_c_keeps_finished_rows_and_resume_finishes(cfg, tmp_path, monkeypatch):
-    real = sweep_exec.execute
-    rounds: list[int] = []
-
-    def interrupted_second_round(tasks, workers, scheduler, emit):
-        rounds.append(len(tasks))
-        if len(rounds) == 2:
-            raise KeyboardInterrupt
-        return real(tasks, workers, scheduler, emit)
-
-    monkeypatch.setattr(planner, "execute", interrupted_second_round)
+def test_ctrl_c_keeps_finished_rows_and_resume_finishes(cfg, tmp_path, interrupt_second_round):
     out = tmp_path / "plan"
     args = [cfg, "--clients", "30,100", "--slo", "latency.p99<=2s", "--out", out]
     res = _plan(*args)
@@ -103,9 +69,7 @@ def test_ctrl_c_keeps_finished_rows_and_resume_finishes(cfg, tmp_path, monkeypat
     rows = list(csv.DictReader((out / "plan.csv").open()))
     assert [r["clients"] for r in rows] == ["30"]
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(planner, "execute", real)
-    sent = []
-    monkeypatch.setattr(planner, "execute", lambda t, w, s, e: (sent.append(len(t)), real(t, w, s, e)))
+    sent = interrupt_second_round()
     res = _plan(*args, "--resume")
     assert res.exit_code == 0, res.output
     assert sent == [1]  # only 100 clients on 2 nodes was left

@@ -8,7 +8,8 @@ import math
 from click.testing import CliRunner
 
 from simulator.cli import main
-from simulator.workflow.capacity import failures, plan
+from simulator.workflow.planner import plan
+from simulator.workflow.slo import failures
 
 CLIENTS, MAX_CONNECTIONS = 40, 5
 TROUGH = 0.25

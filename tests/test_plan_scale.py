@@ -9,19 +9,10 @@ from hypothesis import strategies as st
 
 from simulator.config import load_config
 from simulator.engine.runner import run
-from simulator.workflow.capacity import (
-    STOPPED_AT,
-    NodeSearch,
-    Planner,
-    PlanTask,
-    ceilings_of,
-    failures,
-    parse_slo,
-    pilot_guess,
-    pilot_size,
-    run_plan_task,
-)
 from simulator.workflow.grid import Task, run_task
+from simulator.workflow.planner import Planner
+from simulator.workflow.search import STOPPED_AT, NodeSearch, PlanTask, pilot_size, run_plan_task
+from simulator.workflow.slo import ceilings_of, failures, parse_slo, pilot_guess
 from tests.conftest import drive_search
 
 #: 200 polls/s of 2 ms on single-worker nodes (+1 ms shared-state read on a cluster):

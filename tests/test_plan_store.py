@@ -11,30 +11,8 @@ from click.testing import CliRunner
 import simulator
 from simulator.cli import main
 from simulator.config import ConfigError
-from simulator.workflow import planner
-from simulator.workflow import sweep as sweep_exec
 
-#: 100 clients on nodes of 40 connection slots: 3 nodes hold them all (ceil(100 / 40)), 30 fit on 1.
-CONFIG = """
-[experiment]
-duration = "20s"
-warmup = "5s"
-drain = "5s"
-[clients]
-count = 100
-connect_over = "2s"
-[mechanism]
-kind = "short_polling"
-interval = "1s"
-[server]
-max_connections = 40
-"""
 SLOS = ["latency.p99<=2s"]
-
-
-@pytest.fixture
-def cfg(write_toml):
-    return write_toml(CONFIG)
 
 
 
@@ -69,25 +47,14 @@ def test_python_plan_writes_the_folder_and_resumes_it(cfg, tmp_path, runs):
     assert sum(runs) == made and (out / "plan.csv").read_bytes() == before
 
 
-def test_an_interrupted_python_plan_keeps_its_rows_and_resumes(cfg, tmp_path, monkeypatch):
-    real = sweep_exec.execute
-    rounds: list[int] = []
-
-    def interrupted_second_round(tasks, workers, scheduler, emit):
-        rounds.append(len(tasks))
-        if len(rounds) == 2:
-            raise KeyboardInterrupt
-        return real(tasks, workers, scheduler, emit)
-
-    monkeypatch.setattr(planner, "execute", interrupted_second_round)
+def test_an_interrupted_python_plan_keeps_its_rows_and_resumes(cfg, tmp_path, interrupt_second_round):
     out = tmp_path / "plan"
     with pytest.raises(KeyboardInterrupt):
         simulator.plan(cfg, clients=[30, 100], slos=SLOS, out=out)
     # round 1 answered 30 clients (1 node passes, the least there is) and ran 100 clients on 3 nodes
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
     assert [r["clients"] for r in _rows(out)] == ["30"]
-    sent: list[int] = []
-    monkeypatch.setattr(planner, "execute", lambda t, w, s, e: (sent.append(len(t)), real(t, w, s, e)))
+    sent = interrupt_second_round()
     rows = simulator.plan(cfg, clients=[30, 100], slos=SLOS, out=out, resume=True)
     assert sent == [1]  # only 100 clients on 2 nodes was left
     assert [(r.clients, r.nodes) for r in rows] == [(30, 1), (100, 3)]

@@ -151,10 +151,7 @@ def test_a_new_slo_type_is_one_class_and_its_registration(monkeypatch):
 
         family = "backplane"
         autoscale_metric = "connections"
-
-        @classmethod
-        def covers(cls, metric: str) -> bool:
-            return metric.startswith("backplane.")
+        metric_prefix = "backplane."
 
         def node_floor(self, config):
             return math.ceil(config.clients.count / 250)

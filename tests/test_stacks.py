@@ -184,8 +184,8 @@ def test_pricing_a_runs_metrics_gives_the_bill_the_run_reports():
 
 
 def test_compare_prices_every_service_on_the_cheapest_fleet_traffic(tmp_path):
-    from simulator.workflow.capacity import parse_slo
     from simulator.workflow.compare import cheapest, compare
+    from simulator.workflow.slo import parse_slo
 
     data = {"experiment": {"duration": "5s", "warmup": "1s", "drain": "10s"},
             "clients": {"connect_over": "1s"}, "mechanism": {"kind": "websocket"}, "workload": {"rate": 0.2}}

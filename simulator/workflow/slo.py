@@ -106,6 +106,8 @@ class Slo:
     #: The ``[autoscale] metric`` to track when this binds the fleet at a profile's peak
     #: (None: none; :func:`default_policy` falls back to ``DEFAULT_AUTOSCALE_METRIC``).
     autoscale_metric: ClassVar[str | None] = None
+    #: The metrics a registered type covers: those whose name starts with it (None: none).
+    metric_prefix: ClassVar[str | None] = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Slo:
         """``Slo(metric, ...)``: an instance of the registered type that covers ``metric``."""
@@ -116,8 +118,9 @@ class Slo:
 
     @classmethod
     def covers(cls, metric: str) -> bool:
-        """Whether ``Slo(metric, ...)`` builds this type (registered types only). Default: no."""
-        return False
+        """Whether ``Slo(metric, ...)`` builds this type (registered types only). Default: the
+        metric's name starts with :attr:`metric_prefix`."""
+        return cls.metric_prefix is not None and metric.startswith(cls.metric_prefix)
 
     @property
     def constraint(self) -> str:
@@ -159,11 +162,7 @@ class ConnectionsSlo(Slo):
 
     family = "connections"
     autoscale_metric = "connections"
-
-    @classmethod
-    def covers(cls, metric: str) -> bool:
-        """Every ``connections.*`` metric."""
-        return metric.startswith("connections.")
+    metric_prefix = "connections."
 
 
 @register_slo
@@ -173,11 +172,7 @@ class MemorySlo(Slo):
 
     family = "memory"
     autoscale_metric = "memory"
-
-    @classmethod
-    def covers(cls, metric: str) -> bool:
-        """``server.memory_peak`` and ``server.memory_peak_per_node``."""
-        return metric.startswith("server.memory_peak")
+    metric_prefix = "server.memory_peak"
 
     @property
     def _per_node_ceiling(self) -> bool:
@@ -210,11 +205,7 @@ class CpuSlo(Slo):
 
     family = "cpu"
     autoscale_metric = "cpu"
-
-    @classmethod
-    def covers(cls, metric: str) -> bool:
-        """``server.cpu_utilization`` and ``server.cpu_utilization_peak``."""
-        return metric.startswith("server.cpu_utilization")
+    metric_prefix = "server.cpu_utilization"
 
     def pilot_guess(self, loads: PilotLoads) -> int | None:
         """The pilot's work (CPU less idle) against the limit less idle, for the mean and the peak."""
