@@ -16,11 +16,9 @@ from simulator.engine.catalogue import (
     ENTRIES,
     QUANTITIES,
     derive_from,
-    memory_held,
-    memory_terms,
     so_far,
 )
-from simulator.engine.cluster import memory_per_connection
+from simulator.engine.cluster import memory_held, memory_per_connection, memory_terms
 from simulator.engine.early_stop import LOWER_BOUNDS
 from simulator.engine.metrics import Metrics
 from simulator.engine.runner import run

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from simulator.config import ExperimentConfig
 from simulator.config.services import BILLED_RULES_PER_REQUEST, SERVICES
 from simulator.engine.billing import (
     HOURS_PER_MONTH,
@@ -38,31 +37,12 @@ from simulator.engine.billing import (
     balancer_lcus,
     service_bill,
 )
-from simulator.engine.cluster import memory_per_connection
+from simulator.engine.cluster import memory_held
 from simulator.engine.metrics import node_cpu
 from simulator.engine.radio import radio_metrics
 
 if TYPE_CHECKING:  # the simulation imports the cluster and the recorders this module reads
     from simulator.engine.simulation import Simulation
-
-
-# ---------------------------------------------------------------------------
-# Memory: the one formula (summary, early stop, the planner's pilot)
-
-
-def memory_terms(config: ExperimentConfig) -> tuple[float, float]:
-    """``(bytes per node with no connections, bytes per open connection)``.
-
-    The per-connection share includes zlib's state under permessage-deflate
-    (:func:`simulator.engine.cluster.memory_per_connection`).
-    """
-    return config.server.memory_base, memory_per_connection(config)
-
-
-def memory_held(config: ExperimentConfig, nodes: float, connections: float) -> float:
-    """Bytes ``nodes`` nodes hold with ``connections`` open connections between them."""
-    base, per_connection = memory_terms(config)
-    return base * nodes + per_connection * connections
 
 
 # ---------------------------------------------------------------------------

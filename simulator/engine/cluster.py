@@ -50,6 +50,21 @@ def memory_per_connection(config: ExperimentConfig) -> float:
     return config.server.memory_per_connection + extra
 
 
+def memory_terms(config: ExperimentConfig) -> tuple[float, float]:
+    """The one memory formula (the run, early stop, the planner): ``(bytes per node with no connections, bytes per open connection)``.
+
+    The per-connection share includes zlib's state under permessage-deflate
+    (:func:`memory_per_connection`).
+    """
+    return config.server.memory_base, memory_per_connection(config)
+
+
+def memory_held(config: ExperimentConfig, nodes: float, connections: float) -> float:
+    """Bytes ``nodes`` nodes hold with ``connections`` open connections between them."""
+    base, per_connection = memory_terms(config)
+    return base * nodes + per_connection * connections
+
+
 def _deflate_cost(config: ExperimentConfig) -> float:
     return config.http.deflate_cost if config.http.compression != "none" else 0.0
 
@@ -73,6 +88,7 @@ class Cluster:
         streams: RandomStreams,
     ):
         self.env = env
+        self.config = config
         s = config.server
         slots = config.node_slots()
         start = config.starting_nodes()
@@ -121,7 +137,6 @@ class Cluster:
         self._rr = 0
         self._closes: list[tuple[float, int, int, int]] = []  # (time, seq, node, epoch)
         self._close_seq = 0
-        self.memory_base = s.memory_base
         crashes = [f for f in config.failures if f.kind == "node_crash"]
         self._crashes = sorted(crashes, key=lambda f: f.at)
         self._down_until = [0.0] * slots  # end of each node's latest crash
@@ -194,7 +209,7 @@ class Cluster:
 
     def memory_now(self) -> float:
         """Bytes of memory held by all nodes now."""
-        return self.memory_base * self.billed_count() + self.memory_per_connection * self.open_connections()
+        return memory_held(self.config, self.billed_count(), self.open_connections())
 
     # -- failures ---------------------------------------------------------------
     def _next_crash_after(self, index: int, t: float) -> float:
@@ -370,8 +385,8 @@ class Cluster:
         if metric == "connections":
             return sum(n.connections for n in serving) / (len(serving) * self.max_connections)
         if metric == "memory":
-            full = self.memory_base + self.memory_per_connection * self.max_connections
-            held = self.memory_base * len(serving) + self.memory_per_connection * sum(n.connections for n in serving)
+            full = memory_held(self.config, 1, self.max_connections)
+            held = memory_held(self.config, len(serving), sum(n.connections for n in serving))
             return held / (len(serving) * full)
         # cpu: busy seconds recorded for the sample windows of the period (future work
         # already queued counts where it will run), over the serving workers' capacity

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from simulator.config import ConfigError, ExperimentConfig
 from simulator.config.units import parse_duration, parse_size
-from simulator.engine.catalogue import memory_terms
+from simulator.engine.cluster import memory_terms
 from simulator.engine.early_stop import Ceiling, watchable
 from simulator.engine.mechanism import mechanism_of
 from simulator.output.catalogue import CATALOGUE, describe, format_metric
